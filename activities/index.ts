@@ -1,0 +1,176 @@
+import { ApplicationFailure, log } from '@temporalio/activity';
+import type { Sql } from '../db/client';
+import { findPack } from '../db/catalog';
+import { findAccount } from '../db/accounts';
+import { AccountNotFoundError } from '../db/ledger';
+import { deliverOutboxMessage, markEmailFailed, OutboxMessageNotFoundError } from '../db/outbox';
+import { grantPurchaseCredits, type GrantOutcome, type PurchaseGrant } from '../db/purchase-grants';
+import { findPurchase, recordPurchase } from '../db/purchases';
+import { NonRetryable } from '../domain/failure-types';
+import { checkCheckoutPurchase, type HoldReasonCode } from '../domain/purchase-rules';
+import type { CheckoutSessionSummary } from '../domain/stripe-objects';
+import { isPermanentSmtpError, type Mailer } from './mailer';
+
+export interface ActivityDependencies {
+  sql: Sql;
+  mailer: Mailer;
+  config: { stripe: { livemode: boolean }; emailDomain: string };
+}
+
+export type PurchaseValidation =
+  | { outcome: 'valid'; grant: PurchaseGrant }
+  | { outcome: 'awaiting_payment' }
+  | { outcome: 'already_granted'; ledgerEntryId: number | null }
+  | {
+      outcome: 'held';
+      reasonCode: HoldReasonCode;
+      reason: string;
+      /** What approving would grant, when the pack is known; null means the reviewer says. */
+      proposal: PurchaseGrant | null;
+    };
+
+/**
+ * Activities are built from their dependencies, so the worker wires real ones and the tests
+ * run these same functions against real PostgreSQL and SMTP servers.
+ */
+export function createActivities({ sql, mailer, config }: ActivityDependencies) {
+  return {
+    /** Checks the session against the catalog and the account; records anything that does not grant. */
+    async validatePurchase(input: {
+      session: CheckoutSessionSummary;
+      workflowId: string;
+    }): Promise<PurchaseValidation> {
+      const { session, workflowId } = input;
+      const existing = await findPurchase(sql, session.id);
+      if (existing?.status === 'completed') {
+        return { outcome: 'already_granted', ledgerEntryId: existing.ledgerEntryId };
+      }
+      const pack = session.packId ? await findPack(sql, session.packId) : null;
+      const account = session.accountId ? await findAccount(sql, session.accountId) : null;
+      const check = checkCheckoutPurchase({
+        session,
+        pack,
+        accountExists: account !== null,
+        expectedLivemode: config.stripe.livemode,
+      });
+      const grant: PurchaseGrant | null =
+        pack && session.accountId
+          ? {
+              checkoutSessionId: session.id,
+              accountId: session.accountId,
+              packId: pack.id,
+              packName: pack.name,
+              credits: pack.credits,
+              amountCents: session.amountTotal,
+              currency: session.currency,
+              livemode: session.livemode,
+              workflowId,
+            }
+          : null;
+      const record = {
+        id: session.id,
+        accountId: account ? session.accountId : null,
+        packId: pack?.id ?? null,
+        credits: pack?.credits ?? null,
+        amountCents: session.amountTotal,
+        currency: session.currency,
+        livemode: session.livemode,
+        workflowId,
+      };
+
+      if (check.kind === 'grant' && grant) return { outcome: 'valid', grant };
+      if (check.kind === 'await_payment') {
+        await recordPurchase(sql, { ...record, status: 'awaiting_payment' });
+        return { outcome: 'awaiting_payment' };
+      }
+      const held =
+        check.kind === 'hold'
+          ? check
+          : { code: 'pack_unknown' as const, reason: 'validation passed without a grantable pack' };
+      const status = await recordPurchase(sql, {
+        ...record,
+        status: 'held_for_review',
+        reasonCode: held.code,
+        reason: held.reason,
+      });
+      if (status === 'completed') return { outcome: 'already_granted', ledgerEntryId: null };
+      log.warn('purchase held for review', { checkoutSessionId: session.id, reasonCode: held.code });
+      return { outcome: 'held', reasonCode: held.code, reason: held.reason, proposal: grant };
+    },
+
+    async grantPurchase(grant: PurchaseGrant): Promise<GrantOutcome> {
+      try {
+        const outcome = await grantPurchaseCredits(sql, grant);
+        log.info(outcome.applied ? 'credits granted' : 'session already credited', {
+          checkoutSessionId: grant.checkoutSessionId,
+          accountId: grant.accountId,
+          credits: grant.credits,
+          ledgerEntryId: outcome.ledgerEntryId,
+        });
+        return outcome;
+      } catch (error) {
+        if (error instanceof AccountNotFoundError) {
+          throw ApplicationFailure.nonRetryable(error.message, NonRetryable.AccountNotFound);
+        }
+        throw error;
+      }
+    },
+
+    /** Records a purchase that ends without credits (rejected or never reviewed). */
+    async closePurchase(input: {
+      session: CheckoutSessionSummary;
+      workflowId: string;
+      status: 'rejected' | 'review_expired';
+      reasonCode: string | null;
+      reason: string;
+    }): Promise<void> {
+      const { session } = input;
+      await recordPurchase(sql, {
+        id: session.id,
+        accountId: session.accountId,
+        packId: session.packId,
+        credits: null,
+        amountCents: session.amountTotal,
+        currency: session.currency,
+        livemode: session.livemode,
+        status: input.status,
+        reasonCode: input.reasonCode,
+        reason: input.reason,
+        workflowId: input.workflowId,
+      });
+    },
+
+    async sendReceipt(input: { receiptKey: string }): Promise<{ status: string }> {
+      try {
+        const outcome = await deliverOutboxMessage(sql, input.receiptKey, (row) =>
+          mailer.send({
+            to: row.to_address,
+            subject: row.subject,
+            text: row.body_text,
+            messageId: `<outbox-${row.id}@${config.emailDomain}>`,
+          }),
+        );
+        log.info('receipt delivery', { receiptKey: input.receiptKey, status: outcome.status });
+        return { status: outcome.status };
+      } catch (error) {
+        if (error instanceof OutboxMessageNotFoundError) {
+          throw ApplicationFailure.nonRetryable(error.message, NonRetryable.OutboxMessageNotFound);
+        }
+        if (isPermanentSmtpError(error)) {
+          throw ApplicationFailure.nonRetryable(
+            `SMTP server refused the receipt: ${(error as Error).message}`,
+            NonRetryable.SmtpPermanentError,
+          );
+        }
+        throw error;
+      }
+    },
+
+    async recordReceiptFailure(input: { receiptKey: string; reason: string }): Promise<void> {
+      await markEmailFailed(sql, input.receiptKey, input.reason);
+      log.error('receipt not delivered', input);
+    },
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

@@ -1,0 +1,53 @@
+import type { Client } from '@temporalio/client';
+import express, { type Express } from 'express';
+import type { ApiConfig } from '../config/env';
+import type { Logger } from '../config/logger';
+import type { Sql } from '../db/client';
+import { requireApiKey } from './auth';
+import { errorHandler, errors } from './errors';
+import type { Metrics } from './metrics';
+import { accountsRouter } from './routes/accounts';
+import { healthRouter } from './routes/health';
+import { packsRouter } from './routes/packs';
+import { purchasesRouter } from './routes/purchases';
+import { webhookRouter } from './webhook';
+
+export interface AppDependencies {
+  config: ApiConfig;
+  sql: Sql;
+  temporal: Client;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+const JSON_BODY_LIMIT = '32kb';
+
+export function createApp(deps: AppDependencies): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+
+  app.use((req, res, next) => {
+    const stop = deps.metrics.httpDuration.startTimer({ method: req.method });
+    res.on('finish', () => {
+      const route = (req.route as { path?: unknown } | undefined)?.path;
+      stop({ route: typeof route === 'string' ? route : 'unmatched', status: String(res.statusCode) });
+    });
+    next();
+  });
+
+  // Before any JSON parser: the webhook needs the exact bytes Stripe signed.
+  app.use(webhookRouter(deps));
+  app.use(healthRouter(deps));
+
+  app.use('/v1', requireApiKey(deps.config.apiKeys), express.json({ limit: JSON_BODY_LIMIT, strict: true }));
+  app.use(accountsRouter(deps));
+  app.use(packsRouter(deps));
+  app.use(purchasesRouter(deps));
+
+  app.use(() => {
+    throw errors.routeNotFound();
+  });
+  app.use(errorHandler(deps.logger));
+  return app;
+}

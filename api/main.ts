@@ -1,0 +1,58 @@
+import { Client, Connection } from '@temporalio/client';
+import { once } from 'node:events';
+import { loadApiConfig, loadOrExit } from '../config/env';
+import { createLogger } from '../config/logger';
+import { loadPackCatalog, syncPackCatalog } from '../db/catalog';
+import { createSql } from '../db/client';
+import { createApp } from './app';
+import { createMetrics } from './metrics';
+
+async function main(): Promise<void> {
+  const config = loadOrExit(() => loadApiConfig());
+  const logger = createLogger({ level: config.logLevel, name: 'api' });
+  const sql = createSql(config.databaseUrl);
+
+  const catalog = await syncPackCatalog(sql, loadPackCatalog());
+  if (!catalog.applied) {
+    logger.warn(catalog, 'pack catalog in the database is newer than this release; left as it is');
+  }
+
+  // Lazy: the API starts (and answers 503 to webhooks) while Temporal is unreachable.
+  const connection = Connection.lazy({ address: config.temporal.address, connectTimeout: '3 seconds' });
+  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  const app = createApp({ config, sql, temporal, logger, metrics: createMetrics() });
+
+  const server = app.listen(config.port);
+  await once(server, 'listening');
+  logger.info(
+    {
+      port: config.port,
+      taskQueue: config.temporal.taskQueue,
+      livemode: config.stripe.livemode,
+      webhookSecrets: config.webhookSecrets.length,
+      apiKeys: config.apiKeys.length,
+    },
+    'api listening',
+  );
+
+  const shutdown = async (signal: string) => {
+    logger.info({ signal }, 'shutting down: finishing in-flight requests');
+    server.close();
+    server.closeIdleConnections();
+    await once(server, 'close');
+    await connection.close();
+    await sql.end({ timeout: 5 });
+    logger.info('api stopped');
+    process.exit(0);
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => void shutdown(signal));
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(
+    `api failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
+  process.exit(1);
+});

@@ -1,0 +1,44 @@
+import path from 'node:path';
+
+const MIGRATIONS_DIR = path.join(__dirname, 'migrations');
+
+/**
+ * Applies every pending migration. node-pg-migrate holds an advisory lock while it runs, so
+ * replicas that start together apply each migration once; running it again is a no-op.
+ */
+export async function migrate(
+  databaseUrl: string,
+  log: (message: string) => void = () => {},
+): Promise<string[]> {
+  const { runner } = await import('node-pg-migrate');
+  const applied = await runner({
+    databaseUrl,
+    dir: MIGRATIONS_DIR,
+    migrationsTable: 'schema_migrations',
+    direction: 'up',
+    count: Infinity,
+    checkOrder: true,
+    singleTransaction: true,
+    log,
+    logger: { debug: () => {}, info: log, warn: log, error: log },
+  });
+  return applied.map((migration) => migration.name);
+}
+
+if (require.main === module) {
+  const databaseUrl = process.env.DATABASE_URL;
+  if (!databaseUrl) {
+    process.stderr.write(
+      'DATABASE_URL is required, for example postgres://user:pass@127.0.0.1:5432/credits\n',
+    );
+    process.exit(78);
+  }
+  migrate(databaseUrl)
+    .then((applied) => {
+      process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n');
+    })
+    .catch((error: unknown) => {
+      process.stderr.write(`migration failed: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exit(1);
+    });
+}

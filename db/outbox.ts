@@ -1,0 +1,89 @@
+import type { Queryable, Sql } from './client';
+
+export interface OutboxMessage {
+  key: string;
+  accountId: string | null;
+  to: string;
+  subject: string;
+  text: string;
+}
+
+export interface OutboxRow {
+  id: string;
+  key: string;
+  to_address: string;
+  subject: string;
+  body_text: string;
+  status: 'pending' | 'sent' | 'failed';
+  attempts: number;
+  last_error: string | null;
+  message_id: string | null;
+}
+
+/** Queues a message inside the caller's transaction; the same key is queued once. */
+export async function enqueueEmail(tx: Queryable, message: OutboxMessage): Promise<void> {
+  await tx`
+    INSERT INTO email_outbox (key, account_id, to_address, subject, body_text)
+    VALUES (${message.key}, ${message.accountId}, ${message.to}, ${message.subject}, ${message.text})
+    ON CONFLICT (key) DO NOTHING`;
+}
+
+export type DeliveryOutcome =
+  | { status: 'sent'; messageId: string; attempts: number }
+  | { status: 'already_sent'; messageId: string | null }
+  | { status: 'already_failed'; lastError: string | null };
+
+export class OutboxMessageNotFoundError extends Error {
+  constructor(readonly key: string) {
+    super(`no outbox message with key ${key}`);
+    this.name = 'OutboxMessageNotFoundError';
+  }
+}
+
+/**
+ * Delivers a queued message at most once per acceptance by the SMTP server: the row stays
+ * locked while it is handed over, so a concurrent attempt waits and then sees it sent. A failed
+ * attempt is counted and its error kept before the error is passed on to be retried.
+ */
+export async function deliverOutboxMessage(
+  sql: Sql,
+  key: string,
+  send: (row: OutboxRow) => Promise<{ messageId: string }>,
+): Promise<DeliveryOutcome> {
+  let failure: unknown = null;
+  const outcome = await sql.begin(async (tx): Promise<DeliveryOutcome | null> => {
+    const [row] = await tx<OutboxRow[]>`
+      SELECT id, key, to_address, subject, body_text, status, attempts, last_error, message_id
+      FROM email_outbox WHERE key = ${key} FOR UPDATE`;
+    if (!row) throw new OutboxMessageNotFoundError(key);
+    if (row.status === 'sent') return { status: 'already_sent', messageId: row.message_id };
+    if (row.status === 'failed') return { status: 'already_failed', lastError: row.last_error };
+    try {
+      const { messageId } = await send(row);
+      await tx`
+        UPDATE email_outbox SET status = 'sent', attempts = attempts + 1, sent_at = now(),
+               message_id = ${messageId}, last_error = NULL
+        WHERE id = ${row.id}`;
+      return { status: 'sent', messageId, attempts: row.attempts + 1 };
+    } catch (error) {
+      failure = error;
+      await tx`
+        UPDATE email_outbox SET attempts = attempts + 1, last_error = ${describe(error)}
+        WHERE id = ${row.id}`;
+      return null;
+    }
+  });
+  if (failure !== null || outcome === null) throw failure;
+  return outcome;
+}
+
+/** The final word on a message that will not be delivered; credits are never touched. */
+export async function markEmailFailed(sql: Sql, key: string, reason: string): Promise<void> {
+  await sql`
+    UPDATE email_outbox SET status = 'failed', last_error = ${reason}
+    WHERE key = ${key} AND status = 'pending'`;
+}
+
+function describe(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).slice(0, 1000);
+}

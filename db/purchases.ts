@@ -1,0 +1,101 @@
+import { toSafeInteger } from '../domain/integers';
+import type { Queryable, Sql } from './client';
+
+export type PurchaseRecordStatus =
+  'awaiting_payment' | 'held_for_review' | 'completed' | 'rejected' | 'review_expired';
+
+export interface Purchase {
+  id: string;
+  accountId: string | null;
+  packId: string | null;
+  credits: number | null;
+  amountCents: number | null;
+  currency: string | null;
+  livemode: boolean;
+  status: PurchaseRecordStatus;
+  reasonCode: string | null;
+  reason: string | null;
+  workflowId: string;
+  ledgerEntryId: number | null;
+  updatedAt: Date;
+}
+
+export interface PurchaseRecord {
+  id: string;
+  accountId: string | null;
+  packId: string | null;
+  credits: number | null;
+  amountCents: number | null;
+  currency: string | null;
+  livemode: boolean;
+  status: PurchaseRecordStatus;
+  reasonCode?: string | null;
+  reason?: string | null;
+  workflowId: string;
+  ledgerEntryId?: number | null;
+}
+
+/**
+ * Records what is known about a purchase. A completed purchase is final: no later event (a
+ * late "unpaid" delivery, a rejection of a duplicate) can move it back.
+ */
+export async function recordPurchase(sql: Queryable, record: PurchaseRecord): Promise<PurchaseRecordStatus> {
+  const [row] = await sql<{ status: PurchaseRecordStatus }[]>`
+    INSERT INTO purchases (id, kind, account_id, pack_id, credits, amount_cents, currency, livemode,
+                           status, reason_code, reason, workflow_id, ledger_entry_id)
+    VALUES (${record.id}, 'checkout_session', ${record.accountId}, ${record.packId}, ${record.credits},
+            ${record.amountCents}, ${record.currency}, ${record.livemode}, ${record.status},
+            ${record.reasonCode ?? null}, ${record.reason ?? null}, ${record.workflowId},
+            ${record.ledgerEntryId ?? null})
+    ON CONFLICT (id) DO UPDATE SET
+      account_id = EXCLUDED.account_id, pack_id = EXCLUDED.pack_id, credits = EXCLUDED.credits,
+      amount_cents = EXCLUDED.amount_cents, currency = EXCLUDED.currency, status = EXCLUDED.status,
+      reason_code = EXCLUDED.reason_code, reason = EXCLUDED.reason, workflow_id = EXCLUDED.workflow_id,
+      ledger_entry_id = EXCLUDED.ledger_entry_id, updated_at = now()
+    WHERE purchases.status <> 'completed'
+    RETURNING status`;
+  if (row) return row.status;
+  return 'completed';
+}
+
+interface PurchaseRow {
+  id: string;
+  account_id: string | null;
+  pack_id: string | null;
+  credits: string | null;
+  amount_cents: string | null;
+  currency: string | null;
+  livemode: boolean;
+  status: PurchaseRecordStatus;
+  reason_code: string | null;
+  reason: string | null;
+  workflow_id: string;
+  ledger_entry_id: string | null;
+  updated_at: Date;
+}
+
+const nullableInteger = (value: string | null, what: string) =>
+  value === null ? null : toSafeInteger(value, what);
+
+export async function findPurchase(sql: Sql, id: string): Promise<Purchase | null> {
+  const [row] = await sql<PurchaseRow[]>`
+    SELECT id, account_id, pack_id, credits, amount_cents, currency, livemode, status, reason_code,
+           reason, workflow_id, ledger_entry_id, updated_at
+    FROM purchases WHERE id = ${id}`;
+  if (!row) return null;
+  return {
+    id: row.id,
+    accountId: row.account_id,
+    packId: row.pack_id,
+    credits: nullableInteger(row.credits, 'credits'),
+    amountCents: nullableInteger(row.amount_cents, 'amount'),
+    currency: row.currency,
+    livemode: row.livemode,
+    status: row.status,
+    reasonCode: row.reason_code,
+    reason: row.reason,
+    workflowId: row.workflow_id,
+    ledgerEntryId: nullableInteger(row.ledger_entry_id, 'ledger id'),
+    updatedAt: row.updated_at,
+  };
+}

@@ -1,0 +1,66 @@
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { HoldReasonCode } from './purchase-rules';
+import type { CheckoutSessionSummary } from './stripe-objects';
+
+/** What both the API (which starts purchases) and the worker (which runs them) agree on. */
+
+export const PURCHASE_WORKFLOW_TYPE = 'purchaseWorkflow';
+
+/** Input of one purchase workflow run: one Stripe event about one checkout session. */
+export interface PurchaseWorkflowInput {
+  eventId: string;
+  eventType: string;
+  session: CheckoutSessionSummary;
+  /** How long a held purchase waits for a review decision before it closes ungranted. */
+  reviewTimeout: string;
+  /** How long the receipt keeps being retried before it is recorded as failed. */
+  receiptDeadline: string;
+}
+
+/** Where a purchase is. Also the value of the `PurchaseStatus` search attribute. */
+export type PurchaseStage =
+  | 'validating'
+  | 'awaiting_payment'
+  | 'held_for_review'
+  | 'granting'
+  | 'sending_receipt'
+  | 'completed'
+  | 'completed_receipt_failed'
+  | 'already_granted'
+  | 'rejected'
+  | 'review_expired';
+
+export type ReceiptState = 'not_applicable' | 'pending' | 'sent' | 'failed';
+
+/** Answer of the `status` query. */
+export interface PurchaseWorkflowStatus {
+  stage: PurchaseStage;
+  checkoutSessionId: string;
+  accountId: string | null;
+  credits: number | null;
+  reasonCode: HoldReasonCode | null;
+  reason: string | null;
+  ledgerEntryId: number | null;
+  receipt: ReceiptState;
+  review: { decision: ReviewDecision['decision']; reviewer: string; note: string | null } | null;
+}
+
+/** Result of a finished purchase workflow. */
+export type PurchaseWorkflowResult = Pick<
+  PurchaseWorkflowStatus,
+  'stage' | 'checkoutSessionId' | 'credits' | 'ledgerEntryId' | 'receipt' | 'reasonCode'
+>;
+
+/**
+ * An operator's decision on a held purchase. `credits` is needed to approve only when the pack is
+ * unknown; otherwise the catalog decides.
+ */
+export interface ReviewDecision {
+  decision: 'approve' | 'reject';
+  reviewer: string;
+  note?: string;
+  credits?: number;
+}
+
+export const reviewSignal = defineSignal<[ReviewDecision]>('review');
+export const statusQuery = defineQuery<PurchaseWorkflowStatus>('status');

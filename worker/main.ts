@@ -1,0 +1,56 @@
+import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
+import { createMailer } from '../activities/mailer';
+import { createSql } from '../db/client';
+import { loadOrExit, loadWorkerConfig } from '../config/env';
+import { createLogger } from '../config/logger';
+import { createWorker } from './create-worker';
+import { pinoTemporalLogger } from './temporal-logger';
+
+async function main(): Promise<void> {
+  const config = loadOrExit(() => loadWorkerConfig());
+  const logger = createLogger({ level: config.logLevel, name: 'worker' });
+  Runtime.install({
+    logger: pinoTemporalLogger(logger),
+    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} } },
+  });
+
+  const sql = createSql(config.databaseUrl);
+  const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.emailFrom });
+  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const worker = await createWorker({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    dependencies: {
+      sql,
+      mailer,
+      config: { stripe: config.stripe, emailDomain: emailDomainOf(config.emailFrom) },
+    },
+    maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
+  });
+  logger.info(
+    {
+      taskQueue: config.temporal.taskQueue,
+      namespace: config.temporal.namespace,
+      livemode: config.stripe.livemode,
+    },
+    'worker started',
+  );
+  // The SDK's runtime already turns SIGINT/SIGTERM into worker.shutdown(); run() then resolves.
+  await worker.run();
+  await connection.close();
+  mailer.close();
+  await sql.end({ timeout: 5 });
+  logger.info('worker stopped');
+}
+
+function emailDomainOf(from: string): string {
+  return /@([^>\s]+)/.exec(from)?.[1] ?? 'localhost';
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(
+    `worker failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
+  process.exit(1);
+});

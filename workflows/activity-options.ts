@@ -1,0 +1,34 @@
+import type { ActivityOptions } from '@temporalio/workflow';
+import { NonRetryable } from '../domain/failure-types';
+
+/**
+ * Database work: short attempts, retried with backoff for as long as a database outage could
+ * reasonably last. The grant is idempotent by its ledger key, so a retry never credits twice.
+ */
+export const databaseActivityOptions: ActivityOptions = {
+  startToCloseTimeout: '30 seconds',
+  scheduleToCloseTimeout: '7 days',
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '1 minute',
+    nonRetryableErrorTypes: [NonRetryable.AccountNotFound],
+  },
+};
+
+/**
+ * Receipts: retried with backoff until the deadline; a permanent SMTP refusal is final at once.
+ * Money never waits on this: it runs after the grant has committed.
+ */
+export function receiptActivityOptions(deadline: string): ActivityOptions {
+  return {
+    startToCloseTimeout: '1 minute',
+    scheduleToCloseTimeout: deadline,
+    retry: {
+      initialInterval: '1 second',
+      backoffCoefficient: 2,
+      maximumInterval: '10 minutes',
+      nonRetryableErrorTypes: [NonRetryable.SmtpPermanentError, NonRetryable.OutboxMessageNotFound],
+    },
+  };
+}

@@ -1,0 +1,189 @@
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  condition,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities, PurchaseValidation } from '../activities';
+import type { GrantOutcome, PurchaseGrant } from '../db/purchase-grants';
+import {
+  reviewSignal,
+  statusQuery,
+  type PurchaseStage,
+  type PurchaseWorkflowInput,
+  type PurchaseWorkflowResult,
+  type PurchaseWorkflowStatus,
+  type ReviewDecision,
+} from '../domain/purchase-workflow-contract';
+import { NonRetryable } from '../domain/failure-types';
+import { PurchaseStatus } from '../domain/search-attributes';
+import { databaseActivityOptions, receiptActivityOptions } from './activity-options';
+
+const db = proxyActivities<Activities>(databaseActivityOptions);
+
+/**
+ * One Stripe event about one checkout session: validate, then grant exactly once (the ledger's
+ * key is the session ID, whatever number of events describe it), then email the receipt.
+ * Anything that fails validation waits for an operator's `review` signal.
+ */
+export async function purchaseWorkflow(input: PurchaseWorkflowInput): Promise<PurchaseWorkflowResult> {
+  const { session } = input;
+  const { workflowId } = workflowInfo();
+  const receipt = proxyActivities<Activities>(receiptActivityOptions(input.receiptDeadline));
+
+  const status: PurchaseWorkflowStatus = {
+    stage: 'validating',
+    checkoutSessionId: session.id,
+    accountId: session.accountId,
+    credits: null,
+    reasonCode: null,
+    reason: null,
+    ledgerEntryId: null,
+    receipt: 'not_applicable',
+    review: null,
+  };
+  let pendingDecision: ReviewDecision | null = null;
+
+  setHandler(statusQuery, () => status);
+  setHandler(reviewSignal, (decision) => {
+    // Decisions count only while a person is being asked; a late or repeated one is ignored.
+    if (status.stage === 'held_for_review' && pendingDecision === null) pendingDecision = decision;
+  });
+
+  const enter = (stage: PurchaseStage) => {
+    status.stage = stage;
+    upsertSearchAttributes([{ key: PurchaseStatus, value: stage }]);
+  };
+  const finish = (stage: PurchaseStage): PurchaseWorkflowResult => {
+    enter(stage);
+    const { checkoutSessionId, credits, ledgerEntryId, receipt: receiptState, reasonCode } = status;
+    return { stage, checkoutSessionId, credits, ledgerEntryId, receipt: receiptState, reasonCode };
+  };
+
+  const validation = await db.validatePurchase({ session, workflowId });
+  if (validation.outcome === 'awaiting_payment') return finish('awaiting_payment');
+  if (validation.outcome === 'already_granted') {
+    status.ledgerEntryId = validation.ledgerEntryId;
+    return finish('already_granted');
+  }
+
+  let granted: GrantOutcome | null = null;
+  while (granted === null) {
+    let grant: PurchaseGrant;
+    if (validation.outcome === 'valid') {
+      grant = validation.grant;
+    } else {
+      const review = await awaitReview(validation);
+      if (review.kind !== 'approved') {
+        await db.closePurchase({
+          session,
+          workflowId,
+          status: review.kind,
+          reasonCode: validation.reasonCode,
+          reason: review.reason,
+        });
+        status.reason = review.reason;
+        return finish(review.kind);
+      }
+      grant = review.grant;
+    }
+    enter('granting');
+    status.credits = grant.credits;
+    try {
+      granted = await db.grantPurchase(grant);
+    } catch (error) {
+      // An approval for an account that does not exist yet goes back to the reviewer.
+      if (validation.outcome !== 'held' || failureType(error) !== NonRetryable.AccountNotFound) throw error;
+      status.reason = `${validation.reason}; approved, but account ${grant.accountId} does not exist`;
+    }
+  }
+  status.ledgerEntryId = granted.ledgerEntryId;
+  if (!granted.applied || granted.receiptKey === null) {
+    // Another event for this session made the grant; its workflow sends the receipt.
+    return finish('already_granted');
+  }
+
+  enter('sending_receipt');
+  status.receipt = 'pending';
+  try {
+    await receipt.sendReceipt({ receiptKey: granted.receiptKey });
+    status.receipt = 'sent';
+    return finish('completed');
+  } catch (error) {
+    if (!(error instanceof ActivityFailure)) throw error;
+    // Out of retries or refused for good: record it for operators, keep the credits.
+    await db.recordReceiptFailure({ receiptKey: granted.receiptKey, reason: describeFailure(error) });
+    status.receipt = 'failed';
+    return finish('completed_receipt_failed');
+  }
+
+  /** Waits for an operator; returns the grant to make, or why the purchase closes without one. */
+  async function awaitReview(
+    held: Extract<PurchaseValidation, { outcome: 'held' }>,
+  ): Promise<
+    { kind: 'approved'; grant: PurchaseGrant } | { kind: 'rejected' | 'review_expired'; reason: string }
+  > {
+    status.reasonCode = held.reasonCode;
+    status.reason = held.reason;
+    status.credits = held.proposal?.credits ?? null;
+    enter('held_for_review');
+    for (;;) {
+      const decided = await condition(() => pendingDecision !== null, input.reviewTimeout);
+      const decision = pendingDecision;
+      pendingDecision = null;
+      if (!decided || decision === null) {
+        return { kind: 'review_expired', reason: `no review decision within ${input.reviewTimeout}` };
+      }
+      status.review = {
+        decision: decision.decision,
+        reviewer: decision.reviewer,
+        note: decision.note ?? null,
+      };
+      if (decision.decision === 'reject') {
+        return {
+          kind: 'rejected',
+          reason: `rejected by ${decision.reviewer}: ${decision.note ?? held.reason}`,
+        };
+      }
+      const approvedGrant = approvalGrant(held, decision);
+      if (approvedGrant) return { kind: 'approved', grant: approvedGrant };
+      status.reason = `${held.reason}; approval needs a positive whole number of credits (pack unknown)`;
+    }
+  }
+
+  function approvalGrant(
+    held: Extract<PurchaseValidation, { outcome: 'held' }>,
+    decision: ReviewDecision,
+  ): PurchaseGrant | null {
+    const credits = decision.credits ?? held.proposal?.credits;
+    if (credits === undefined || !Number.isSafeInteger(credits) || credits <= 0 || !session.accountId) {
+      return null;
+    }
+    return {
+      checkoutSessionId: session.id,
+      accountId: session.accountId,
+      packId: held.proposal?.packId ?? session.packId,
+      packName: held.proposal?.packName ?? 'Credits',
+      credits,
+      amountCents: session.amountTotal,
+      currency: session.currency,
+      livemode: session.livemode,
+      workflowId,
+      approvedBy: decision.reviewer,
+    };
+  }
+}
+
+function failureType(error: unknown): string | undefined {
+  const cause = error instanceof ActivityFailure ? error.cause : undefined;
+  return cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined;
+}
+
+function describeFailure(error: ActivityFailure): string {
+  const cause = error.cause;
+  if (cause instanceof ApplicationFailure) return `${cause.type ?? 'Error'}: ${cause.message}`;
+  return cause?.message ?? error.message;
+}
