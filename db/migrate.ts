@@ -19,6 +19,8 @@ export async function migrate(
     count: Infinity,
     checkOrder: true,
     singleTransaction: true,
+    // A second runner waits for the first and then finds nothing left to do.
+    advisoryLockMode: 'wait',
     log,
     logger: { debug: () => {}, info: log, warn: log, error: log },
   });

@@ -1,5 +1,5 @@
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import { NativeConnection, type Worker } from '@temporalio/worker';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
@@ -10,15 +10,14 @@ import { loadApiConfig, type ApiConfig } from '../../config/env';
 import { createLogger } from '../../config/logger';
 import { createAccount } from '../../db/accounts';
 import { createSql, type Sql } from '../../db/client';
-import { stripeId, deliverEvent, type StripeEvent } from '../../scripts/stripe-events';
+import { deliverEvent, type StripeEvent } from '../../scripts/stripe-events';
 import { createWorker } from '../../worker/create-worker';
+import { installQuietRuntime } from './quiet-runtime';
 import { SmtpCatcher } from './smtp-catcher';
 
 export const WEBHOOK_SECRET = 'whsec_test_primary_0123456789abcdef';
 export const ROTATED_WEBHOOK_SECRET = 'whsec_test_rotated_0123456789abcdef';
 export const API_KEY = 'test_api_key_0123456789abcdef';
-
-let runtimeInstalled = false;
 
 function services() {
   const databaseUrl = process.env.TEST_DATABASE_URL;
@@ -77,14 +76,11 @@ export interface Harness {
 export async function startHarness(
   options: { worker?: boolean; configOverrides?: Record<string, string> } = {},
 ): Promise<Harness> {
-  const { databaseUrl, temporalAddress, workflowBundle } = services();
-  if (!runtimeInstalled) {
-    Runtime.install({ logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } });
-    runtimeInstalled = true;
-  }
+  const { temporalAddress, workflowBundle } = services();
+  installQuietRuntime();
   const config = testApiConfig(options.configOverrides);
   const logger = createLogger({ level: 'silent', name: 'test' });
-  const sql = createSql(databaseUrl, { max: 20 });
+  const sql = createSql(config.databaseUrl, { max: 20 });
   const smtp = await SmtpCatcher.start();
   const connection = await Connection.connect({ address: temporalAddress });
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
@@ -161,5 +157,3 @@ export async function startHarness(
   if (options.worker !== false) await harness.startWorker();
   return harness;
 }
-
-export { stripeId };
