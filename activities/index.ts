@@ -1,6 +1,6 @@
 import { ApplicationFailure, log } from '@temporalio/activity';
 import type { Sql } from '../db/client';
-import { findPack } from '../db/catalog';
+import { findPack, type Pack } from '../db/catalog';
 import { findAccount } from '../db/accounts';
 import { AccountNotFoundError } from '../db/ledger';
 import { deliverOutboxMessage, markEmailFailed, OutboxMessageNotFoundError } from '../db/outbox';
@@ -53,20 +53,20 @@ export function createActivities({ sql, mailer, config }: ActivityDependencies) 
         accountExists: account !== null,
         expectedLivemode: config.stripe.livemode,
       });
-      const grant: PurchaseGrant | null =
-        pack && session.accountId
-          ? {
-              checkoutSessionId: session.id,
-              accountId: session.accountId,
-              packId: pack.id,
-              packName: pack.name,
-              credits: pack.credits,
-              amountCents: session.amountTotal,
-              currency: session.currency,
-              livemode: session.livemode,
-              workflowId,
-            }
-          : null;
+      // What approving (or a valid check) grants: always the catalog's credits for the pack.
+      const grantOf = (accountId: string, grantPack: Pack): PurchaseGrant => ({
+        checkoutSessionId: session.id,
+        accountId,
+        packId: grantPack.id,
+        packName: grantPack.name,
+        credits: grantPack.credits,
+        amountCents: session.amountTotal,
+        currency: session.currency,
+        livemode: session.livemode,
+        workflowId,
+      });
+      if (check.kind === 'grant') return { outcome: 'valid', grant: grantOf(check.accountId, check.pack) };
+
       const record = {
         id: session.id,
         accountId: account ? session.accountId : null,
@@ -77,25 +77,24 @@ export function createActivities({ sql, mailer, config }: ActivityDependencies) 
         livemode: session.livemode,
         workflowId,
       };
-
-      if (check.kind === 'grant' && grant) return { outcome: 'valid', grant };
       if (check.kind === 'await_payment') {
         await recordPurchase(sql, { ...record, status: 'awaiting_payment' });
         return { outcome: 'awaiting_payment' };
       }
-      const held =
-        check.kind === 'hold'
-          ? check
-          : { code: 'pack_unknown' as const, reason: 'validation passed without a grantable pack' };
       const status = await recordPurchase(sql, {
         ...record,
         status: 'held_for_review',
-        reasonCode: held.code,
-        reason: held.reason,
+        reasonCode: check.code,
+        reason: check.reason,
       });
       if (status === 'completed') return { outcome: 'already_granted', ledgerEntryId: null };
-      log.warn('purchase held for review', { checkoutSessionId: session.id, reasonCode: held.code });
-      return { outcome: 'held', reasonCode: held.code, reason: held.reason, proposal: grant };
+      log.warn('purchase held for review', { checkoutSessionId: session.id, reasonCode: check.code });
+      return {
+        outcome: 'held',
+        reasonCode: check.code,
+        reason: check.reason,
+        proposal: pack && session.accountId ? grantOf(session.accountId, pack) : null,
+      };
     },
 
     async grantPurchase(grant: PurchaseGrant): Promise<GrantOutcome> {

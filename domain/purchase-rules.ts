@@ -28,21 +28,21 @@ export const HOLD_REASONS = {
 
 export type HoldReasonCode = keyof typeof HOLD_REASONS;
 
-export type PurchaseCheck =
-  | { kind: 'grant'; credits: number }
+export type PurchaseCheck<P extends PackPrice = PackPrice> =
+  | { kind: 'grant'; accountId: string; pack: P; credits: number }
   | { kind: 'await_payment' }
   | { kind: 'hold'; code: HoldReasonCode; reason: string };
 
-function hold(code: HoldReasonCode, detail?: string): PurchaseCheck {
+function hold(code: HoldReasonCode, detail?: string): { kind: 'hold'; code: HoldReasonCode; reason: string } {
   return { kind: 'hold', code, reason: detail ? `${HOLD_REASONS[code]} (${detail})` : HOLD_REASONS[code] };
 }
 
-export function checkCheckoutPurchase(input: {
+export function checkCheckoutPurchase<P extends PackPrice>(input: {
   session: CheckoutSessionSummary;
-  pack: PackPrice | null;
+  pack: P | null;
   accountExists: boolean;
   expectedLivemode: boolean;
-}): PurchaseCheck {
+}): PurchaseCheck<P> {
   const { session, pack } = input;
   if (session.livemode !== input.expectedLivemode) return hold('livemode_mismatch');
   if (session.mode !== 'payment') return hold('mode_unsupported', `mode ${session.mode}`);
@@ -63,5 +63,5 @@ export function checkCheckoutPurchase(input: {
   }
   if (session.paymentStatus === 'unpaid') return { kind: 'await_payment' };
   if (session.paymentStatus !== 'paid') return hold('payment_status_unexpected');
-  return { kind: 'grant', credits: pack.credits };
+  return { kind: 'grant', accountId: session.accountId, pack, credits: pack.credits };
 }
