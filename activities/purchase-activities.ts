@@ -1,0 +1,164 @@
+import { ApplicationFailure, log } from '@temporalio/activity';
+import { findPack, type Pack } from '../db/catalog';
+import { findAccount } from '../db/accounts';
+import { AccountNotFoundError } from '../db/ledger';
+import { deliverOutboxMessage, markEmailFailed, OutboxMessageNotFoundError } from '../db/outbox';
+import { grantPurchaseCredits, type GrantOutcome, type PurchaseGrant } from '../db/purchase-grants';
+import { findPurchase, recordPurchase } from '../db/purchases';
+import { NonRetryable } from '../domain/failure-types';
+import { checkCheckoutPurchase, type HoldReasonCode } from '../domain/purchase-rules';
+import type { CheckoutSessionSummary } from '../domain/stripe-objects';
+import type { ActivityDependencies } from './dependencies';
+import { isPermanentSmtpError } from './mailer';
+
+export type PurchaseValidation =
+  | { outcome: 'valid'; grant: PurchaseGrant }
+  | { outcome: 'awaiting_payment' }
+  | { outcome: 'already_granted'; ledgerEntryId: number | null }
+  | {
+      outcome: 'held';
+      reasonCode: HoldReasonCode;
+      reason: string;
+      /** What approving would grant, when the pack is known; null means the reviewer says. */
+      proposal: PurchaseGrant | null;
+    };
+
+/** Activities of the checkout purchase workflow. */
+export function createPurchaseActivities({ sql, mailer, config }: ActivityDependencies) {
+  return {
+    /** Checks the session against the catalog and the account; records anything that does not grant. */
+    async validatePurchase(input: {
+      session: CheckoutSessionSummary;
+      workflowId: string;
+    }): Promise<PurchaseValidation> {
+      const { session, workflowId } = input;
+      const existing = await findPurchase(sql, session.id);
+      if (existing?.status === 'completed') {
+        return { outcome: 'already_granted', ledgerEntryId: existing.ledgerEntryId };
+      }
+      const pack = session.packId ? await findPack(sql, session.packId) : null;
+      const account = session.accountId ? await findAccount(sql, session.accountId) : null;
+      const check = checkCheckoutPurchase({
+        session,
+        pack,
+        accountExists: account !== null,
+        expectedLivemode: config.stripe.livemode,
+      });
+      // What approving (or a valid check) grants: always the catalog's credits for the pack.
+      const grantOf = (accountId: string, grantPack: Pack): PurchaseGrant => ({
+        checkoutSessionId: session.id,
+        accountId,
+        packId: grantPack.id,
+        packName: grantPack.name,
+        credits: grantPack.credits,
+        amountCents: session.amountTotal,
+        currency: session.currency,
+        livemode: session.livemode,
+        workflowId,
+      });
+      if (check.kind === 'grant') return { outcome: 'valid', grant: grantOf(check.accountId, check.pack) };
+
+      const record = {
+        id: session.id,
+        accountId: account ? session.accountId : null,
+        packId: pack?.id ?? null,
+        credits: pack?.credits ?? null,
+        amountCents: session.amountTotal,
+        currency: session.currency,
+        livemode: session.livemode,
+        workflowId,
+      };
+      if (check.kind === 'await_payment') {
+        await recordPurchase(sql, { ...record, status: 'awaiting_payment' });
+        return { outcome: 'awaiting_payment' };
+      }
+      const status = await recordPurchase(sql, {
+        ...record,
+        status: 'held_for_review',
+        reasonCode: check.code,
+        reason: check.reason,
+      });
+      if (status === 'completed') return { outcome: 'already_granted', ledgerEntryId: null };
+      log.warn('purchase held for review', { checkoutSessionId: session.id, reasonCode: check.code });
+      return {
+        outcome: 'held',
+        reasonCode: check.code,
+        reason: check.reason,
+        proposal: pack && session.accountId ? grantOf(session.accountId, pack) : null,
+      };
+    },
+
+    async grantPurchase(grant: PurchaseGrant): Promise<GrantOutcome> {
+      try {
+        const outcome = await grantPurchaseCredits(sql, grant);
+        log.info(outcome.applied ? 'credits granted' : 'session already credited', {
+          checkoutSessionId: grant.checkoutSessionId,
+          accountId: grant.accountId,
+          credits: grant.credits,
+          ledgerEntryId: outcome.ledgerEntryId,
+        });
+        return outcome;
+      } catch (error) {
+        if (error instanceof AccountNotFoundError) {
+          throw ApplicationFailure.nonRetryable(error.message, NonRetryable.AccountNotFound);
+        }
+        throw error;
+      }
+    },
+
+    /** Records a purchase that ends without credits (rejected or never reviewed). */
+    async closePurchase(input: {
+      session: CheckoutSessionSummary;
+      workflowId: string;
+      status: 'rejected' | 'review_expired';
+      reasonCode: string | null;
+      reason: string;
+    }): Promise<void> {
+      const { session } = input;
+      await recordPurchase(sql, {
+        id: session.id,
+        accountId: session.accountId,
+        packId: session.packId,
+        credits: null,
+        amountCents: session.amountTotal,
+        currency: session.currency,
+        livemode: session.livemode,
+        status: input.status,
+        reasonCode: input.reasonCode,
+        reason: input.reason,
+        workflowId: input.workflowId,
+      });
+    },
+
+    async sendReceipt(input: { receiptKey: string }): Promise<{ status: string }> {
+      try {
+        const outcome = await deliverOutboxMessage(sql, input.receiptKey, (row) =>
+          mailer.send({
+            to: row.to_address,
+            subject: row.subject,
+            text: row.body_text,
+            messageId: `<outbox-${row.id}@${config.emailDomain}>`,
+          }),
+        );
+        log.info('receipt delivery', { receiptKey: input.receiptKey, status: outcome.status });
+        return { status: outcome.status };
+      } catch (error) {
+        if (error instanceof OutboxMessageNotFoundError) {
+          throw ApplicationFailure.nonRetryable(error.message, NonRetryable.OutboxMessageNotFound);
+        }
+        if (isPermanentSmtpError(error)) {
+          throw ApplicationFailure.nonRetryable(
+            `SMTP server refused the receipt: ${(error as Error).message}`,
+            NonRetryable.SmtpPermanentError,
+          );
+        }
+        throw error;
+      }
+    },
+
+    async recordReceiptFailure(input: { receiptKey: string; reason: string }): Promise<void> {
+      await markEmailFailed(sql, input.receiptKey, input.reason);
+      log.error('receipt not delivered', input);
+    },
+  };
+}
