@@ -54,6 +54,7 @@ export function createPurchaseActivities({ sql, mailer, config }: ActivityDepend
         amountCents: session.amountTotal,
         currency: session.currency,
         livemode: session.livemode,
+        paymentIntentId: session.paymentIntentId,
         workflowId,
       });
       if (check.kind === 'grant') return { outcome: 'valid', grant: grantOf(check.accountId, check.pack) };
@@ -66,6 +67,7 @@ export function createPurchaseActivities({ sql, mailer, config }: ActivityDepend
         amountCents: session.amountTotal,
         currency: session.currency,
         livemode: session.livemode,
+        paymentIntentId: session.paymentIntentId,
         workflowId,
       };
       if (check.kind === 'await_payment') {

@@ -13,6 +13,8 @@ export interface PurchaseGrant {
   amountCents: number | null;
   currency: string | null;
   livemode: boolean;
+  /** The payment's intent, through which later refunds and disputes find this purchase. */
+  paymentIntentId: string | null;
   workflowId: string;
   /** Why credits were granted when validation alone did not allow it (an operator's approval). */
   approvedBy?: string | null;
@@ -58,6 +60,7 @@ export async function grantPurchaseCredits(sql: Sql, grant: PurchaseGrant): Prom
       reason: grant.approvedBy ? `approved by ${grant.approvedBy}` : null,
       workflowId: grant.workflowId,
       ledgerEntryId: entry.id,
+      paymentIntentId: grant.paymentIntentId,
     });
     const [account] = await tx<{ email: string }[]>`SELECT email FROM accounts WHERE id = ${grant.accountId}`;
     const receiptKey = receiptKeyFor(grant.checkoutSessionId);

@@ -17,6 +17,7 @@ export interface Purchase {
   reason: string | null;
   workflowId: string;
   ledgerEntryId: number | null;
+  paymentIntentId: string | null;
   updatedAt: Date;
 }
 
@@ -33,6 +34,7 @@ export interface PurchaseRecord {
   reason?: string | null;
   workflowId: string;
   ledgerEntryId?: number | null;
+  paymentIntentId?: string | null;
 }
 
 /**
@@ -42,16 +44,17 @@ export interface PurchaseRecord {
 export async function recordPurchase(sql: Queryable, record: PurchaseRecord): Promise<PurchaseRecordStatus> {
   const [row] = await sql<{ status: PurchaseRecordStatus }[]>`
     INSERT INTO purchases (id, kind, account_id, pack_id, credits, amount_cents, currency, livemode,
-                           status, reason_code, reason, workflow_id, ledger_entry_id)
+                           status, reason_code, reason, workflow_id, ledger_entry_id, payment_intent_id)
     VALUES (${record.id}, 'checkout_session', ${record.accountId}, ${record.packId}, ${record.credits},
             ${record.amountCents}, ${record.currency}, ${record.livemode}, ${record.status},
             ${record.reasonCode ?? null}, ${record.reason ?? null}, ${record.workflowId},
-            ${record.ledgerEntryId ?? null})
+            ${record.ledgerEntryId ?? null}, ${record.paymentIntentId ?? null})
     ON CONFLICT (id) DO UPDATE SET
       account_id = EXCLUDED.account_id, pack_id = EXCLUDED.pack_id, credits = EXCLUDED.credits,
       amount_cents = EXCLUDED.amount_cents, currency = EXCLUDED.currency, status = EXCLUDED.status,
       reason_code = EXCLUDED.reason_code, reason = EXCLUDED.reason, workflow_id = EXCLUDED.workflow_id,
-      ledger_entry_id = EXCLUDED.ledger_entry_id, updated_at = now()
+      ledger_entry_id = EXCLUDED.ledger_entry_id,
+      payment_intent_id = COALESCE(EXCLUDED.payment_intent_id, purchases.payment_intent_id), updated_at = now()
     WHERE purchases.status <> 'completed'
     RETURNING status`;
   if (row) return row.status;
@@ -71,6 +74,7 @@ interface PurchaseRow {
   reason: string | null;
   workflow_id: string;
   ledger_entry_id: string | null;
+  payment_intent_id: string | null;
   updated_at: Date;
 }
 
@@ -80,7 +84,7 @@ const nullableInteger = (value: string | null, what: string) =>
 export async function findPurchase(sql: Sql, id: string): Promise<Purchase | null> {
   const [row] = await sql<PurchaseRow[]>`
     SELECT id, account_id, pack_id, credits, amount_cents, currency, livemode, status, reason_code,
-           reason, workflow_id, ledger_entry_id, updated_at
+           reason, workflow_id, ledger_entry_id, payment_intent_id, updated_at
     FROM purchases WHERE id = ${id}`;
   if (!row) return null;
   return {
@@ -96,6 +100,7 @@ export async function findPurchase(sql: Sql, id: string): Promise<Purchase | nul
     reason: row.reason,
     workflowId: row.workflow_id,
     ledgerEntryId: nullableInteger(row.ledger_entry_id, 'ledger id'),
+    paymentIntentId: row.payment_intent_id,
     updatedAt: row.updated_at,
   };
 }

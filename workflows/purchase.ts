@@ -171,6 +171,7 @@ export async function purchaseWorkflow(input: PurchaseWorkflowInput): Promise<Pu
       amountCents: session.amountTotal,
       currency: session.currency,
       livemode: session.livemode,
+      paymentIntentId: session.paymentIntentId,
       workflowId,
       approvedBy: decision.reviewer,
     };

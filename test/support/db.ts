@@ -15,8 +15,9 @@ export async function balanceOf(sql: Sql, accountId: string): Promise<number> {
 }
 
 export async function purchaseRow(sql: Sql, checkoutSessionId: string) {
-  const [row] = await sql<{ status: string; reason_code: string | null; credits: string | null }[]>`
-    SELECT status, reason_code, credits FROM purchases WHERE id = ${checkoutSessionId}`;
+  const [row] = await sql<
+    { status: string; reason_code: string | null; credits: string | null; payment_intent_id: string | null }[]
+  >`SELECT status, reason_code, credits, payment_intent_id FROM purchases WHERE id = ${checkoutSessionId}`;
   return row ?? null;
 }
 
