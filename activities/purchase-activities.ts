@@ -1,12 +1,18 @@
 import { ApplicationFailure, log } from '@temporalio/activity';
-import { findPack, type Pack } from '../db/catalog';
+import { findPack } from '../db/catalog';
+import { findCheckoutSnapshot } from '../db/checkout-sessions';
 import { findAccount } from '../db/accounts';
 import { AccountNotFoundError } from '../db/ledger';
 import { deliverOutboxMessage, markEmailFailed, OutboxMessageNotFoundError } from '../db/outbox';
 import { grantPurchaseCredits, type GrantOutcome, type PurchaseGrant } from '../db/purchase-grants';
 import { findPurchase, recordPurchase } from '../db/purchases';
 import { NonRetryable } from '../domain/failure-types';
-import { checkCheckoutPurchase, type HoldReasonCode } from '../domain/purchase-rules';
+import {
+  checkCheckoutPurchase,
+  offerFromPack,
+  type HoldReasonCode,
+  type Offer,
+} from '../domain/purchase-rules';
 import type { CheckoutSessionSummary } from '../domain/stripe-objects';
 import type { ActivityDependencies } from './dependencies';
 import { isPermanentSmtpError } from './mailer';
@@ -25,6 +31,24 @@ export type PurchaseValidation =
 
 /** Activities of the checkout purchase workflow. */
 export function createPurchaseActivities({ sql, mailer, config }: ActivityDependencies) {
+  /** The snapshot taken when the session was sold comes first; the catalog is the fallback. */
+  async function findOffer(session: CheckoutSessionSummary): Promise<Offer | null> {
+    const snapshot = await findCheckoutSnapshot(sql, session.id);
+    if (snapshot) {
+      const pack = snapshot.packId ? await findPack(sql, snapshot.packId) : null;
+      return {
+        packId: snapshot.packId,
+        name: pack?.name ?? `${snapshot.credits.toLocaleString('en-US')} credits`,
+        credits: snapshot.credits,
+        priceCents: snapshot.amountCents,
+        currency: snapshot.currency,
+        soldTo: snapshot.accountId,
+      };
+    }
+    const pack = session.packId ? await findPack(sql, session.packId) : null;
+    return pack ? offerFromPack(pack) : null;
+  }
+
   return {
     /** Checks the session against the catalog and the account; records anything that does not grant. */
     async validatePurchase(input: {
@@ -36,34 +60,34 @@ export function createPurchaseActivities({ sql, mailer, config }: ActivityDepend
       if (existing?.status === 'completed') {
         return { outcome: 'already_granted', ledgerEntryId: existing.ledgerEntryId };
       }
-      const pack = session.packId ? await findPack(sql, session.packId) : null;
+      const offer = await findOffer(session);
       const account = session.accountId ? await findAccount(sql, session.accountId) : null;
       const check = checkCheckoutPurchase({
         session,
-        pack,
+        offer,
         accountExists: account !== null,
         expectedLivemode: config.stripe.livemode,
       });
-      // What approving (or a valid check) grants: always the catalog's credits for the pack.
-      const grantOf = (accountId: string, grantPack: Pack): PurchaseGrant => ({
+      // What approving (or a valid check) grants: always what the server sold, never metadata.
+      const grantOf = (accountId: string, sold: Offer): PurchaseGrant => ({
         checkoutSessionId: session.id,
         accountId,
-        packId: grantPack.id,
-        packName: grantPack.name,
-        credits: grantPack.credits,
+        packId: sold.packId,
+        packName: sold.name,
+        credits: sold.credits,
         amountCents: session.amountTotal,
         currency: session.currency,
         livemode: session.livemode,
         paymentIntentId: session.paymentIntentId,
         workflowId,
       });
-      if (check.kind === 'grant') return { outcome: 'valid', grant: grantOf(check.accountId, check.pack) };
+      if (check.kind === 'grant') return { outcome: 'valid', grant: grantOf(check.accountId, check.offer) };
 
       const record = {
         id: session.id,
         accountId: account ? session.accountId : null,
-        packId: pack?.id ?? null,
-        credits: pack?.credits ?? null,
+        packId: offer?.packId ?? null,
+        credits: offer?.credits ?? null,
         amountCents: session.amountTotal,
         currency: session.currency,
         livemode: session.livemode,
@@ -86,7 +110,7 @@ export function createPurchaseActivities({ sql, mailer, config }: ActivityDepend
         outcome: 'held',
         reasonCode: check.code,
         reason: check.reason,
-        proposal: pack && session.accountId ? grantOf(session.accountId, pack) : null,
+        proposal: offer && session.accountId ? grantOf(session.accountId, offer) : null,
       };
     },
 

@@ -1,12 +1,16 @@
 import type { Client } from '@temporalio/client';
 import express, { type Express } from 'express';
+import type Stripe from 'stripe';
+import swaggerUi from 'swagger-ui-express';
 import type { ApiConfig } from '../config/env';
 import type { Logger } from '../config/logger';
 import type { Sql } from '../db/client';
 import { requireApiKey } from './auth';
 import { errorHandler, errors } from './errors';
 import type { Metrics } from './metrics';
+import { createOpenApiDocument } from './openapi';
 import { accountsRouter } from './routes/accounts';
+import { checkoutRouter } from './routes/checkout';
 import { healthRouter } from './routes/health';
 import { packsRouter } from './routes/packs';
 import { purchasesRouter } from './routes/purchases';
@@ -16,6 +20,8 @@ export interface AppDependencies {
   config: ApiConfig;
   sql: Sql;
   temporal: Client;
+  /** Null when no Stripe key is configured: checkout then answers `stripe_not_configured`. */
+  stripe: Stripe | null;
   logger: Logger;
   metrics: Metrics;
 }
@@ -40,10 +46,17 @@ export function createApp(deps: AppDependencies): Express {
   app.use(webhookRouter(deps));
   app.use(healthRouter(deps));
 
+  const openApi = createOpenApiDocument(deps.config.publicBaseUrl);
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openApi);
+  });
+  app.use('/docs', swaggerUi.serve, swaggerUi.setup(openApi, { customSiteTitle: 'Credits billing API' }));
+
   app.use('/v1', requireApiKey(deps.config.apiKeys), express.json({ limit: JSON_BODY_LIMIT, strict: true }));
   app.use(accountsRouter(deps));
   app.use(packsRouter(deps));
   app.use(purchasesRouter(deps));
+  app.use(checkoutRouter(deps));
 
   app.use(() => {
     throw errors.routeNotFound();

@@ -36,7 +36,35 @@ export const errors = {
     ),
   unauthorized: () =>
     new ApiError(401, 'unauthorized', 'A valid API key is required: Authorization: Bearer <key>.'),
-  notFound: (what: string) => new ApiError(404, 'not_found', `${what} was not found.`),
+  accountNotFound: (id: string) => new ApiError(404, 'account_not_found', `Account ${id} was not found.`),
+  packNotFound: (id: string) => new ApiError(404, 'pack_not_found', `Pack ${id} is not for sale.`),
+  purchaseNotFound: (id: string) => new ApiError(404, 'purchase_not_found', `Purchase ${id} was not found.`),
+  invalidValue: (path: string, message: string) =>
+    new ApiError(400, 'invalid_request', `${path}: ${message}`, [{ path, message }]),
+  insufficientCredits: (balance: number, amount: number) =>
+    new ApiError(
+      402,
+      'insufficient_credits',
+      `The balance is ${balance}; a debit of ${amount} would take it below zero.`,
+    ),
+  idempotencyKeyReused: () =>
+    new ApiError(
+      409,
+      'idempotency_key_reused',
+      'This idempotency key was already used with other parameters.',
+    ),
+  redirectNotAllowed: (field: string, host: string) =>
+    new ApiError(422, 'redirect_url_not_allowed', `${field}: ${host} is not an allowed redirect host.`),
+  stripeFailed: (stripeCode: string | undefined, message: string) =>
+    new ApiError(502, 'stripe_error', `Stripe refused the request: ${message}`, {
+      stripeCode: stripeCode ?? null,
+    }),
+  stripeNotConfigured: () =>
+    new ApiError(
+      503,
+      'stripe_not_configured',
+      'STRIPE_SECRET_KEY is not set, so checkout sessions cannot be created.',
+    ),
   routeNotFound: () => new ApiError(404, 'route_not_found', 'No such route.'),
   payloadTooLarge: () => new ApiError(413, 'payload_too_large', 'The request body is too large.'),
   unsupportedMediaType: () =>

@@ -6,6 +6,7 @@ import { loadPackCatalog, syncPackCatalog } from '../db/catalog';
 import { createSql } from '../db/client';
 import { createApp } from './app';
 import { createMetrics } from './metrics';
+import { createStripeClient } from './stripe-client';
 
 async function main(): Promise<void> {
   const config = loadOrExit(() => loadApiConfig());
@@ -20,7 +21,12 @@ async function main(): Promise<void> {
   // Lazy: the API starts (and answers 503 to webhooks) while Temporal is unreachable.
   const connection = Connection.lazy({ address: config.temporal.address, connectTimeout: '3 seconds' });
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
-  const app = createApp({ config, sql, temporal, logger, metrics: createMetrics() });
+  const stripe = createStripeClient({
+    secretKey: config.stripe.secretKey,
+    apiBaseUrl: config.stripeApiBaseUrl,
+  });
+  if (!stripe) logger.warn('STRIPE_SECRET_KEY is not set: checkout requests answer stripe_not_configured');
+  const app = createApp({ config, sql, temporal, stripe, logger, metrics: createMetrics() });
 
   const server = app.listen(config.port);
   await once(server, 'listening');

@@ -25,6 +25,18 @@ const duration = z
 
 const port = z.coerce.number().int().min(0).max(65535);
 
+// Explicit: z.coerce.boolean() would read "false" as true.
+const flag = z.enum(['true', 'false']).transform((value) => value === 'true');
+
+// "2.9" (percent) → 290 basis points, exactly.
+const percentAsBps = z
+  .string()
+  .regex(/^\d{1,2}(\.\d{1,2})?$/, 'a percentage below 100 with at most two decimals, e.g. "2.9"')
+  .transform((value) => {
+    const [whole = '0', fraction = ''] = value.split('.');
+    return Number(whole) * 100 + Number(fraction.padEnd(2, '0'));
+  });
+
 const baseSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -51,6 +63,18 @@ const apiSchema = baseSchema.extend({
   BILLING_API_KEYS: csv.pipe(z.array(z.string().min(16, 'each API key has at least 16 characters'))),
   PUBLIC_BASE_URL: z.url().optional(),
   CHECKOUT_ALLOWED_REDIRECT_HOSTS: csv,
+  // Only for stripe-mock or a local stand-in: where the Stripe SDK sends its requests.
+  STRIPE_API_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
+  CUSTOM_CREDITS_UNIT_PRICE_CENTS: z.coerce.number().int().positive().default(9),
+  CUSTOM_CREDITS_MIN: z.coerce.number().int().positive().default(100),
+  CUSTOM_CREDITS_MAX: z.coerce.number().int().positive().default(100_000),
+  CUSTOM_CREDITS_CURRENCY: z
+    .string()
+    .regex(/^[a-z]{3}$/, 'a lower-case ISO currency code')
+    .default('usd'),
+  CHECKOUT_PASS_CARD_FEE: flag.default(false),
+  CARD_FEE_PERCENT: percentAsBps.default(290),
+  CARD_FEE_FIXED_CENTS: z.coerce.number().int().min(0).default(30),
   // How long a purchase that failed validation waits for an operator's decision.
   PURCHASE_REVIEW_TIMEOUT: duration.default('7 days'),
   // How long a receipt keeps being retried before it is recorded as failed.
@@ -149,6 +173,16 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env) {
     webhookSecrets: parsed.STRIPE_WEBHOOK_SECRET,
     apiKeys: parsed.BILLING_API_KEYS,
     checkoutAllowedRedirectHosts: parsed.CHECKOUT_ALLOWED_REDIRECT_HOSTS,
+    stripeApiBaseUrl: parsed.STRIPE_API_BASE_URL,
+    customCredits: {
+      unitPriceCents: parsed.CUSTOM_CREDITS_UNIT_PRICE_CENTS,
+      minCredits: parsed.CUSTOM_CREDITS_MIN,
+      maxCredits: parsed.CUSTOM_CREDITS_MAX,
+      currency: parsed.CUSTOM_CREDITS_CURRENCY,
+      fee: parsed.CHECKOUT_PASS_CARD_FEE
+        ? { percentBps: parsed.CARD_FEE_PERCENT, fixedCents: parsed.CARD_FEE_FIXED_CENTS }
+        : null,
+    },
     purchaseReviewTimeout: parsed.PURCHASE_REVIEW_TIMEOUT,
     receiptDeadline: parsed.RECEIPT_DEADLINE,
     webhookTemporalTimeoutMs: parsed.WEBHOOK_TEMPORAL_TIMEOUT_MS,

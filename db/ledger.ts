@@ -45,6 +45,16 @@ export class AccountNotFoundError extends Error {
   }
 }
 
+export class InsufficientCreditsError extends Error {
+  constructor(
+    readonly balance: number,
+    readonly delta: number,
+  ) {
+    super(`balance ${balance} cannot take a movement of ${delta}`);
+    this.name = 'InsufficientCreditsError';
+  }
+}
+
 export interface CreditMovement {
   accountId: string;
   delta: number;
@@ -53,21 +63,35 @@ export interface CreditMovement {
   reason?: string | null;
 }
 
+async function findEntryByKey(tx: Queryable, businessKey: string): Promise<LedgerEntry | null> {
+  const [row] = await tx<LedgerRow[]>`
+    SELECT ${tx.unsafe(LEDGER_COLUMNS)} FROM credit_ledger WHERE business_key = ${businessKey}`;
+  return row ? toEntry(row) : null;
+}
+
 /**
  * Moves credits exactly once per business key. Must run inside a transaction: it locks the
  * account's balance row first, so concurrent movements on one account serialize and each
  * ledger row records the balance it produced. A key seen before returns the original entry and
- * changes nothing (`applied: false`).
+ * changes nothing (`applied: false`). With a `floor`, a new movement that would leave the
+ * balance below it is refused (debits); without one the balance may go negative (refunds).
  */
 export async function applyCreditMovement(
   tx: Queryable,
   movement: CreditMovement,
+  options: { floor?: number } = {},
 ): Promise<{ entry: LedgerEntry; applied: boolean }> {
   const [locked] = await tx<{ balance: string }[]>`
     SELECT balance FROM credit_balances WHERE account_id = ${movement.accountId} FOR UPDATE`;
   if (!locked) throw new AccountNotFoundError(movement.accountId);
 
   const balanceAfter = BigInt(locked.balance) + BigInt(movement.delta);
+  if (options.floor !== undefined && balanceAfter < BigInt(options.floor)) {
+    // A replay of a movement that was applied earlier still answers with its original entry.
+    const existing = await findEntryByKey(tx, movement.businessKey);
+    if (existing) return { entry: existing, applied: false };
+    throw new InsufficientCreditsError(toSafeInteger(locked.balance, 'balance'), movement.delta);
+  }
   const [inserted] = await tx<LedgerRow[]>`
     INSERT INTO credit_ledger (account_id, delta, kind, business_key, reason, balance_after)
     VALUES (${movement.accountId}, ${movement.delta}, ${movement.kind}, ${movement.businessKey},
@@ -75,15 +99,27 @@ export async function applyCreditMovement(
     ON CONFLICT (business_key) DO NOTHING
     RETURNING ${tx.unsafe(LEDGER_COLUMNS)}`;
   if (!inserted) {
-    const [existing] = await tx<LedgerRow[]>`
-      SELECT ${tx.unsafe(LEDGER_COLUMNS)} FROM credit_ledger WHERE business_key = ${movement.businessKey}`;
+    const existing = await findEntryByKey(tx, movement.businessKey);
     if (!existing) throw new Error(`ledger key ${movement.businessKey} conflicted but cannot be read`);
-    return { entry: toEntry(existing), applied: false };
+    return { entry: existing, applied: false };
   }
   await tx`
     UPDATE credit_balances SET balance = balance + ${movement.delta}, updated_at = now()
     WHERE account_id = ${movement.accountId}`;
   return { entry: toEntry(inserted), applied: true };
+}
+
+/** One page of an account's ledger, newest first, strictly older than `beforeId` when given. */
+export async function listLedgerEntries(
+  sql: Queryable,
+  accountId: string,
+  page: { limit: number; beforeId: number | null },
+): Promise<LedgerEntry[]> {
+  const rows = await sql<LedgerRow[]>`
+    SELECT ${sql.unsafe(LEDGER_COLUMNS)} FROM credit_ledger
+    WHERE account_id = ${accountId} ${page.beforeId === null ? sql`` : sql`AND id < ${page.beforeId}`}
+    ORDER BY id DESC LIMIT ${page.limit}`;
+  return rows.map(toEntry);
 }
 
 /** Accounts whose stored balance differs from the sum of their ledger (should be none, ever). */

@@ -64,10 +64,10 @@ describe('accounts API', () => {
     expect(response.body.error.code).toBe('payload_too_large');
   });
 
-  it('when an account does not exist, then 404 not_found', async () => {
+  it('when an account does not exist, then 404 account_not_found', async () => {
     const response = await h.api('GET', `/v1/accounts/${newId()}`);
     expect(response.status).toBe(404);
-    expect(response.body.error.code).toBe('not_found');
+    expect(response.body.error.code).toBe('account_not_found');
   });
 
   it('when the packs are listed, then the active catalog comes back with prices in cents', async () => {

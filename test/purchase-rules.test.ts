@@ -1,9 +1,17 @@
-import { checkCheckoutPurchase, type PackPrice } from '../domain/purchase-rules';
+import { checkCheckoutPurchase, offerFromPack, type Offer } from '../domain/purchase-rules';
 import type { CheckoutSessionSummary } from '../domain/stripe-objects';
 import { summarizeCheckoutSession } from '../domain/stripe-objects';
 import { checkoutSession } from '../scripts/stripe-events';
 
-const pack: PackPrice = { id: 'starter', credits: 100, priceCents: 900, currency: 'usd' };
+const pack = offerFromPack({
+  id: 'starter',
+  name: 'Starter',
+  credits: 100,
+  priceCents: 900,
+  currency: 'usd',
+});
+// A snapshot: what the API sold to acct_1 when it created the session.
+const snapshot: Offer = { ...pack, soldTo: 'acct_1' };
 
 function session(overrides: Partial<CheckoutSessionSummary> = {}): CheckoutSessionSummary {
   return {
@@ -14,18 +22,18 @@ function session(overrides: Partial<CheckoutSessionSummary> = {}): CheckoutSessi
 
 const check = (
   s: CheckoutSessionSummary,
-  overrides: { pack?: PackPrice | null; accountExists?: boolean; live?: boolean } = {},
+  overrides: { offer?: Offer | null; accountExists?: boolean; live?: boolean } = {},
 ) =>
   checkCheckoutPurchase({
     session: s,
-    pack: overrides.pack === undefined ? pack : overrides.pack,
+    offer: overrides.offer === undefined ? pack : overrides.offer,
     accountExists: overrides.accountExists ?? true,
     expectedLivemode: overrides.live ?? false,
   });
 
 describe('checkout purchase rules', () => {
   it('when the session pays the catalog price, then the catalog credits are granted', () => {
-    expect(check(session())).toEqual({ kind: 'grant', accountId: 'acct_1', pack, credits: 100 });
+    expect(check(session())).toEqual({ kind: 'grant', accountId: 'acct_1', offer: pack, credits: 100 });
   });
 
   it('when metadata.credits agrees with the catalog, then it changes nothing', () => {
@@ -50,11 +58,30 @@ describe('checkout purchase rules', () => {
     ['mode_unsupported', session({ mode: 'subscription' }), {}],
     ['account_missing', session({ accountId: null }), {}],
     ['account_unknown', session(), { accountExists: false }],
-    ['pack_missing', session({ packId: null }), { pack: null }],
-    ['pack_unknown', session({ packId: 'gone' }), { pack: null }],
+    ['pack_missing', session({ packId: null }), { offer: null }],
+    ['pack_unknown', session({ packId: 'gone' }), { offer: null }],
+    ['account_mismatch', session({ accountId: 'acct_2' }), { offer: snapshot }],
+    ['pack_mismatch', session({ packId: 'scale' }), { offer: snapshot }],
     ['payment_status_unexpected', session({ paymentStatus: 'no_payment_required' }), {}],
   ] as const)('when the check finds %s, then the purchase is held with that reason', (code, s, overrides) => {
     expect(check(s, overrides)).toMatchObject({ kind: 'hold', code });
+  });
+
+  it('when a snapshot sold custom credits, then its credits are granted at its price', () => {
+    const custom: Offer = {
+      packId: null,
+      name: '250 credits',
+      credits: 250,
+      priceCents: 2250,
+      currency: 'usd',
+      soldTo: 'acct_1',
+    };
+    expect(
+      check(session({ packId: null, amountTotal: 2250, claimedCredits: '250' }), { offer: custom }),
+    ).toMatchObject({
+      kind: 'grant',
+      credits: 250,
+    });
   });
 
   it('when Stripe metadata names the account, then it wins over client_reference_id', () => {

@@ -153,6 +153,7 @@ describe('POST /webhooks/stripe', () => {
       config,
       sql,
       temporal: new Client({ connection }),
+      stripe: null,
       logger: createLogger({ level: 'silent', name: 'test' }),
       metrics: createMetrics(),
     });

@@ -1,24 +1,41 @@
 import { Router } from 'express';
-import { z } from 'zod';
 import type { Sql } from '../../db/client';
 import { createAccount, findAccount, type Account } from '../../db/accounts';
+import { debitCredits, IdempotencyConflictError } from '../../db/debits';
+import { InsufficientCreditsError, listLedgerEntries, type LedgerEntry } from '../../db/ledger';
 import { errors, parseOrThrow } from '../errors';
-
-export const accountIdSchema = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/, 'letters, digits, _ . : - (at most 128)');
-
-export const createAccountBody = z.strictObject({
-  id: accountIdSchema,
-  email: z.email().max(254),
-});
-
-const accountParams = z.object({ id: accountIdSchema });
+import { accountParams, createAccountBody, createDebitBody, ledgerQuery } from '../schemas';
 
 const present = (account: Account) => ({ id: account.id, email: account.email, balance: account.balance });
 
+const presentEntry = (entry: LedgerEntry) => ({
+  id: entry.id,
+  delta: entry.delta,
+  kind: entry.kind,
+  reference: entry.businessKey,
+  reason: entry.reason,
+  balanceAfter: entry.balanceAfter,
+  createdAt: entry.createdAt.toISOString(),
+});
+
+// Cursors are opaque to clients: the ID of the last entry of a page, base64url-encoded.
+const encodeCursor = (entryId: number) => Buffer.from(String(entryId)).toString('base64url');
+function decodeCursor(cursor: string | undefined): number | null {
+  if (cursor === undefined) return null;
+  const id = Number(Buffer.from(cursor, 'base64url').toString());
+  if (!Number.isSafeInteger(id) || id <= 0)
+    throw errors.invalidValue('cursor', 'not a cursor this API returned');
+  return id;
+}
+
 export function accountsRouter({ sql }: { sql: Sql }): Router {
   const router = Router();
+
+  async function requireAccount(id: string): Promise<Account> {
+    const account = await findAccount(sql, id);
+    if (!account) throw errors.accountNotFound(id);
+    return account;
+  }
 
   router.post('/v1/accounts', async (req, res) => {
     const body = parseOrThrow(createAccountBody, req.body);
@@ -28,9 +45,37 @@ export function accountsRouter({ sql }: { sql: Sql }): Router {
 
   router.get('/v1/accounts/:id', async (req, res) => {
     const { id } = parseOrThrow(accountParams, req.params);
-    const account = await findAccount(sql, id);
-    if (!account) throw errors.notFound(`Account ${id}`);
-    res.json(present(account));
+    res.json(present(await requireAccount(id)));
+  });
+
+  router.get('/v1/accounts/:id/ledger', async (req, res) => {
+    const { id } = parseOrThrow(accountParams, req.params);
+    const query = parseOrThrow(ledgerQuery, req.query);
+    const beforeId = decodeCursor(query.cursor);
+    await requireAccount(id);
+    // One extra row tells whether another page follows, without a count query.
+    const rows = await listLedgerEntries(sql, id, { limit: query.limit + 1, beforeId });
+    const entries = rows.slice(0, query.limit);
+    const last = entries[entries.length - 1];
+    res.json({
+      entries: entries.map(presentEntry),
+      nextCursor: rows.length > query.limit && last ? encodeCursor(last.id) : null,
+    });
+  });
+
+  router.post('/v1/accounts/:id/debits', async (req, res) => {
+    const { id } = parseOrThrow(accountParams, req.params);
+    const body = parseOrThrow(createDebitBody, req.body);
+    await requireAccount(id);
+    try {
+      const { entry } = await debitCredits(sql, { accountId: id, ...body });
+      res.status(201).json({ entryId: entry.id, balance: entry.balanceAfter });
+    } catch (error) {
+      if (error instanceof InsufficientCreditsError)
+        throw errors.insufficientCredits(error.balance, body.amount);
+      if (error instanceof IdempotencyConflictError) throw errors.idempotencyKeyReused();
+      throw error;
+    }
   });
 
   return router;

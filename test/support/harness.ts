@@ -6,6 +6,7 @@ import type { Server } from 'node:http';
 import { createMailer } from '../../activities/mailer';
 import { createApp } from '../../api/app';
 import { createMetrics } from '../../api/metrics';
+import { createStripeClient } from '../../api/stripe-client';
 import { loadApiConfig, type ApiConfig } from '../../config/env';
 import { createLogger } from '../../config/logger';
 import { createAccount } from '../../db/accounts';
@@ -84,7 +85,11 @@ export async function startHarness(
   const smtp = await SmtpCatcher.start();
   const connection = await Connection.connect({ address: temporalAddress });
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
-  const app = createApp({ config, sql, temporal, logger, metrics: createMetrics() });
+  const stripe = createStripeClient({
+    secretKey: config.stripe.secretKey,
+    apiBaseUrl: config.stripeApiBaseUrl,
+  });
+  const app = createApp({ config, sql, temporal, stripe, logger, metrics: createMetrics() });
   const server: Server = await new Promise((resolve) => {
     const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
   });

@@ -1,0 +1,198 @@
+import type { ZodType } from 'zod';
+import { createDocument, type ZodOpenApiOperationObject, type ZodOpenApiResponsesObject } from 'zod-openapi';
+import {
+  accountParams,
+  accountResponse,
+  checkoutHeaders,
+  checkoutResponse,
+  createAccountBody,
+  createCheckoutBody,
+  createDebitBody,
+  debitResponse,
+  errorResponse,
+  ledgerPageResponse,
+  ledgerQuery,
+  packListResponse,
+  purchaseParams,
+  purchaseResponse,
+  webhookResponse,
+} from './schemas';
+
+const json = (schema: ZodType) => ({ content: { 'application/json': { schema } } });
+
+function responses(
+  success: Record<string, [string, ZodType]>,
+  failures: Record<string, string>,
+): ZodOpenApiResponsesObject {
+  return {
+    ...Object.fromEntries(
+      Object.entries(success).map(([status, [description, schema]]) => [
+        status,
+        { description, ...json(schema) },
+      ]),
+    ),
+    ...Object.fromEntries(
+      Object.entries(failures).map(([status, description]) => [
+        status,
+        { description, ...json(errorResponse) },
+      ]),
+    ),
+  };
+}
+
+const AUTH_FAILURES = { '401': 'Missing or invalid API key (`unauthorized`).' };
+
+const operations: Record<string, Record<string, ZodOpenApiOperationObject>> = {
+  '/webhooks/stripe': {
+    post: {
+      summary: 'Receive a Stripe event',
+      description:
+        'Verifies `Stripe-Signature` over the raw body with every configured secret, then hands the event to ' +
+        'Temporal (workflow ID = event ID). Answers 2xx only once the work is durable.',
+      security: [],
+      requestBody: {
+        content: { 'application/json': { schema: { type: 'object', description: 'A Stripe Event.' } } },
+      },
+      responses: responses(
+        { '200': ['Accepted, a duplicate, or ignored.', webhookResponse] },
+        {
+          '400':
+            '`missing_signature`, `invalid_signature`, `signature_expired`, `malformed_json` or `invalid_event`.',
+          '413': 'Body over the limit (`payload_too_large`).',
+          '503': 'Temporal unavailable (`temporal_unavailable`): Stripe retries.',
+        },
+      ),
+    },
+  },
+  '/v1/packs': {
+    get: {
+      summary: 'List the credit packs for sale',
+      responses: responses({ '200': ['The active catalog.', packListResponse] }, AUTH_FAILURES),
+    },
+  },
+  '/v1/accounts': {
+    post: {
+      summary: 'Create an account',
+      requestBody: json(createAccountBody),
+      responses: responses(
+        {
+          '201': ['Created with a zero balance.', accountResponse],
+          '200': ['It already existed; unchanged.', accountResponse],
+        },
+        { '400': 'Invalid body (`invalid_request`, `malformed_json`).', ...AUTH_FAILURES },
+      ),
+    },
+  },
+  '/v1/accounts/{id}': {
+    get: {
+      summary: 'Read an account and its balance',
+      requestParams: { path: accountParams },
+      responses: responses(
+        { '200': ['The account.', accountResponse] },
+        { ...AUTH_FAILURES, '404': '`account_not_found`.' },
+      ),
+    },
+  },
+  '/v1/accounts/{id}/ledger': {
+    get: {
+      summary: "Page through an account's ledger, newest first",
+      requestParams: { path: accountParams, query: ledgerQuery },
+      responses: responses(
+        { '200': ['One page; `nextCursor` is null on the last.', ledgerPageResponse] },
+        { '400': 'Bad limit or cursor.', ...AUTH_FAILURES, '404': '`account_not_found`.' },
+      ),
+    },
+  },
+  '/v1/accounts/{id}/debits': {
+    post: {
+      summary: 'Spend credits, once per idempotency key',
+      requestParams: { path: accountParams },
+      requestBody: json(createDebitBody),
+      responses: responses(
+        { '201': ['Debited (or the same key replayed: the original result).', debitResponse] },
+        {
+          '400': '`invalid_request`.',
+          ...AUTH_FAILURES,
+          '402': 'The balance would go below zero (`insufficient_credits`).',
+          '404': '`account_not_found`.',
+          '409': 'The key was used with another amount or reason (`idempotency_key_reused`).',
+        },
+      ),
+    },
+  },
+  '/v1/checkout/sessions': {
+    post: {
+      summary: 'Create a Stripe Checkout Session for a pack or a custom number of credits',
+      requestParams: { header: checkoutHeaders },
+      requestBody: json(createCheckoutBody),
+      responses: responses(
+        {
+          '201': [
+            'The session to redirect the customer to; its price is the server\u2019s.',
+            checkoutResponse,
+          ],
+        },
+        {
+          '400': '`invalid_request` (including credits outside the configured range).',
+          ...AUTH_FAILURES,
+          '404': '`account_not_found` or `pack_not_found`.',
+          '409': 'The Idempotency-Key was used with other parameters (`idempotency_key_reused`).',
+          '422': 'A redirect URL is not on an allowed host (`redirect_url_not_allowed`).',
+          '502': 'Stripe refused the request (`stripe_error`, with `details.stripeCode`).',
+          '503': 'No Stripe key configured (`stripe_not_configured`).',
+        },
+      ),
+    },
+  },
+  '/v1/purchases/{checkoutSessionId}': {
+    get: {
+      summary: 'Where a purchase is',
+      requestParams: { path: purchaseParams },
+      responses: responses(
+        { '200': ['The purchase.', purchaseResponse] },
+        { ...AUTH_FAILURES, '404': '`purchase_not_found`.' },
+      ),
+    },
+  },
+  '/healthz': {
+    get: { summary: 'Liveness', security: [], responses: { '200': { description: 'The process is up.' } } },
+  },
+  '/readyz': {
+    get: {
+      summary: 'Readiness: PostgreSQL and Temporal answer',
+      security: [],
+      responses: {
+        '200': { description: 'Ready.' },
+        '503': { description: '`not_ready`, with each check.', ...json(errorResponse) },
+      },
+    },
+  },
+  '/metrics': {
+    get: {
+      summary: 'Prometheus metrics',
+      security: [],
+      responses: { '200': { description: 'Text format.' } },
+    },
+  },
+};
+
+/** The OpenAPI 3.1 description, generated from the schemas the handlers validate with. */
+export function createOpenApiDocument(serverUrl: string) {
+  return createDocument({
+    openapi: '3.1.0',
+    info: {
+      title: 'Credits billing API',
+      version: '1.0.0',
+      description:
+        'Prepaid credits sold through Stripe, granted exactly once. Errors: `{"error": {"code", "message"}}`.',
+    },
+    servers: [{ url: serverUrl }],
+    security: [{ apiKey: [] }],
+    components: {
+      securitySchemes: {
+        apiKey: { type: 'http', scheme: 'bearer', description: 'A key from BILLING_API_KEYS.' },
+      },
+    },
+    paths: operations,
+  });
+}

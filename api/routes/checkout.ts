@@ -1,0 +1,146 @@
+import { createHash } from 'node:crypto';
+import { Router } from 'express';
+import Stripe from 'stripe';
+import type { ApiConfig } from '../../config/env';
+import { findAccount } from '../../db/accounts';
+import { findPack } from '../../db/catalog';
+import {
+  findCheckoutByIdempotencyKey,
+  nextCheckoutRequestNumber,
+  saveCheckoutSnapshot,
+  type CheckoutSnapshot,
+} from '../../db/checkout-sessions';
+import type { Sql } from '../../db/client';
+import { PricingError, priceCustomCredits } from '../../domain/checkout-pricing';
+import { errors, parseOrThrow } from '../errors';
+import { checkoutHeaders, createCheckoutBody } from '../schemas';
+
+export interface CheckoutDependencies {
+  sql: Sql;
+  stripe: Stripe | null;
+  config: Pick<ApiConfig, 'nodeEnv' | 'checkoutAllowedRedirectHosts' | 'customCredits'>;
+}
+
+const present = (snapshot: CheckoutSnapshot) => ({
+  id: snapshot.id,
+  url: snapshot.url,
+  credits: snapshot.credits,
+  amountCents: snapshot.amountCents,
+  currency: snapshot.currency,
+});
+
+export function checkoutRouter({ sql, stripe, config }: CheckoutDependencies): Router {
+  const router = Router();
+  const allowedHosts = new Set(config.checkoutAllowedRedirectHosts.map((host) => host.toLowerCase()));
+
+  // Customers are sent back only to the client's own sites, never to a URL an attacker chose.
+  function assertRedirectAllowed(field: string, value: string): void {
+    const url = new URL(value);
+    const hostAllowed =
+      allowedHosts.has(url.host.toLowerCase()) || allowedHosts.has(url.hostname.toLowerCase());
+    const schemeAllowed = url.protocol === 'https:' || config.nodeEnv !== 'production';
+    if (!hostAllowed || !schemeAllowed) throw errors.redirectNotAllowed(field, url.host);
+  }
+
+  router.post('/v1/checkout/sessions', async (req, res) => {
+    const body = parseOrThrow(createCheckoutBody, req.body);
+    const headers = parseOrThrow(checkoutHeaders, { 'idempotency-key': req.get('idempotency-key') });
+    assertRedirectAllowed('successUrl', body.successUrl);
+    assertRedirectAllowed('cancelUrl', body.cancelUrl);
+    if (!stripe) throw errors.stripeNotConfigured();
+
+    const account = await findAccount(sql, body.accountId);
+    if (!account) throw errors.accountNotFound(body.accountId);
+
+    // The price always comes from the server: the catalog, or the configured custom pricing.
+    let sale: { packId: string | null; name: string; credits: number; amountCents: number; currency: string };
+    if (body.packId !== undefined) {
+      const pack = await findPack(sql, body.packId);
+      if (!pack?.active) throw errors.packNotFound(body.packId);
+      sale = {
+        packId: pack.id,
+        name: pack.name,
+        credits: pack.credits,
+        amountCents: pack.priceCents,
+        currency: pack.currency,
+      };
+    } else {
+      const credits = body.credits ?? 0;
+      try {
+        const price = priceCustomCredits(credits, config.customCredits);
+        sale = { packId: null, name: `${credits.toLocaleString('en-US')} credits`, credits, ...price };
+      } catch (error) {
+        if (error instanceof PricingError) throw errors.invalidValue('credits', error.message);
+        throw error;
+      }
+    }
+
+    const fingerprint = createHash('sha256').update(JSON.stringify(body)).digest('hex');
+    const scopedKey = headers['idempotency-key'] ? `${account.id}:${headers['idempotency-key']}` : null;
+    if (scopedKey) {
+      const earlier = await findCheckoutByIdempotencyKey(sql, scopedKey);
+      if (earlier && earlier.requestFingerprint !== fingerprint) throw errors.idempotencyKeyReused();
+      if (earlier) {
+        res.status(201).json(present(earlier));
+        return;
+      }
+    }
+    // Derived from our own IDs, never a clock or a random number, so a retry is the same request.
+    const stripeIdempotencyKey = scopedKey
+      ? `checkout:${scopedKey}`
+      : `checkout:request-${await nextCheckoutRequestNumber(sql)}`;
+
+    const metadata = {
+      accountId: account.id,
+      ...(sale.packId ? { packId: sale.packId } : {}),
+      credits: String(sale.credits),
+      purpose: 'credits',
+    };
+    let session: Stripe.Checkout.Session;
+    try {
+      session = await stripe.checkout.sessions.create(
+        {
+          mode: 'payment',
+          client_reference_id: account.id,
+          metadata,
+          payment_intent_data: { metadata },
+          line_items: [
+            {
+              quantity: 1,
+              price_data: {
+                currency: sale.currency,
+                unit_amount: sale.amountCents,
+                product_data: { name: sale.name },
+              },
+            },
+          ],
+          ...(account.stripeCustomerId
+            ? { customer: account.stripeCustomerId }
+            : { customer_email: account.email }),
+          success_url: body.successUrl,
+          cancel_url: body.cancelUrl,
+        },
+        { idempotencyKey: stripeIdempotencyKey },
+      );
+    } catch (error) {
+      // Nothing is stored as sold when Stripe did not create the session.
+      if (error instanceof Stripe.errors.StripeError) throw errors.stripeFailed(error.code, error.message);
+      throw error;
+    }
+
+    const snapshot = await saveCheckoutSnapshot(sql, {
+      id: session.id,
+      accountId: account.id,
+      packId: sale.packId,
+      credits: sale.credits,
+      amountCents: sale.amountCents,
+      currency: sale.currency,
+      url: session.url,
+      idempotencyKey: scopedKey,
+      requestFingerprint: fingerprint,
+    });
+    res.status(201).json(present(snapshot));
+  });
+
+  return router;
+}

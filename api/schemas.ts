@@ -1,0 +1,174 @@
+import { z } from 'zod';
+
+/**
+ * The schemas of the HTTP API: the handlers validate with them and the OpenAPI document is
+ * generated from them, so the description cannot drift from the code. Request bodies are strict:
+ * an unknown field is an error, not silently dropped.
+ */
+
+export const accountId = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/, 'letters, digits, _ . : - (at most 128)')
+  .meta({ description: "The client's own account ID.", example: 'acct_42' });
+
+const checkoutSessionId = z
+  .string()
+  .regex(/^cs_\w{1,200}$/, 'a checkout session ID (cs_…)')
+  .meta({ example: 'cs_test_a1b2c3' });
+
+const positiveCount = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+
+const idempotencyKey = z
+  .string()
+  .regex(/^[\x21-\x7e]{1,255}$/, '1 to 255 visible ASCII characters')
+  .meta({
+    description: 'Chosen by the client; the same key replays the same result.',
+    example: 'order-7731',
+  });
+
+// --- requests -----------------------------------------------------------------------------
+
+export const accountParams = z.object({ id: accountId });
+
+export const createAccountBody = z
+  .strictObject({ id: accountId, email: z.email().max(254).meta({ example: 'billing@customer.example' }) })
+  .meta({ id: 'CreateAccount' });
+
+export const ledgerQuery = z.strictObject({
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(100)
+    .default(25)
+    .meta({ description: 'Entries per page (1–100).' }),
+  cursor: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,32}$/, 'a cursor returned by a previous page')
+    .optional()
+    .meta({ description: 'The `nextCursor` of the previous page.' }),
+});
+
+export const createDebitBody = z
+  .strictObject({
+    amount: positiveCount.meta({ description: 'Credits to spend.', example: 5 }),
+    idempotencyKey,
+    reason: z.string().min(1).max(500).meta({ example: 'image generation' }),
+  })
+  .meta({ id: 'CreateDebit' });
+
+export const createCheckoutBody = z
+  .strictObject({
+    accountId,
+    packId: z
+      .string()
+      .min(1)
+      .max(64)
+      .optional()
+      .meta({ description: 'A pack from GET /v1/packs.', example: 'starter' }),
+    credits: positiveCount.optional().meta({ description: 'A custom number of credits, instead of a pack.' }),
+    successUrl: z.url({ protocol: /^https?$/ }).meta({ example: 'https://app.example.com/billing/success' }),
+    cancelUrl: z.url({ protocol: /^https?$/ }).meta({ example: 'https://app.example.com/billing' }),
+  })
+  .refine((body) => (body.packId === undefined) !== (body.credits === undefined), {
+    message: 'give exactly one of packId and credits',
+    path: ['packId'],
+  })
+  .meta({ id: 'CreateCheckoutSession' });
+
+export const checkoutHeaders = z.object({ 'idempotency-key': idempotencyKey.optional() });
+
+export const purchaseParams = z.object({ checkoutSessionId });
+
+// --- responses ----------------------------------------------------------------------------
+
+export const accountResponse = z
+  .object({ id: accountId, email: z.string(), balance: z.number().int() })
+  .meta({ id: 'Account' });
+
+export const packResponse = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    credits: z.number().int(),
+    amountCents: z.number().int(),
+    currency: z.string(),
+  })
+  .meta({ id: 'Pack' });
+
+export const packListResponse = z.object({ packs: z.array(packResponse) }).meta({ id: 'PackList' });
+
+export const ledgerEntryResponse = z
+  .object({
+    id: z.number().int(),
+    delta: z
+      .number()
+      .int()
+      .meta({ description: 'Positive for grants, negative for debits and revocations.' }),
+    kind: z.string().meta({ example: 'purchase' }),
+    reference: z.string().meta({ description: 'The business key that makes this movement happen once.' }),
+    reason: z.string().nullable(),
+    balanceAfter: z.number().int(),
+    createdAt: z.iso.datetime(),
+  })
+  .meta({ id: 'LedgerEntry' });
+
+export const ledgerPageResponse = z
+  .object({ entries: z.array(ledgerEntryResponse), nextCursor: z.string().nullable() })
+  .meta({ id: 'LedgerPage' });
+
+export const debitResponse = z
+  .object({
+    entryId: z.number().int(),
+    balance: z.number().int().meta({ description: 'The balance this debit left.' }),
+  })
+  .meta({ id: 'Debit' });
+
+export const checkoutResponse = z
+  .object({
+    id: z.string(),
+    url: z.string().nullable(),
+    credits: z.number().int(),
+    amountCents: z.number().int(),
+    currency: z.string(),
+  })
+  .meta({ id: 'CheckoutSession' });
+
+export const purchaseResponse = z
+  .object({
+    id: z.string(),
+    status: z.enum(['awaiting_payment', 'held_for_review', 'completed', 'rejected', 'review_expired']),
+    credits: z.number().int().nullable(),
+    accountId: z.string().nullable(),
+    packId: z.string().nullable(),
+    reasonCode: z.string().nullable(),
+    reason: z.string().nullable(),
+    workflowId: z.string(),
+    ledgerEntryId: z.number().int().nullable(),
+    updatedAt: z.iso.datetime(),
+    workflow: z
+      .record(z.string(), z.unknown())
+      .nullable()
+      .meta({
+        description: 'While the workflow runs: what its `status` query says (stage, reason, receipt).',
+      }),
+  })
+  .meta({ id: 'Purchase' });
+
+export const errorResponse = z
+  .object({
+    error: z.object({
+      code: z.string().meta({ description: 'Stable, snake_case.', example: 'invalid_request' }),
+      message: z.string(),
+      details: z.unknown().optional(),
+    }),
+  })
+  .meta({ id: 'Error' });
+
+export const webhookResponse = z
+  .object({
+    received: z.literal(true),
+    workflowId: z.string().nullable(),
+    status: z.enum(['started', 'duplicate', 'ignored']),
+  })
+  .meta({ id: 'WebhookAck' });
