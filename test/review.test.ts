@@ -65,6 +65,13 @@ describe('purchases that fail validation are held for review', () => {
       });
       expect(await balanceOf(h.sql, account.id)).toBe(0);
       expect(await findHeldBySearchAttributes(account.id)).toEqual([handle.workflowId]);
+      const purchase = await h.api('GET', `/v1/purchases/${session.id as string}`);
+      expect(purchase.body).toMatchObject({
+        status: 'held_for_review',
+        reasonCode: code,
+        workflowId: handle.workflowId,
+        workflow: { stage: 'held_for_review', reasonCode: code },
+      });
       await handle.signal(reviewSignal, { decision: 'reject', reviewer: 'test' });
       await handle.result();
     },

@@ -1,0 +1,137 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { freePort, stopProcess, waitForPort } from '../../scripts/local-services';
+import { stripeId } from '../../scripts/stripe-events';
+import { findStripeMock } from '../../scripts/stripe-mock';
+
+export interface ReceivedRequest {
+  method: string;
+  path: string;
+  idempotencyKey: string | null;
+  /** The form fields exactly as Stripe receives them, e.g. `line_items[0][price_data][unit_amount]`. */
+  form: Record<string, string>;
+}
+
+/**
+ * Stripe's hosted API cannot be reached here, so the official SDK is pointed at this local
+ * server. Every request is first validated by Stripe's own stripe-mock (which checks it against
+ * Stripe's OpenAPI description); this stand-in then adds the state stripe-mock lacks: unique
+ * session IDs, Stripe's idempotency-key semantics, a log of what was received, and injected errors.
+ */
+export class StripeStandIn {
+  readonly requests: ReceivedRequest[] = [];
+  private readonly byIdempotencyKey = new Map<string, { form: string; status: number; body: string }>();
+  private injected: { status: number; body: unknown } | null = null;
+
+  private constructor(
+    private readonly server: Server,
+    private readonly mock: ChildProcess,
+    private readonly mockUrl: string,
+  ) {}
+
+  static async start(): Promise<StripeStandIn> {
+    const mockPort = await freePort();
+    const mock = spawn(findStripeMock(), ['-http-addr', `127.0.0.1:${mockPort}`], { stdio: 'ignore' });
+    await waitForPort(mockPort, 30_000);
+    let standIn: StripeStandIn | null = null;
+    const server = createServer((req, res) => {
+      standIn
+        ?.handle(req)
+        .then(({ status, body }) => {
+          res.writeHead(status, { 'content-type': 'application/json', 'request-id': stripeId('req') });
+          res.end(body);
+        })
+        .catch((error: Error) => {
+          res.writeHead(500, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ error: { type: 'api_error', message: error.message } }));
+        });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    standIn = new StripeStandIn(server, mock, `http://127.0.0.1:${mockPort}`);
+    return standIn;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  /** The next request is answered with this Stripe error instead of reaching stripe-mock. */
+  failNext(status: number, error: { type: string; code?: string; message: string }): void {
+    this.injected = { status, body: { error } };
+  }
+
+  checkoutCreations(): ReceivedRequest[] {
+    return this.requests.filter(
+      (request) => request.method === 'POST' && request.path === '/v1/checkout/sessions',
+    );
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await stopProcess(this.mock);
+  }
+
+  private async handle(req: IncomingMessage): Promise<{ status: number; body: string }> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const raw = Buffer.concat(chunks).toString();
+    const idempotencyKey = (req.headers['idempotency-key'] as string | undefined) ?? null;
+    this.requests.push({
+      method: req.method ?? 'GET',
+      path: req.url ?? '/',
+      idempotencyKey,
+      form: Object.fromEntries(new URLSearchParams(raw)),
+    });
+
+    if (this.injected) {
+      const { status, body } = this.injected;
+      this.injected = null;
+      return { status, body: JSON.stringify(body) };
+    }
+    // Stripe's idempotency: the same key replays the first answer; other parameters are an error.
+    const earlier = idempotencyKey ? this.byIdempotencyKey.get(idempotencyKey) : undefined;
+    if (earlier) {
+      if (earlier.form !== raw) {
+        return {
+          status: 400,
+          body: JSON.stringify({
+            error: {
+              type: 'idempotency_error',
+              message:
+                'Keys for idempotent requests can only be used with the same parameters they were first used with.',
+            },
+          }),
+        };
+      }
+      return { status: earlier.status, body: earlier.body };
+    }
+
+    const validated = await fetch(`${this.mockUrl}${req.url ?? '/'}`, {
+      method: req.method ?? 'GET',
+      headers: {
+        authorization: req.headers.authorization ?? '',
+        'content-type': req.headers['content-type'] ?? 'application/x-www-form-urlencoded',
+      },
+      ...(raw ? { body: raw } : {}),
+    });
+    let body = await validated.text();
+    if (validated.ok && req.method === 'POST' && req.url === '/v1/checkout/sessions') {
+      // stripe-mock answers a fixed fixture; make it the session this request created.
+      const session = JSON.parse(body) as Record<string, unknown>;
+      const id = stripeId('cs_test');
+      const form = new URLSearchParams(raw);
+      body = JSON.stringify({
+        ...session,
+        id,
+        url: `https://checkout.stripe.com/c/pay/${id}`,
+        mode: form.get('mode'),
+        client_reference_id: form.get('client_reference_id'),
+        livemode: false,
+      });
+    }
+    if (idempotencyKey)
+      this.byIdempotencyKey.set(idempotencyKey, { form: raw, status: validated.status, body });
+    return { status: validated.status, body };
+  }
+}
