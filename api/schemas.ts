@@ -146,12 +146,9 @@ export const purchaseResponse = z
     workflowId: z.string(),
     ledgerEntryId: z.number().int().nullable(),
     updatedAt: z.iso.datetime(),
-    workflow: z
-      .record(z.string(), z.unknown())
-      .nullable()
-      .meta({
-        description: 'While the workflow runs: what its `status` query says (stage, reason, receipt).',
-      }),
+    workflow: z.record(z.string(), z.unknown()).nullable().meta({
+      description: 'While the workflow runs: what its `status` query says (stage, reason, receipt).',
+    }),
   })
   .meta({ id: 'Purchase' });
 
