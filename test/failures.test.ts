@@ -120,7 +120,8 @@ describe('when a worker is killed between the grant and the receipt', () => {
     const event = stripeEvent('checkout.session.completed', session);
     await h.smtp.down();
     // The real worker process, as production runs it.
-    child = spawn(path.join('node_modules', '.bin', 'tsx'), ['worker/main.ts'], {
+    // One process (node with tsx as a loader), so SIGKILL kills the worker itself, not a launcher.
+    child = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
       env: {
         ...process.env,
         NODE_ENV: 'test',

@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { createSql } from '../../db/client';
 import { findBalanceDrift } from '../../db/ledger';
 import type { RunningService } from '../../scripts/local-services';
@@ -22,6 +23,8 @@ export default async function globalTeardown(): Promise<void> {
   } finally {
     const services = (globalThis as { __services?: RunningService[] }).__services ?? [];
     for (const service of services.reverse()) await service.stop().catch(() => {});
+    const workDir = process.env.TEST_WORK_DIR;
+    if (workDir) rmSync(workDir, { recursive: true, force: true });
   }
   if (failure) throw failure;
 }
