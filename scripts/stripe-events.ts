@@ -9,6 +9,12 @@ import Stripe from 'stripe';
 
 export const STRIPE_API_VERSION = '2025-10-29.clover';
 
+/**
+ * The webhook secret of the local dev stack (`npm run dev`), the default of the event sender and
+ * the benchmark when STRIPE_WEBHOOK_SECRET is unset. A development value, never a real secret.
+ */
+export const DEV_WEBHOOK_SECRET = 'whsec_dev_change_me';
+
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
 /** An ID in Stripe's style: a prefix and 24 base-62 characters. */
