@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { loadApiConfig, loadOrExit } from '../config/env';
 import { createLogger } from '../config/logger';
 import { loadPackCatalog, syncPackCatalog } from '../db/catalog';
+import { syncPlanCatalog } from '../db/plan-catalog';
 import { createSql } from '../db/client';
 import { createApp } from './app';
 import { createMetrics } from './metrics';
@@ -17,6 +18,7 @@ async function main(): Promise<void> {
   if (!catalog.applied) {
     logger.warn(catalog, 'pack catalog in the database is newer than this release; left as it is');
   }
+  await syncPlanCatalog(sql);
 
   // Lazy: the API starts (and answers 503 to webhooks) while Temporal is unreachable.
   const connection = Connection.lazy({ address: config.temporal.address, connectTimeout: '3 seconds' });
@@ -28,10 +30,11 @@ async function main(): Promise<void> {
   if (!stripe) logger.warn('STRIPE_SECRET_KEY is not set: checkout requests answer stripe_not_configured');
   const app = createApp({ config, sql, temporal, stripe, logger, metrics: createMetrics() });
 
-  const server = app.listen(config.port);
+  const server = app.listen(config.port, config.host);
   await once(server, 'listening');
   logger.info(
     {
+      host: config.host,
       port: config.port,
       taskQueue: config.temporal.taskQueue,
       livemode: config.stripe.livemode,

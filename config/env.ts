@@ -59,6 +59,8 @@ const workerSchema = baseSchema.extend({
 
 const apiSchema = baseSchema.extend({
   PORT: port.default(3000),
+  // Loopback unless told otherwise: a container sets 0.0.0.0 to be reachable from outside.
+  HOST: z.string().min(1).default('127.0.0.1'),
   STRIPE_WEBHOOK_SECRET: csv.pipe(z.array(z.string().regex(/^whsec_\S+$/, 'each secret starts with whsec_'))),
   BILLING_API_KEYS: csv.pipe(z.array(z.string().min(16, 'each API key has at least 16 characters'))),
   PUBLIC_BASE_URL: z.url().optional(),
@@ -169,6 +171,7 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env) {
   return {
     ...common(parsed),
     port: parsed.PORT,
+    host: parsed.HOST,
     publicBaseUrl: parsed.PUBLIC_BASE_URL ?? `http://localhost:${parsed.PORT}`,
     webhookSecrets: parsed.STRIPE_WEBHOOK_SECRET,
     apiKeys: parsed.BILLING_API_KEYS,
