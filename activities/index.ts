@@ -1,8 +1,13 @@
+import { createCheckoutClosedActivities } from './checkout-closed-activities';
 import type { ActivityDependencies } from './dependencies';
+import { createInvoiceActivities } from './invoice-activities';
 import { createPurchaseActivities } from './purchase-activities';
+import { createReversalActivities } from './reversal-activities';
+import { createSubscriptionActivities } from './subscription-activities';
 
 export type { ActivityDependencies } from './dependencies';
 export type { PurchaseValidation } from './purchase-activities';
+export type { InvoiceCheckResult } from './invoice-activities';
 
 /**
  * Activities are built from their dependencies, so the worker wires real ones and the tests
@@ -12,6 +17,10 @@ export type { PurchaseValidation } from './purchase-activities';
 export function createActivities(deps: ActivityDependencies) {
   return {
     ...createPurchaseActivities(deps),
+    ...createSubscriptionActivities(deps),
+    ...createInvoiceActivities(deps),
+    ...createReversalActivities(deps),
+    ...createCheckoutClosedActivities(deps),
   };
 }
 

@@ -1,8 +1,18 @@
 import { toSafeInteger } from '../domain/integers';
+import type { CheckoutSessionSummary } from '../domain/stripe-objects';
 import type { Queryable, Sql } from './client';
 
 export type PurchaseRecordStatus =
-  'awaiting_payment' | 'held_for_review' | 'completed' | 'rejected' | 'review_expired';
+  | 'awaiting_payment'
+  | 'held_for_review'
+  | 'completed'
+  | 'rejected'
+  | 'review_expired'
+  | 'payment_failed'
+  | 'expired';
+
+/** What was bought: a checkout session (packs), or a subscription invoice (one billing period). */
+export type PurchaseKind = 'checkout_session' | 'invoice';
 
 export interface Purchase {
   id: string;
@@ -35,17 +45,34 @@ export interface PurchaseRecord {
   workflowId: string;
   ledgerEntryId?: number | null;
   paymentIntentId?: string | null;
+  /** Defaults to 'checkout_session'. */
+  kind?: PurchaseKind;
+}
+
+/** What a checkout session says about its purchase, whatever its outcome. */
+export function checkoutPurchaseFacts(
+  session: CheckoutSessionSummary,
+): Pick<PurchaseRecord, 'id' | 'packId' | 'amountCents' | 'currency' | 'livemode' | 'paymentIntentId'> {
+  return {
+    id: session.id,
+    packId: session.packId,
+    amountCents: session.amountTotal,
+    currency: session.currency,
+    livemode: session.livemode,
+    paymentIntentId: session.paymentIntentId,
+  };
 }
 
 /**
  * Records what is known about a purchase. A completed purchase is final: no later event (a
- * late "unpaid" delivery, a rejection of a duplicate) can move it back.
+ * late "unpaid" delivery, a rejection of a duplicate) can move it back. A failed or expired
+ * payment is final too, except that a grant still completes it.
  */
 export async function recordPurchase(sql: Queryable, record: PurchaseRecord): Promise<PurchaseRecordStatus> {
   const [row] = await sql<{ status: PurchaseRecordStatus }[]>`
     INSERT INTO purchases (id, kind, account_id, pack_id, credits, amount_cents, currency, livemode,
                            status, reason_code, reason, workflow_id, ledger_entry_id, payment_intent_id)
-    VALUES (${record.id}, 'checkout_session', ${record.accountId}, ${record.packId}, ${record.credits},
+    VALUES (${record.id}, ${record.kind ?? 'checkout_session'}, ${record.accountId}, ${record.packId}, ${record.credits},
             ${record.amountCents}, ${record.currency}, ${record.livemode}, ${record.status},
             ${record.reasonCode ?? null}, ${record.reason ?? null}, ${record.workflowId},
             ${record.ledgerEntryId ?? null}, ${record.paymentIntentId ?? null})
@@ -56,9 +83,12 @@ export async function recordPurchase(sql: Queryable, record: PurchaseRecord): Pr
       ledger_entry_id = EXCLUDED.ledger_entry_id,
       payment_intent_id = COALESCE(EXCLUDED.payment_intent_id, purchases.payment_intent_id), updated_at = now()
     WHERE purchases.status <> 'completed'
+      AND (EXCLUDED.status = 'completed' OR purchases.status NOT IN ('payment_failed', 'expired'))
     RETURNING status`;
   if (row) return row.status;
-  return 'completed';
+  const [kept] = await sql<{ status: PurchaseRecordStatus }[]>`
+    SELECT status FROM purchases WHERE id = ${record.id}`;
+  return kept?.status ?? 'completed';
 }
 
 interface PurchaseRow {

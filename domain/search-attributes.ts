@@ -8,10 +8,13 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 export const AccountId = defineSearchAttributeKey('AccountId', SearchAttributeType.KEYWORD);
 export const PurchaseStatus = defineSearchAttributeKey('PurchaseStatus', SearchAttributeType.KEYWORD);
 export const StripeEventType = defineSearchAttributeKey('StripeEventType', SearchAttributeType.KEYWORD);
+/** Stage of the subscription, invoice, refund, dispute and closed-checkout workflows. */
+export const BillingStatus = defineSearchAttributeKey('BillingStatus', SearchAttributeType.KEYWORD);
 
 /** Name and CLI type of each attribute, for `temporal operator search-attribute create`. */
 export const SEARCH_ATTRIBUTES: ReadonlyArray<{ name: string; cliType: 'Keyword' }> = [
   AccountId,
   PurchaseStatus,
   StripeEventType,
+  BillingStatus,
 ].map((key) => ({ name: key.name, cliType: 'Keyword' }));

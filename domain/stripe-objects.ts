@@ -16,10 +16,16 @@ export const stripeEventSchema = z.object({
 });
 export type StripeEventEnvelope = z.infer<typeof stripeEventSchema>;
 
-const nullableString = z
+export const nullableString = z
   .string()
   .nullish()
   .transform((value) => value ?? null);
+
+/** A reference Stripe sends as an ID, or as the object when expanded: the ID either way. */
+export const stripeRef = z
+  .union([z.string(), z.object({ id: z.string() })])
+  .nullish()
+  .transform((value) => (typeof value === 'string' ? value : (value?.id ?? null)));
 
 export const checkoutSessionSchema = z.object({
   id: z.string().regex(/^cs_\w+$/),
@@ -31,16 +37,11 @@ export const checkoutSessionSchema = z.object({
   currency: nullableString,
   livemode: z.boolean(),
   client_reference_id: nullableString,
-  customer: z
-    .union([z.string(), z.object({ id: z.string() })])
-    .nullish()
-    .transform((value) => (typeof value === 'string' ? value : (value?.id ?? null))),
+  customer: stripeRef,
   customer_email: nullableString,
   customer_details: z.object({ email: nullableString }).nullish(),
-  payment_intent: z
-    .union([z.string(), z.object({ id: z.string() })])
-    .nullish()
-    .transform((value) => (typeof value === 'string' ? value : (value?.id ?? null))),
+  payment_intent: stripeRef,
+  subscription: stripeRef,
   metadata: z.record(z.string(), z.string()).nullish(),
 });
 
@@ -60,6 +61,8 @@ export interface CheckoutSessionSummary {
   customerId: string | null;
   customerEmail: string | null;
   paymentIntentId: string | null;
+  /** The subscription a `subscription` mode session started. */
+  subscriptionId: string | null;
 }
 
 export function summarizeCheckoutSession(object: unknown): CheckoutSessionSummary {
@@ -78,5 +81,6 @@ export function summarizeCheckoutSession(object: unknown): CheckoutSessionSummar
     customerId: session.customer,
     customerEmail: session.customer_details?.email ?? session.customer_email ?? null,
     paymentIntentId: session.payment_intent,
+    subscriptionId: session.subscription,
   };
 }

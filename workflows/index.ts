@@ -1,2 +1,6 @@
 // Every workflow type the worker registers. Deterministic code only: see README, "Workflows".
 export { purchaseWorkflow } from './purchase';
+export { subscriptionWorkflow } from './subscription';
+export { invoiceWorkflow } from './invoice';
+export { refundWorkflow, disputeWorkflow } from './reversals';
+export { checkoutClosedWorkflow } from './checkout-closed';

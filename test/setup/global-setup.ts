@@ -3,6 +3,7 @@ import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadPackCatalog, syncPackCatalog } from '../../db/catalog';
+import { syncPlanCatalog } from '../../db/plan-catalog';
 import { createSql } from '../../db/client';
 import { migrate } from '../../db/migrate';
 import {
@@ -39,6 +40,7 @@ export default async function globalSetup(): Promise<void> {
   await migrate(postgres.url);
   const sql = createSql(postgres.url, { max: 1 });
   await syncPackCatalog(sql, loadPackCatalog());
+  await syncPlanCatalog(sql);
   await sql.end();
 
   const temporal = await startTemporalDevServer({

@@ -1,0 +1,60 @@
+import { log } from '@temporalio/activity';
+import { applyPurchaseReversal, type ReversalEvent, type ReversalOutcome } from '../db/reversals';
+import { withDispute, withRefundTotal, type DisputeChange } from '../domain/reversal-rules';
+import type { ChargeSummary, DisputeSummary } from '../domain/stripe-charge-objects';
+import type { ActivityDependencies } from './dependencies';
+
+/**
+ * The ledger key of a refund. A Charge no longer embeds its refunds, so each `charge.refunded`
+ * is known by the cumulative total it reports: the refund that brought the charge to that total.
+ */
+export const refundKey = (chargeId: string, amountRefunded: number) => `refund:${chargeId}:${amountRefunded}`;
+
+/** Ledger keys of a dispute: the revocation when it opens, and its own key for the outcome. */
+export const disputeKey = (disputeId: string, change: DisputeChange) =>
+  change.phase === 'opened' ? `dispute:${disputeId}` : `dispute:${disputeId}:closed`;
+
+/** Activities of the refund and dispute workflows. */
+export function createReversalActivities({ sql }: ActivityDependencies) {
+  async function apply(event: Omit<ReversalEvent, 'paymentIntentId'>, paymentIntentId: string | null) {
+    if (!paymentIntentId) return { outcome: 'purchase_unknown' } as const;
+    const outcome = await applyPurchaseReversal(sql, { ...event, paymentIntentId });
+    log.info('reversal', { businessKey: event.businessKey, paymentIntentId, ...outcome });
+    return outcome;
+  }
+
+  return {
+    async applyRefund(input: { charge: ChargeSummary }): Promise<ReversalOutcome> {
+      const { charge } = input;
+      return apply(
+        {
+          currency: charge.currency,
+          businessKey: refundKey(charge.id, charge.amountRefunded),
+          kind: 'refund',
+          reason: `refund of charge ${charge.id}, ${charge.amountRefunded} of ${charge.amount} refunded`,
+          update: (facts) => ({ facts: withRefundTotal(facts, charge.amountRefunded) }),
+        },
+        charge.paymentIntentId,
+      );
+    },
+
+    async applyDispute(input: {
+      dispute: DisputeSummary;
+      phase: 'opened' | 'closed';
+    }): Promise<ReversalOutcome> {
+      const { dispute } = input;
+      const change: DisputeChange =
+        input.phase === 'opened' ? { phase: 'opened' } : { phase: 'closed', status: dispute.status };
+      return apply(
+        {
+          currency: dispute.currency,
+          businessKey: disputeKey(dispute.id, change),
+          kind: input.phase === 'opened' ? 'dispute' : `dispute_${dispute.status}`,
+          reason: `dispute ${dispute.id} ${input.phase === 'opened' ? `opened (${dispute.reason ?? 'no reason'})` : `closed ${dispute.status}`}`,
+          update: (facts) => withDispute(facts, dispute.id, change),
+        },
+        dispute.paymentIntentId,
+      );
+    },
+  };
+}

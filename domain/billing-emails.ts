@@ -1,0 +1,80 @@
+import { formatMoney } from './receipt';
+
+/**
+ * Notices other than receipts, rendered when the change they report commits, queued in the
+ * outbox under a key that makes each one go out once, and delivered like receipts.
+ */
+
+export interface RenderedEmail {
+  subject: string;
+  text: string;
+}
+
+export const emailKeys = {
+  dunning: (invoiceId: string) => `dunning:${invoiceId}`,
+  subscriptionEnded: (subscriptionId: string) => `subscription-ended:${subscriptionId}`,
+  checkoutPaymentFailed: (checkoutSessionId: string) => `payment-failed:${checkoutSessionId}`,
+};
+
+const date = (unixSeconds: number) => new Date(unixSeconds * 1000).toISOString().slice(0, 10);
+
+export function renderDunningEmail(facts: {
+  planName: string | null;
+  amountDueCents: number;
+  currency: string;
+  nextPaymentAttempt: number | null;
+  hostedInvoiceUrl: string | null;
+  reference: string;
+}): RenderedEmail {
+  const what = facts.planName ? `your ${facts.planName} subscription` : 'your subscription';
+  return {
+    subject: 'Your payment did not go through',
+    text: [
+      `We could not collect the payment for ${what}.`,
+      ``,
+      `Amount due:  ${formatMoney(facts.amountDueCents, facts.currency)}`,
+      facts.nextPaymentAttempt === null
+        ? `We will not retry automatically.`
+        : `Next retry:  ${date(facts.nextPaymentAttempt)}`,
+      ...(facts.hostedInvoiceUrl ? [`Pay or update your card: ${facts.hostedInvoiceUrl}`] : []),
+      `Reference:   ${facts.reference}`,
+    ].join('\n'),
+  };
+}
+
+export function renderSubscriptionEndedEmail(facts: {
+  planName: string | null;
+  accountId: string;
+  reference: string;
+}): RenderedEmail {
+  return {
+    subject: 'Your subscription has ended',
+    text: [
+      `${facts.planName ? `Your ${facts.planName} subscription` : 'Your subscription'} has ended.`,
+      `No further credits will be added; credits already on the account stay usable.`,
+      ``,
+      `Account:     ${facts.accountId}`,
+      `Reference:   ${facts.reference}`,
+    ].join('\n'),
+  };
+}
+
+export function renderCheckoutPaymentFailedEmail(facts: {
+  amountCents: number | null;
+  currency: string | null;
+  reference: string;
+}): RenderedEmail {
+  const amount =
+    facts.amountCents !== null && facts.currency
+      ? ` of ${formatMoney(facts.amountCents, facts.currency)}`
+      : '';
+  return {
+    subject: 'Your payment did not go through',
+    text: [
+      `Your payment${amount} could not be completed, so no credits were added.`,
+      `You can start a new purchase at any time.`,
+      ``,
+      `Reference:   ${facts.reference}`,
+    ].join('\n'),
+  };
+}
