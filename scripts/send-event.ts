@@ -1,5 +1,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { loadPackCatalog, type PackCatalog } from '../db/catalog';
+import { loadPlanCatalog } from '../db/plan-catalog';
+import { charge, dispute, invoice, subscription } from './stripe-billing-events';
 import {
   checkoutSession,
   DEV_WEBHOOK_SECRET,
@@ -49,6 +51,8 @@ interface Plan {
   deliveries: Delivery[];
   /** A command to run afterwards, printed once everything was acknowledged. */
   next?: string;
+  /** Follow-up commands (a renewal, a refund…), printed once everything was acknowledged. */
+  notes?: string[];
 }
 
 interface Subcommand {
@@ -162,6 +166,16 @@ const OBJECT_KINDS: Array<[typePrefix: string, object: string, idPrefix: string]
   ['refund.', 'refund', 're'],
 ];
 
+/** Objects of routed event types are validated too: send whole ones (the most specific prefix first). */
+const WHOLE_OBJECTS: Array<
+  [typePrefix: string, build: (options: { livemode: boolean }) => Record<string, unknown>]
+> = [
+  ['customer.subscription.', subscription],
+  ['invoice.', invoice],
+  ['charge.dispute.', dispute],
+  ['charge.', charge],
+];
+
 function rawObject(type: string, values: Values): Record<string, unknown> {
   const data = text(values, 'data');
   if (data !== undefined) {
@@ -180,6 +194,9 @@ function rawObject(type: string, values: Values): Record<string, unknown> {
   if (type.startsWith('checkout.session.')) {
     return checkoutSession({ paymentStatus: 'unpaid', livemode: values.livemode === true });
   }
+  const livemode = values.livemode === true;
+  const whole = WHOLE_OBJECTS.find(([prefix]) => type.startsWith(prefix));
+  if (whole) return whole[1]({ livemode });
   const [, object, idPrefix] = OBJECT_KINDS.find(([prefix]) => type.startsWith(prefix)) ?? [
     '',
     type.split('.').slice(0, -1).join('.') || type,
@@ -191,6 +208,159 @@ function rawObject(type: string, values: Values): Record<string, unknown> {
     created: Math.floor(Date.now() / 1000),
     livemode: values.livemode === true,
     metadata: {},
+  };
+}
+
+// --- subscriptions, refunds, disputes -----------------------------------------------------------
+
+const DAY = 24 * 3600;
+
+const subscriptionOptions = {
+  account: { type: 'string', default: 'demo' },
+  plan: { type: 'string', default: 'basic-monthly' },
+  subscription: { type: 'string' },
+  customer: { type: 'string' },
+  livemode: { type: 'boolean', default: false },
+} satisfies NonNullable<ParseArgsConfig['options']>;
+
+const subscriptionHelp = [
+  '--account ID       the account the subscription belongs to (default: demo)',
+  '--plan ID          a plan of config/catalog/plans.json (default: basic-monthly)',
+  '--subscription sub_…  the subscription (default: a new one)',
+  '--customer cus_…   its Stripe customer (default: a new one)',
+  '--livemode         mark the objects and events as live mode',
+];
+
+const invoiceHelp = [
+  ...subscriptionHelp.map((line) =>
+    line.startsWith('--subscription')
+      ? '--subscription sub_…  the subscription the invoice bills (required)'
+      : line,
+  ),
+  '--month N          the billing period, in months after the first (default: 1)',
+  '--invoice in_…     the invoice ID (default: a new one)',
+];
+
+/** The plan, the subscription and its customer the flags name. */
+function subscriptionFrom(values: Values, needExisting: boolean) {
+  const planId = required(values, 'plan');
+  const catalog = loadPlanCatalog();
+  const plan = catalog.plans.find((candidate) => candidate.id === planId);
+  if (!plan) {
+    throw new UsageError(
+      `plan ${planId} is not in the catalog (${catalog.plans.map((known) => known.id).join(', ')})`,
+    );
+  }
+  const subscriptionId = needExisting ? required(values, 'subscription') : text(values, 'subscription');
+  if (subscriptionId !== undefined && !/^sub_\w+$/.test(subscriptionId)) {
+    throw new UsageError(`--subscription must look like sub_…, got ${subscriptionId}`);
+  }
+  return {
+    plan,
+    subscriptionId: subscriptionId ?? stripeId('sub'),
+    customerId: text(values, 'customer') ?? stripeId('cus'),
+    livemode: values.livemode === true,
+  };
+}
+
+/** An invoice of the subscription for the period `month` months after its first one. */
+function planInvoice(values: Values, month: number, status: 'paid' | 'open') {
+  const { plan, subscriptionId, customerId, livemode } = subscriptionFrom(values, month > 0);
+  const id = text(values, 'invoice');
+  return invoice({
+    ...(id ? { id } : {}),
+    customerId,
+    subscriptionId,
+    priceId: plan.stripePriceId,
+    amount: plan.priceCents,
+    currency: plan.currency,
+    billingReason: month === 0 ? 'subscription_create' : 'subscription_cycle',
+    status,
+    periodStart: Math.floor(Date.now() / 1000) + month * 30 * DAY,
+    livemode,
+  });
+}
+
+/** The flags that name the same subscription in a follow-up command. */
+function subscriptionFlags(named: {
+  plan: { id: string };
+  subscriptionId: string;
+  customerId: string;
+}): string {
+  return `--plan ${named.plan.id} --subscription ${named.subscriptionId} --customer ${named.customerId}`;
+}
+
+function monthFrom(values: Values): number {
+  const month = text(values, 'month') ?? '1';
+  if (!/^\d+$/.test(month)) throw new UsageError(`--month is a whole number, got ${month}`);
+  return Number(month);
+}
+
+const once = (event: StripeEvent): Delivery => ({ event, copies: 1 });
+
+function millisecondsFrom(values: Values, name: string): number {
+  const value = text(values, name) ?? '0';
+  if (!/^\d+$/.test(value)) throw new UsageError(`--${name} is in milliseconds, got ${value}`);
+  return Number(value);
+}
+
+/** The refund and dispute commands for a payment, printed after it. */
+function paymentFollowUps(object: Record<string, unknown>): string[] {
+  const paymentIntent = object.payment_intent ?? paymentIntentOfInvoice(object);
+  const amount = object.amount_total ?? object.amount_paid;
+  if (typeof paymentIntent !== 'string' || typeof amount !== 'number') return [];
+  const payment = `--payment-intent ${paymentIntent} --amount ${amount}`;
+  return [
+    `refund it:  npm run send-event -- refund ${payment} --refunded ${amount}`,
+    `dispute it: npm run send-event -- dispute ${payment} --close won`,
+  ];
+}
+
+function paymentIntentOfInvoice(object: Record<string, unknown>): unknown {
+  const payments = object.payments as
+    { data?: Array<{ payment?: { payment_intent?: unknown } }> } | undefined;
+  return payments?.data?.[0]?.payment?.payment_intent;
+}
+
+const paymentOptions = {
+  'payment-intent': { type: 'string' },
+  amount: { type: 'string' },
+  currency: { type: 'string', default: 'usd' },
+  charge: { type: 'string' },
+  livemode: { type: 'boolean', default: false },
+} satisfies NonNullable<ParseArgsConfig['options']>;
+
+const paymentHelp = [
+  '--payment-intent pi_…  the payment intent of the purchase or invoice (required; `purchase` prints it)',
+  '--amount CENTS     what the charge was for, in minor units (required)',
+  '--currency CODE    (default: usd)',
+  '--charge ch_…      the charge (default: a new one; give the same one to every refund of a charge)',
+  '--livemode         mark the objects and events as live mode',
+];
+
+function paymentFrom(values: Values) {
+  const paymentIntentId = required(values, 'payment-intent');
+  required(values, 'amount');
+  if (!/^pi_\w+$/.test(paymentIntentId)) throw new UsageError(`--payment-intent must look like pi_…`);
+  return {
+    paymentIntentId,
+    amount: positiveInteger(values, 'amount', 0),
+    currency: required(values, 'currency'),
+    chargeId: text(values, 'charge') ?? stripeId('ch'),
+    livemode: values.livemode === true,
+  };
+}
+
+/** The `checkout-failed` and `checkout-expired` commands: a payment-mode session that never pays. */
+function closedCheckout(type: string, summary: string): Subcommand {
+  return {
+    summary,
+    help: sessionHelp,
+    options: sessionOptions,
+    build(values, catalog) {
+      const session = sessionFrom(values, catalog, 'unpaid');
+      return { sessionId: session.id as string, deliveries: [once(sessionEvent(type, session))] };
+    },
   };
 }
 
@@ -206,6 +376,7 @@ export const SUBCOMMANDS: Readonly<Record<string, Subcommand>> = {
       return {
         sessionId: session.id as string,
         deliveries: [{ event: sessionEvent('checkout.session.completed', session), copies: 1 }],
+        notes: paymentFollowUps(session),
       };
     },
   },
@@ -291,6 +462,216 @@ export const SUBCOMMANDS: Readonly<Record<string, Subcommand>> = {
           },
         ],
       };
+    },
+  },
+
+  'checkout-failed': closedCheckout(
+    'checkout.session.async_payment_failed',
+    'checkout.session.async_payment_failed: the purchase is marked failed, the customer told',
+  ),
+
+  'checkout-expired': closedCheckout(
+    'checkout.session.expired',
+    'checkout.session.expired: the purchase is marked expired, nothing granted',
+  ),
+
+  subscribe: {
+    summary:
+      'a new subscription: checkout (subscription mode), customer.subscription.created, invoice.paid, ' +
+      'invoice.payment_succeeded: one period is credited, once',
+    help: [...subscriptionHelp, '--times N          copies of each event, sent concurrently (default: 1)'],
+    options: { ...subscriptionOptions, times: { type: 'string', default: '1' } },
+    build(values) {
+      const { plan, subscriptionId, customerId, livemode } = subscriptionFrom(values, false);
+      const copies = positiveInteger(values, 'times', 1);
+      const session = checkoutSession({
+        accountId: required(values, 'account'),
+        mode: 'subscription',
+        subscriptionId,
+        customerId,
+        amountTotal: plan.priceCents,
+        currency: plan.currency,
+        livemode,
+      });
+      const started = subscription({
+        id: subscriptionId,
+        customerId,
+        priceId: plan.stripePriceId,
+        unitAmount: plan.priceCents,
+        currency: plan.currency,
+        livemode,
+      });
+      const first = planInvoice({ ...values, subscription: subscriptionId, customer: customerId }, 0, 'paid');
+      const events = [
+        sessionEvent('checkout.session.completed', session),
+        stripeEvent('customer.subscription.created', started, { livemode }),
+        stripeEvent('invoice.paid', first, { livemode }),
+        stripeEvent('invoice.payment_succeeded', first, { livemode }),
+      ];
+      const same = subscriptionFlags({ plan, subscriptionId, customerId });
+      return {
+        sessionId: null,
+        deliveries: events.map((event) => ({ event, copies })),
+        notes: [
+          `renew it:   npm run send-event -- renew ${same} --month 1`,
+          `cancel it:  npm run send-event -- subscription-cancel ${same}`,
+          ...paymentFollowUps(first),
+        ],
+      };
+    },
+  },
+
+  renew: {
+    summary:
+      'invoice.paid and invoice.payment_succeeded for a later period: its credits (without rollover, the unused ones expire)',
+    help: invoiceHelp,
+    options: { ...subscriptionOptions, month: { type: 'string' }, invoice: { type: 'string' } },
+    build(values) {
+      const renewal = planInvoice(values, monthFrom(values), 'paid');
+      const livemode = values.livemode === true;
+      return {
+        sessionId: null,
+        deliveries: [
+          once(stripeEvent('invoice.paid', renewal, { livemode })),
+          once(stripeEvent('invoice.payment_succeeded', renewal, { livemode })),
+        ],
+        notes: paymentFollowUps(renewal),
+      };
+    },
+  },
+
+  'invoice-failed': {
+    summary: 'invoice.payment_failed for a later period: the dunning email, once per invoice',
+    help: [...invoiceHelp, '--attempt N        the attempt that failed (default: 1)'],
+    options: {
+      ...subscriptionOptions,
+      month: { type: 'string' },
+      invoice: { type: 'string' },
+      attempt: { type: 'string', default: '1' },
+    },
+    build(values) {
+      const month = monthFrom(values);
+      const failed = { ...planInvoice(values, month, 'open') };
+      failed.attempt_count = positiveInteger(values, 'attempt', 1);
+      const same = subscriptionFlags(subscriptionFrom(values, true));
+      return {
+        sessionId: null,
+        deliveries: [
+          once(stripeEvent('invoice.payment_failed', failed, { livemode: values.livemode === true })),
+        ],
+        notes: [
+          `paid after all: npm run send-event -- renew ${same} --month ${month} --invoice ${failed.id}`,
+        ],
+      };
+    },
+  },
+
+  'subscription-update': {
+    summary: 'customer.subscription.updated: the plan and status are kept, newest state wins',
+    help: [
+      ...invoiceHelp.filter((line) => !/^--(month|invoice)/.test(line)),
+      '--status STATUS    active, past_due, unpaid, paused… (default: active)',
+      '--age SECONDS      make the event this much older (an out-of-order delivery; default: 0)',
+    ],
+    options: {
+      ...subscriptionOptions,
+      status: { type: 'string', default: 'active' },
+      age: { type: 'string', default: '0' },
+    },
+    build(values) {
+      const { plan, subscriptionId, customerId, livemode } = subscriptionFrom(values, true);
+      const age = text(values, 'age') ?? '0';
+      if (!/^\d+$/.test(age)) throw new UsageError(`--age is in seconds, got ${age}`);
+      const state = subscription({
+        id: subscriptionId,
+        customerId,
+        priceId: plan.stripePriceId,
+        unitAmount: plan.priceCents,
+        status: required(values, 'status'),
+        livemode,
+      });
+      const created = Math.floor(Date.now() / 1000) - Number(age);
+      return {
+        sessionId: null,
+        deliveries: [once(stripeEvent('customer.subscription.updated', state, { livemode, created }))],
+      };
+    },
+  },
+
+  'subscription-cancel': {
+    summary: 'customer.subscription.deleted: the subscription ends, the customer is told once',
+    help: invoiceHelp.filter((line) => !/^--(month|invoice)/.test(line)),
+    options: subscriptionOptions,
+    build(values) {
+      const { plan, subscriptionId, customerId, livemode } = subscriptionFrom(values, true);
+      const ended = subscription({
+        id: subscriptionId,
+        customerId,
+        priceId: plan.stripePriceId,
+        unitAmount: plan.priceCents,
+        status: 'canceled',
+        livemode,
+      });
+      return {
+        sessionId: null,
+        deliveries: [once(stripeEvent('customer.subscription.deleted', ended, { livemode }))],
+      };
+    },
+  },
+
+  refund: {
+    summary: 'charge.refunded: credits revoked in proportion to the cumulative amount refunded',
+    help: [
+      ...paymentHelp,
+      '--refunded CENTS   amount_refunded: everything refunded on the charge so far (default: --amount)',
+    ],
+    options: { ...paymentOptions, refunded: { type: 'string' } },
+    build(values) {
+      const payment = paymentFrom(values);
+      const refunded = positiveInteger(values, 'refunded', payment.amount);
+      const refundedCharge = charge({ id: payment.chargeId, ...payment, amountRefunded: refunded });
+      const next =
+        refunded < payment.amount
+          ? [
+              `refund more: npm run send-event -- refund --payment-intent ${payment.paymentIntentId} --amount ${payment.amount} --charge ${payment.chargeId} --refunded ${payment.amount}`,
+            ]
+          : [];
+      return {
+        sessionId: null,
+        deliveries: [once(stripeEvent('charge.refunded', refundedCharge, { livemode: payment.livemode }))],
+        notes: next,
+      };
+    },
+  },
+
+  dispute: {
+    summary:
+      'charge.dispute.created (credits revoked), then with --close charge.dispute.closed (won restores them)',
+    help: [
+      ...paymentHelp,
+      '--close OUTCOME    then close it: won or lost (default: leave it open)',
+      '--delay MS         wait this long before closing it (default: 0)',
+    ],
+    options: { ...paymentOptions, close: { type: 'string' }, delay: { type: 'string', default: '0' } },
+    build(values) {
+      const payment = paymentFrom(values);
+      const close = text(values, 'close');
+      if (close !== undefined && close !== 'won' && close !== 'lost') {
+        throw new UsageError(`--close is won or lost, got ${close}`);
+      }
+      const id = stripeId('dp');
+      const object = (status: string) => dispute({ id, ...payment, status });
+      const livemode = payment.livemode;
+      const deliveries = [
+        once(stripeEvent('charge.dispute.created', object('needs_response'), { livemode })),
+      ];
+      if (close) {
+        deliveries.push({
+          ...once(stripeEvent('charge.dispute.closed', object(close), { livemode })),
+          delayMs: millisecondsFrom(values, 'delay'),
+        });
+      }
+      return { sessionId: null, deliveries };
     },
   },
 
@@ -439,6 +820,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`purchase: GET ${new URL(url).origin}/v1/purchases/${plan.sessionId}\n`);
   }
   if (plan.next) process.stdout.write(`when the payment settles: ${plan.next}\n`);
+  for (const note of plan.notes ?? []) process.stdout.write(`${note}\n`);
   return 0;
 }
 

@@ -69,6 +69,9 @@ export interface CheckoutSessionOptions {
   metadata?: Record<string, string>;
   /** Put the account in client_reference_id only (no metadata.accountId). */
   accountInClientReferenceOnly?: boolean;
+  /** In `subscription` mode: the subscription the session started (default: a new one). */
+  subscriptionId?: string;
+  customerId?: string;
 }
 
 /** A Checkout Session as Stripe sends it in checkout.session.* events. */
@@ -109,7 +112,7 @@ export function checkoutSession(options: CheckoutSessionOptions = {}): Record<st
       submit: null,
       terms_of_service_acceptance: null,
     },
-    customer: stripeId('cus'),
+    customer: options.customerId ?? stripeId('cus'),
     customer_creation: 'if_required',
     customer_details: {
       address: { city: null, country: 'US', line1: null, line2: null, postal_code: '94107', state: null },
@@ -131,7 +134,9 @@ export function checkoutSession(options: CheckoutSessionOptions = {}): Record<st
     metadata,
     mode: options.mode ?? 'payment',
     origin_context: null,
-    payment_intent: paymentStatus === 'no_payment_required' ? null : stripeId('pi'),
+    // A subscription's first payment belongs to its invoice, not to the session.
+    payment_intent:
+      paymentStatus === 'no_payment_required' || options.mode === 'subscription' ? null : stripeId('pi'),
     payment_link: null,
     payment_method_collection: 'if_required',
     payment_method_configuration_details: null,
@@ -148,7 +153,7 @@ export function checkoutSession(options: CheckoutSessionOptions = {}): Record<st
     shipping_options: [],
     status: 'complete',
     submit_type: null,
-    subscription: null,
+    subscription: options.mode === 'subscription' ? (options.subscriptionId ?? stripeId('sub')) : null,
     success_url: 'https://app.example.com/billing?success=1',
     total_details: { amount_discount: 0, amount_shipping: 0, amount_tax: 0 },
     ui_mode: 'hosted',

@@ -1,0 +1,148 @@
+import { checkoutSession, stripeEvent, stripeId, type StripeEvent } from '../../scripts/stripe-events';
+import { charge, invoice, subscription, type InvoiceOptions } from '../../scripts/stripe-billing-events';
+import type { Harness } from './harness';
+
+/** Fixtures and reads for the subscription, refund and dispute tests. */
+
+export const DAY = 24 * 3600;
+
+export const PLANS = {
+  /** 1000 credits a month, unused ones expire at renewal. */
+  basic: { priceId: 'price_basic_monthly', credits: 1000, amount: 1900, rollover: false },
+  /** 5000 credits a month, unused ones roll over. */
+  pro: { priceId: 'price_pro_monthly', credits: 5000, amount: 7900, rollover: true },
+} as const;
+
+export const PACKS = {
+  starter: { credits: 100, amount: 900 },
+  growth: { credits: 550, amount: 4500 },
+  scale: { credits: 1200, amount: 9000 },
+} as const;
+
+/** A new subscription of `plan` for a new account, and the Stripe events that start it. */
+export async function newSubscription(h: Harness, plan: keyof typeof PLANS = 'basic') {
+  const account = await h.newAccount();
+  const terms = PLANS[plan];
+  const subscriptionId = stripeId('sub');
+  const customerId = stripeId('cus');
+  const periodStart = Math.floor(Date.now() / 1000);
+  const session = checkoutSession({
+    accountId: account.id,
+    mode: 'subscription',
+    subscriptionId,
+    customerId,
+    amountTotal: terms.amount,
+  });
+  const firstInvoice = invoice({
+    customerId,
+    subscriptionId,
+    priceId: terms.priceId,
+    amount: terms.amount,
+    periodStart,
+    billingReason: 'subscription_create',
+  });
+  const sub = subscription({
+    id: subscriptionId,
+    customerId,
+    priceId: terms.priceId,
+    unitAmount: terms.amount,
+    periodStart,
+  });
+  /** The invoice of the period `months` after the first one. */
+  const renewal = (months: number, options: InvoiceOptions = {}) =>
+    invoice({
+      customerId,
+      subscriptionId,
+      priceId: terms.priceId,
+      amount: terms.amount,
+      periodStart: periodStart + months * 30 * DAY,
+      billingReason: 'subscription_cycle',
+      ...options,
+    });
+  return {
+    account,
+    terms,
+    subscriptionId,
+    customerId,
+    periodStart,
+    session,
+    subscription: sub,
+    firstInvoice,
+    renewal,
+    /** The four events Stripe sends when the subscription starts. */
+    startEvents: (): StripeEvent[] => [
+      stripeEvent('checkout.session.completed', session),
+      stripeEvent('customer.subscription.created', sub),
+      stripeEvent('invoice.paid', firstInvoice),
+      stripeEvent('invoice.payment_succeeded', firstInvoice),
+    ],
+  };
+}
+
+/**
+ * A paid pack purchase for a new account, granted (unless `deliver` is false: the caller sends
+ * its checkout event); and a builder of its charge's refund events.
+ */
+export async function grantedPurchase(
+  h: Harness,
+  pack: keyof typeof PACKS = 'growth',
+  { deliver = true } = {},
+) {
+  const account = await h.newAccount();
+  const terms = PACKS[pack];
+  const session = checkoutSession({ accountId: account.id, packId: pack, amountTotal: terms.amount });
+  if (deliver) await deliverAndSettle(h, [stripeEvent('checkout.session.completed', session)]);
+  const paymentIntentId = session.payment_intent as string;
+  const chargeId = stripeId('ch');
+  return {
+    account,
+    terms,
+    session,
+    paymentIntentId,
+    chargeId,
+    /** charge.refunded reporting `amountRefunded` refunded in total so far. */
+    refunded: (amountRefunded: number) =>
+      stripeEvent(
+        'charge.refunded',
+        charge({ id: chargeId, paymentIntentId, amount: terms.amount, amountRefunded }),
+      ),
+  };
+}
+
+/** What a finished workflow returned: its status, whose `stage` says how it ended. */
+export type SettledWorkflow = { stage: string } & Record<string, unknown>;
+
+/** Delivers every event, answering 2xx, and waits for every workflow they started. */
+export async function deliverAndSettle(h: Harness, events: StripeEvent[]): Promise<SettledWorkflow[]> {
+  const answers = await Promise.all(events.map((event) => h.deliver(event)));
+  const failed = answers.filter((answer) => answer.status !== 200);
+  if (failed.length > 0) throw new Error(`deliveries failed: ${JSON.stringify(failed)}`);
+  const started = [...new Set(answers.map((answer) => answer.body.workflowId as string | null))];
+  return Promise.all(
+    started
+      .filter((id): id is string => id !== null)
+      .map((id) => h.temporal.workflow.getHandle(id).result() as Promise<SettledWorkflow>),
+  );
+}
+
+export async function ledgerOf(h: Harness, accountId: string) {
+  const rows = await h.sql<{ business_key: string; delta: string; kind: string; reason: string | null }[]>`
+    SELECT business_key, delta, kind, reason FROM credit_ledger WHERE account_id = ${accountId} ORDER BY id`;
+  return rows.map((row) => ({
+    key: row.business_key,
+    delta: Number(row.delta),
+    kind: row.kind,
+    reason: row.reason,
+  }));
+}
+
+/** The balance, checked against the sum of the ledger (invariant 2) before it is returned. */
+export async function checkedBalance(h: Harness, accountId: string): Promise<number> {
+  const [row] = await h.sql<{ balance: string; sum: string }[]>`
+    SELECT b.balance, COALESCE((SELECT SUM(delta) FROM credit_ledger WHERE account_id = b.account_id), 0) AS sum
+    FROM credit_balances b WHERE b.account_id = ${accountId}`;
+  if (!row) throw new Error(`no balance row for ${accountId}`);
+  if (row.balance !== row.sum)
+    throw new Error(`balance ${row.balance} differs from the ledger sum ${row.sum}`);
+  return Number(row.balance);
+}
