@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Validates docker-compose.yml with Docker Compose itself: `docker compose config -q` parses the
+# file, checks it against the Compose specification and interpolates every variable. No Docker
+# engine is needed. Exits non-zero when the file is invalid.
+#
+#   scripts/check-compose.sh [FILE]      FILE defaults to docker-compose.yml
+#
+# Compose is found in this order: DOCKER_COMPOSE_PATH; `docker compose` or `docker-compose` on
+# PATH when at least MIN_VERSION; the pinned build in .tools/go/bin; else that build is made there
+# from the Go module proxy (the docker/compose module, built with the local Go toolchain: about
+# two minutes on a fresh machine, instant afterwards).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+COMPOSE_MODULE=github.com/docker/compose/v5
+COMPOSE_VERSION=v5.5.1 # needs Go >= 1.26.3
+# Oldest Compose accepted from PATH: top-level `configs` with inline `content` need 2.23.1.
+MIN_VERSION=2.24.0
+TOOLS_BIN="$ROOT/.tools/go/bin"
+PINNED="$TOOLS_BIN/docker-compose"
+
+FILE="${1:-$ROOT/docker-compose.yml}"
+[ -f "$FILE" ] || { echo "check-compose: no such file: $FILE" >&2; exit 2; }
+FILE="$(cd "$(dirname "$FILE")" && pwd)/$(basename "$FILE")"
+
+log() { echo "check-compose: $*" >&2; }
+
+# "Docker Compose version v2.29.1" / "2.29.1-desktop.1" / "v5.5.1" → 2.29.1
+version_of() {
+  "$@" version --short 2>/dev/null | sed -E 's/^v//; s/[^0-9.].*$//' | head -n 1
+}
+
+at_least() { # at_least HAVE WANT
+  [ -n "$1" ] && [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n 1)" = "$2" ]
+}
+
+install_pinned() {
+  command -v go >/dev/null 2>&1 || {
+    log "Go is needed to build Docker Compose $COMPOSE_VERSION (or set DOCKER_COMPOSE_PATH)"
+    exit 1
+  }
+  log "building Docker Compose $COMPOSE_VERSION from the Go module proxy into .tools/go/bin …"
+  local work src started=$SECONDS
+  work="$(mktemp -d)"
+  # shellcheck disable=SC2064 # expand now: the trap outlives this function's locals
+  trap "rm -rf '$work'" EXIT
+  # `go install module/cmd@version` refuses this module (its go.mod has exclude directives), so
+  # the module's own source is built as the main module, with its go.mod and go.sum.
+  (cd "$work" && GOFLAGS=-modcacherw GOWORK=off go mod download "$COMPOSE_MODULE@$COMPOSE_VERSION")
+  src="$(cd "$work" && go env GOMODCACHE)/$COMPOSE_MODULE@$COMPOSE_VERSION"
+  cp -R "$src" "$work/src"
+  chmod -R u+w "$work/src"
+  mkdir -p "$TOOLS_BIN"
+  (
+    cd "$work/src"
+    GOFLAGS=-modcacherw GOWORK=off go build -mod=readonly -buildvcs=false -trimpath \
+      -ldflags "-s -w -X $COMPOSE_MODULE/internal.Version=$COMPOSE_VERSION" \
+      -o "$PINNED.tmp.$$" ./cmd
+  )
+  mv -f "$PINNED.tmp.$$" "$PINNED"
+  log "built $("$PINNED" version) in $((SECONDS - started)) s"
+}
+
+COMPOSE=()
+if [ -n "${DOCKER_COMPOSE_PATH:-}" ]; then
+  [ -x "$DOCKER_COMPOSE_PATH" ] || { log "DOCKER_COMPOSE_PATH=$DOCKER_COMPOSE_PATH is not executable"; exit 1; }
+  COMPOSE=("$DOCKER_COMPOSE_PATH")
+elif command -v docker >/dev/null 2>&1 && at_least "$(version_of docker compose)" "$MIN_VERSION"; then
+  COMPOSE=(docker compose)
+elif command -v docker-compose >/dev/null 2>&1 && at_least "$(version_of docker-compose)" "$MIN_VERSION"; then
+  COMPOSE=(docker-compose)
+else
+  if [ ! -x "$PINNED" ] || [ "$(version_of "$PINNED")" != "${COMPOSE_VERSION#v}" ]; then
+    install_pinned
+  fi
+  COMPOSE=("$PINNED")
+fi
+
+# The secrets the file requires (${VAR:?…}) get placeholders; nothing else comes from this
+# shell or from a .env file, so the result does not depend on the machine.
+PLACEHOLDERS=(
+  POSTGRES_PASSWORD=placeholder
+  STRIPE_SECRET_KEY=sk_test_placeholder
+  STRIPE_WEBHOOK_SECRET=whsec_placeholder
+  BILLING_API_KEYS=placeholder-api-key-0001
+)
+compose_config() { # compose_config VAR=value… — runs `config -q` with exactly those variables
+  env -i PATH="$PATH" HOME="${HOME:-/tmp}" "$@" \
+    "${COMPOSE[@]}" --project-directory "$(dirname "$FILE")" --env-file /dev/null -f "$FILE" config -q
+}
+
+log "$("${COMPOSE[@]}" version) · $FILE"
+if ! compose_config "${PLACEHOLDERS[@]}"; then
+  log "INVALID: $FILE"
+  exit 1
+fi
+
+# Secrets have no defaults: leaving any one out must stop Compose.
+for i in "${!PLACEHOLDERS[@]}"; do
+  name="${PLACEHOLDERS[$i]%%=*}"
+  others=("${PLACEHOLDERS[@]:0:$i}" "${PLACEHOLDERS[@]:$((i + 1))}")
+  if compose_config "${others[@]}" 2>/dev/null; then
+    log "INVALID: $FILE accepts a missing $name (a secret must be required with \${$name:?…})"
+    exit 1
+  fi
+done
+
+# temporal-setup registers the custom search attributes the workflows set: its list must be the
+# one in domain/search-attributes.ts, or workflows fail on an unknown attribute.
+ATTRIBUTES_TS="$ROOT/domain/search-attributes.ts"
+if [ -f "$ATTRIBUTES_TS" ] && grep -q 'for attribute in ' "$FILE"; then
+  in_code="$(grep -oE "defineSearchAttributeKey\('[A-Za-z0-9_]+'" "$ATTRIBUTES_TS" | cut -d"'" -f2 | sort | xargs)"
+  in_compose="$(sed -nE 's/^ *for attribute in ([A-Za-z0-9_ ]+); do *$/\1/p' "$FILE" | tr ' ' '\n' | sed '/^$/d' | sort | xargs)"
+  if [ "$in_code" != "$in_compose" ]; then
+    log "INVALID: $FILE registers the search attributes [$in_compose] but domain/search-attributes.ts defines [$in_code]"
+    exit 1
+  fi
+fi
+
+log "OK: $FILE"
