@@ -116,7 +116,11 @@ export async function startTemporalDevServer(options: {
     '--log-level',
     'error',
     ...(options.uiPort === undefined ? ['--headless'] : ['--ui-port', String(options.uiPort)]),
-    ...(options.dbFile ? ['--db-filename', options.dbFile] : []),
+    // WAL with synchronous=NORMAL survives a crash of the server (not of the OS): ample for a
+    // local history file, and several times faster than SQLite's default of a sync per commit.
+    ...(options.dbFile
+      ? ['--db-filename', options.dbFile, '--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal']
+      : []),
     ...SEARCH_ATTRIBUTES.flatMap(({ name, cliType }) => ['--search-attribute', `${name}=${cliType}`]),
   ];
   const child = spawn(cli, args, { stdio: ['ignore', 'pipe', 'pipe'] });
