@@ -2,7 +2,6 @@ import { ApplicationFailure, log } from '@temporalio/activity';
 import { findPack } from '../db/catalog';
 import { findCheckoutSnapshot } from '../db/checkout-sessions';
 import { findAccount } from '../db/accounts';
-import { AccountNotFoundError } from '../db/ledger';
 import { deliverOutboxMessage, markEmailFailed, OutboxMessageNotFoundError } from '../db/outbox';
 import { grantPurchaseCredits, type GrantOutcome, type PurchaseGrant } from '../db/purchase-grants';
 import { findPurchase, recordPurchase } from '../db/purchases';
@@ -15,6 +14,7 @@ import {
 } from '../domain/purchase-rules';
 import type { CheckoutSessionSummary } from '../domain/stripe-objects';
 import type { ActivityDependencies } from './dependencies';
+import { withAccountRequired } from './failures';
 import { isPermanentSmtpError } from './mailer';
 
 export type PurchaseValidation =
@@ -115,21 +115,14 @@ export function createPurchaseActivities({ sql, mailer, config }: ActivityDepend
     },
 
     async grantPurchase(grant: PurchaseGrant): Promise<GrantOutcome> {
-      try {
-        const outcome = await grantPurchaseCredits(sql, grant);
-        log.info(outcome.applied ? 'credits granted' : 'session already credited', {
-          checkoutSessionId: grant.checkoutSessionId,
-          accountId: grant.accountId,
-          credits: grant.credits,
-          ledgerEntryId: outcome.ledgerEntryId,
-        });
-        return outcome;
-      } catch (error) {
-        if (error instanceof AccountNotFoundError) {
-          throw ApplicationFailure.nonRetryable(error.message, NonRetryable.AccountNotFound);
-        }
-        throw error;
-      }
+      const outcome = await withAccountRequired(() => grantPurchaseCredits(sql, grant));
+      log.info(outcome.applied ? 'credits granted' : 'session already credited', {
+        checkoutSessionId: grant.checkoutSessionId,
+        accountId: grant.accountId,
+        credits: grant.credits,
+        ledgerEntryId: outcome.ledgerEntryId,
+      });
+      return outcome;
     },
 
     /** Records a purchase that ends without credits (rejected or never reviewed). */

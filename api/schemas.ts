@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { PURCHASE_RECORD_STATUSES } from '../db/purchases';
 
 /**
  * The schemas of the HTTP API: the handlers validate with them and the OpenAPI document is
@@ -11,9 +12,10 @@ export const accountId = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/, 'letters, digits, _ . : - (at most 128)')
   .meta({ description: "The client's own account ID.", example: 'acct_42' });
 
-const checkoutSessionId = z
+// A purchase is identified by its checkout session or, for a subscription period, its invoice.
+const purchaseId = z
   .string()
-  .regex(/^cs_\w{1,200}$/, 'a checkout session ID (cs_…)')
+  .regex(/^(cs|in)_\w{1,200}$/, 'a checkout session ID (cs_…) or an invoice ID (in_…)')
   .meta({ example: 'cs_test_a1b2c3' });
 
 const positiveCount = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
@@ -78,7 +80,7 @@ export const createCheckoutBody = z
 
 export const checkoutHeaders = z.object({ 'idempotency-key': idempotencyKey.optional() });
 
-export const purchaseParams = z.object({ checkoutSessionId });
+export const purchaseParams = z.object({ checkoutSessionId: purchaseId });
 
 // --- responses ----------------------------------------------------------------------------
 
@@ -137,7 +139,7 @@ export const checkoutResponse = z
 export const purchaseResponse = z
   .object({
     id: z.string(),
-    status: z.enum(['awaiting_payment', 'held_for_review', 'completed', 'rejected', 'review_expired']),
+    status: z.enum(PURCHASE_RECORD_STATUSES),
     credits: z.number().int().nullable(),
     accountId: z.string().nullable(),
     packId: z.string().nullable(),

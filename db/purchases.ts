@@ -2,14 +2,17 @@ import { toSafeInteger } from '../domain/integers';
 import type { CheckoutSessionSummary } from '../domain/stripe-objects';
 import type { Queryable, Sql } from './client';
 
-export type PurchaseRecordStatus =
-  | 'awaiting_payment'
-  | 'held_for_review'
-  | 'completed'
-  | 'rejected'
-  | 'review_expired'
-  | 'payment_failed'
-  | 'expired';
+export const PURCHASE_RECORD_STATUSES = [
+  'awaiting_payment',
+  'held_for_review',
+  'completed',
+  'rejected',
+  'review_expired',
+  'payment_failed',
+  'expired',
+] as const;
+
+export type PurchaseRecordStatus = (typeof PURCHASE_RECORD_STATUSES)[number];
 
 /** What was bought: a checkout session (packs), or a subscription invoice (one billing period). */
 export type PurchaseKind = 'checkout_session' | 'invoice';
@@ -31,23 +34,14 @@ export interface Purchase {
   updatedAt: Date;
 }
 
-export interface PurchaseRecord {
-  id: string;
-  accountId: string | null;
-  packId: string | null;
-  credits: number | null;
-  amountCents: number | null;
-  currency: string | null;
-  livemode: boolean;
-  status: PurchaseRecordStatus;
-  reasonCode?: string | null;
-  reason?: string | null;
-  workflowId: string;
-  ledgerEntryId?: number | null;
-  paymentIntentId?: string | null;
-  /** Defaults to 'checkout_session'. */
-  kind?: PurchaseKind;
-}
+type OptionalFacts = 'reasonCode' | 'reason' | 'ledgerEntryId' | 'paymentIntentId';
+
+/** What `recordPurchase` writes: a purchase as stored, where the facts not yet known may be left out. */
+export type PurchaseRecord = Omit<Purchase, OptionalFacts | 'updatedAt'> &
+  Partial<Pick<Purchase, OptionalFacts>> & {
+    /** Defaults to 'checkout_session'. */
+    kind?: PurchaseKind;
+  };
 
 /** What a checkout session says about its purchase, whatever its outcome. */
 export function checkoutPurchaseFacts(

@@ -20,7 +20,8 @@ import {
 } from '../domain/purchase-workflow-contract';
 import { NonRetryable } from '../domain/failure-types';
 import { PurchaseStatus } from '../domain/search-attributes';
-import { databaseActivityOptions, receiptActivityOptions } from './activity-options';
+import { databaseActivityOptions } from './activity-options';
+import { deliverEmail } from './email-delivery';
 
 const db = proxyActivities<Activities>(databaseActivityOptions);
 
@@ -32,7 +33,6 @@ const db = proxyActivities<Activities>(databaseActivityOptions);
 export async function purchaseWorkflow(input: PurchaseWorkflowInput): Promise<PurchaseWorkflowResult> {
   const { session } = input;
   const { workflowId } = workflowInfo();
-  const receipt = proxyActivities<Activities>(receiptActivityOptions(input.receiptDeadline));
 
   const status: PurchaseWorkflowStatus = {
     stage: 'validating',
@@ -108,17 +108,8 @@ export async function purchaseWorkflow(input: PurchaseWorkflowInput): Promise<Pu
 
   enter('sending_receipt');
   status.receipt = 'pending';
-  try {
-    await receipt.sendReceipt({ receiptKey: granted.receiptKey });
-    status.receipt = 'sent';
-    return finish('completed');
-  } catch (error) {
-    if (!(error instanceof ActivityFailure)) throw error;
-    // Out of retries or refused for good: record it for operators, keep the credits.
-    await db.recordReceiptFailure({ receiptKey: granted.receiptKey, reason: describeFailure(error) });
-    status.receipt = 'failed';
-    return finish('completed_receipt_failed');
-  }
+  status.receipt = await deliverEmail(granted.receiptKey, input.receiptDeadline);
+  return finish(status.receipt === 'sent' ? 'completed' : 'completed_receipt_failed');
 
   /** Waits for an operator; returns the grant to make, or why the purchase closes without one. */
   async function awaitReview(
@@ -181,10 +172,4 @@ export async function purchaseWorkflow(input: PurchaseWorkflowInput): Promise<Pu
 function failureType(error: unknown): string | undefined {
   const cause = error instanceof ActivityFailure ? error.cause : undefined;
   return cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined;
-}
-
-function describeFailure(error: ActivityFailure): string {
-  const cause = error.cause;
-  if (cause instanceof ApplicationFailure) return `${cause.type ?? 'Error'}: ${cause.message}`;
-  return cause?.message ?? error.message;
 }

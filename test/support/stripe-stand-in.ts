@@ -32,7 +32,12 @@ export class StripeStandIn {
 
   static async start(): Promise<StripeStandIn> {
     const mockPort = await freePort();
-    const mock = spawn(findStripeMock(), ['-http-addr', `127.0.0.1:${mockPort}`], { stdio: 'ignore' });
+    // stripe-mock also serves HTTPS, on a fixed port unless told otherwise: give it a free one too.
+    const mock = spawn(
+      findStripeMock(),
+      ['-http-addr', `127.0.0.1:${mockPort}`, '-https-addr', `127.0.0.1:${await freePort()}`],
+      { stdio: 'ignore' },
+    );
     await waitForPort(mockPort, 30_000);
     let standIn: StripeStandIn | null = null;
     const server = createServer((req, res) => {
