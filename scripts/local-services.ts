@@ -119,7 +119,14 @@ export async function startTemporalDevServer(options: {
     // WAL with synchronous=NORMAL survives a crash of the server (not of the OS): ample for a
     // local history file, and several times faster than SQLite's default of a sync per commit.
     ...(options.dbFile
-      ? ['--db-filename', options.dbFile, '--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal']
+      ? [
+          '--db-filename',
+          options.dbFile,
+          '--sqlite-pragma',
+          'journal_mode=wal',
+          '--sqlite-pragma',
+          'synchronous=normal',
+        ]
       : []),
     ...SEARCH_ATTRIBUTES.flatMap(({ name, cliType }) => ['--search-attribute', `${name}=${cliType}`]),
   ];
