@@ -1,4 +1,5 @@
 import { log } from '@temporalio/activity';
+import { attachInvoicePaymentIntent } from '../db/purchases';
 import { applyPurchaseReversal, type ReversalEvent, type ReversalOutcome } from '../db/reversals';
 import { withDispute, withRefundTotal, type DisputeChange } from '../domain/reversal-rules';
 import type { ChargeSummary, DisputeSummary } from '../domain/stripe-charge-objects';
@@ -15,12 +16,36 @@ export const disputeKey = (disputeId: string, change: DisputeChange) =>
   change.phase === 'opened' ? `dispute:${disputeId}` : `dispute:${disputeId}:closed`;
 
 /** Activities of the refund and dispute workflows. */
-export function createReversalActivities({ sql }: ActivityDependencies) {
+export function createReversalActivities({ sql, invoicePayments }: ActivityDependencies) {
   async function apply(event: Omit<ReversalEvent, 'paymentIntentId'>, paymentIntentId: string | null) {
     if (!paymentIntentId) return { outcome: 'purchase_unknown' } as const;
-    const outcome = await applyPurchaseReversal(sql, { ...event, paymentIntentId });
+    let outcome = await applyPurchaseReversal(sql, { ...event, paymentIntentId });
+    if (outcome.outcome === 'purchase_unknown' && (await linkInvoicePayment(paymentIntentId))) {
+      outcome = await applyPurchaseReversal(sql, { ...event, paymentIntentId });
+    }
     log.info('reversal', { businessKey: event.businessKey, paymentIntentId, ...outcome });
     return outcome;
+  }
+
+  /**
+   * A payment intent no purchase knows may have paid a subscription invoice whose event did not
+   * name it: ask Stripe, and note it on that invoice's purchase. Stripe being unreachable is
+   * "not known yet": the workflow checks again later, as for a purchase not granted yet.
+   */
+  async function linkInvoicePayment(paymentIntentId: string): Promise<boolean> {
+    if (!invoicePayments) return false;
+    let invoiceId: string | null;
+    try {
+      invoiceId = await invoicePayments(paymentIntentId);
+    } catch (error) {
+      log.warn('could not ask Stripe which invoice a payment intent paid', {
+        paymentIntentId,
+        error: error instanceof Error ? error.message : String(error),
+      });
+      return false;
+    }
+    if (invoiceId) await attachInvoicePaymentIntent(sql, invoiceId, paymentIntentId);
+    return invoiceId !== null;
   }
 
   return {

@@ -7,7 +7,7 @@ import { syncPlanCatalog } from '../db/plan-catalog';
 import { createSql } from '../db/client';
 import { createApp } from './app';
 import { createMetrics } from './metrics';
-import { createStripeClient } from './stripe-client';
+import { createStripeClient } from '../config/stripe-client';
 
 async function main(): Promise<void> {
   const config = loadOrExit(() => loadApiConfig());
@@ -23,10 +23,7 @@ async function main(): Promise<void> {
   // Lazy: the API starts (and answers 503 to webhooks) while Temporal is unreachable.
   const connection = Connection.lazy({ address: config.temporal.address, connectTimeout: '3 seconds' });
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
-  const stripe = createStripeClient({
-    secretKey: config.stripe.secretKey,
-    apiBaseUrl: config.stripeApiBaseUrl,
-  });
+  const stripe = createStripeClient(config.stripe);
   if (!stripe) logger.warn('STRIPE_SECRET_KEY is not set: checkout requests answer stripe_not_configured');
   const app = createApp({ config, sql, temporal, stripe, logger, metrics: createMetrics() });
 

@@ -48,6 +48,8 @@ const baseSchema = z.object({
     .string()
     .regex(/^(sk|rk)_(test|live)_[0-9a-zA-Z]+$/, 'a Stripe secret key (sk_test_…, sk_live_…)')
     .optional(),
+  // Only for stripe-mock or a local stand-in: where the Stripe SDK sends its requests.
+  STRIPE_API_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
 });
 
 const workerSchema = baseSchema.extend({
@@ -65,8 +67,6 @@ const apiSchema = baseSchema.extend({
   BILLING_API_KEYS: csv.pipe(z.array(z.string().min(16, 'each API key has at least 16 characters'))),
   PUBLIC_BASE_URL: z.url().optional(),
   CHECKOUT_ALLOWED_REDIRECT_HOSTS: csv,
-  // Only for stripe-mock or a local stand-in: where the Stripe SDK sends its requests.
-  STRIPE_API_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
   CUSTOM_CREDITS_UNIT_PRICE_CENTS: z.coerce.number().int().positive().default(9),
   CUSTOM_CREDITS_MIN: z.coerce.number().int().positive().default(100),
   CUSTOM_CREDITS_MAX: z.coerce.number().int().positive().default(100_000),
@@ -89,6 +89,11 @@ const apiSchema = baseSchema.extend({
     .positive()
     .default(256 * 1024),
 });
+
+/** Every variable the API and the worker read (`.env.example` documents each one). */
+export const CONFIG_VARIABLES: readonly string[] = [
+  ...new Set([...Object.keys(apiSchema.shape), ...Object.keys(workerSchema.shape)]),
+];
 
 function isLiveKey(key: string | undefined): boolean {
   return key !== undefined && /^(sk|rk)_live_/.test(key);
@@ -140,6 +145,7 @@ function common(env: z.output<typeof baseSchema>) {
       secretKey: env.STRIPE_SECRET_KEY,
       // Events whose livemode differs from the key's mode are never credited.
       livemode: isLiveKey(env.STRIPE_SECRET_KEY),
+      apiBaseUrl: env.STRIPE_API_BASE_URL,
     },
   };
 }
@@ -176,7 +182,6 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env) {
     webhookSecrets: parsed.STRIPE_WEBHOOK_SECRET,
     apiKeys: parsed.BILLING_API_KEYS,
     checkoutAllowedRedirectHosts: parsed.CHECKOUT_ALLOWED_REDIRECT_HOSTS,
-    stripeApiBaseUrl: parsed.STRIPE_API_BASE_URL,
     customCredits: {
       unitPriceCents: parsed.CUSTOM_CREDITS_UNIT_PRICE_CENTS,
       minCredits: parsed.CUSTOM_CREDITS_MIN,

@@ -85,6 +85,20 @@ export async function recordPurchase(sql: Queryable, record: PurchaseRecord): Pr
   return kept?.status ?? 'completed';
 }
 
+/**
+ * Notes the payment intent that paid an invoice, when its `invoice.paid` event did not say
+ * (Stripe leaves an invoice's payments out of events). A known payment intent is never replaced.
+ */
+export async function attachInvoicePaymentIntent(
+  sql: Queryable,
+  invoiceId: string,
+  paymentIntentId: string,
+): Promise<void> {
+  await sql`
+    UPDATE purchases SET payment_intent_id = ${paymentIntentId}, updated_at = now()
+    WHERE id = ${invoiceId} AND kind = 'invoice' AND payment_intent_id IS NULL`;
+}
+
 interface PurchaseRow {
   id: string;
   account_id: string | null;

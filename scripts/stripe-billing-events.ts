@@ -182,12 +182,17 @@ export interface InvoiceOptions {
   /** Start of the billed period (Unix seconds); the period is a month. */
   periodStart?: number;
   paymentIntentId?: string;
+  /**
+   * Stripe's own events leave an invoice's `payments` out (it is an includable field); false
+   * sends that shape, where only Stripe's invoice payments API knows the payment intent.
+   */
+  includePayments?: boolean;
   attemptCount?: number;
   livemode?: boolean;
   email?: string;
 }
 
-/** An Invoice as Stripe sends it in invoice.* events (with `payments` included). */
+/** An Invoice as Stripe sends it in invoice.* events, with `payments` unless told otherwise. */
 export function invoice(options: InvoiceOptions = {}): StripeObject {
   const id = options.id ?? stripeId('in');
   const livemode = options.livemode ?? false;
@@ -301,28 +306,32 @@ export function invoice(options: InvoiceOptions = {}): StripeObject {
         }
       : null,
     payment_settings: { default_mandate: null, payment_method_options: null, payment_method_types: null },
-    payments: {
-      object: 'list',
-      data: [
-        {
-          id: stripeId('inpay'),
-          object: 'invoice_payment',
-          amount_paid: paid ? amount : null,
-          amount_requested: amount,
-          created,
-          currency,
-          invoice: id,
-          is_default: true,
-          livemode,
-          payment: { payment_intent: paymentIntentId, type: 'payment_intent' },
-          status: paid ? 'paid' : 'open',
-          status_transitions: { canceled_at: null, paid_at: paid ? created : null },
-        },
-      ],
-      has_more: false,
-      total_count: 1,
-      url: `/v1/invoice_payments?invoice=${id}`,
-    },
+    ...(options.includePayments === false
+      ? {}
+      : {
+          payments: {
+            object: 'list',
+            data: [
+              {
+                id: stripeId('inpay'),
+                object: 'invoice_payment',
+                amount_paid: paid ? amount : null,
+                amount_requested: amount,
+                created,
+                currency,
+                invoice: id,
+                is_default: true,
+                livemode,
+                payment: { payment_intent: paymentIntentId, type: 'payment_intent' },
+                status: paid ? 'paid' : 'open',
+                status_transitions: { canceled_at: null, paid_at: paid ? created : null },
+              },
+            ],
+            has_more: false,
+            total_count: 1,
+            url: `/v1/invoice_payments?invoice=${id}`,
+          },
+        }),
     period_end: created,
     period_start: created,
     post_payment_credit_notes_amount: 0,

@@ -1,6 +1,8 @@
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ConfigError, loadApiConfig, loadWorkerConfig } from '../config/env';
+import { parseEnv } from 'node:util';
+import { CONFIG_VARIABLES, ConfigError, loadApiConfig, loadWorkerConfig } from '../config/env';
 
 const valid = {
   NODE_ENV: 'development',
@@ -33,6 +35,15 @@ describe('configuration', () => {
       taskQueue: 'credits-billing',
     });
     expect(config.stripe.livemode).toBe(false);
+  });
+
+  it('when .env.example is read, then it documents exactly the variables the processes read, with valid values', () => {
+    const example = parseEnv(readFileSync(path.join(__dirname, '..', '.env.example'), 'utf8'));
+    const documented = Object.keys(example).filter((name) => !name.startsWith('DEV_'));
+    expect([...documented].sort()).toEqual([...CONFIG_VARIABLES].sort());
+    const filledIn = { ...example, ...valid };
+    expect(() => loadApiConfig(filledIn)).not.toThrow();
+    expect(() => loadWorkerConfig(filledIn)).not.toThrow();
   });
 
   it('when values are missing or malformed, then every bad variable is named', () => {

@@ -1,15 +1,27 @@
 import { charge } from '../scripts/stripe-billing-events';
 import { checkoutSession, stripeEvent } from '../scripts/stripe-events';
-import { checkedBalance, deliverAndSettle, grantedPurchase, ledgerOf } from './support/billing';
+import {
+  checkedBalance,
+  deliverAndSettle,
+  grantedPurchase,
+  ledgerOf,
+  newSubscription,
+} from './support/billing';
 import { startHarness, type Harness } from './support/harness';
+import { StripeStandIn } from './support/stripe-stand-in';
 
 describe('refunds', () => {
+  let stripe: StripeStandIn;
   let h: Harness;
   beforeAll(async () => {
-    h = await startHarness();
+    stripe = await StripeStandIn.start();
+    h = await startHarness({
+      configOverrides: { STRIPE_SECRET_KEY: 'sk_test_standin0123456789', STRIPE_API_BASE_URL: stripe.url },
+    });
   });
   afterAll(async () => {
     await h?.close();
+    await stripe?.stop();
   });
 
   const refunds = async (accountId: string) =>
@@ -103,6 +115,51 @@ describe('refunds', () => {
     const results = await deliverAndSettle(h, [refund, stripeEvent('checkout.session.completed', session)]);
     expect(results.map((result) => result.stage).sort()).toEqual(['applied', 'completed']);
     expect(await checkedBalance(h, account.id)).toBe(0);
+  });
+
+  describe('of a subscription invoice whose events left out its payments, as Stripe sends them', () => {
+    it('when it is refunded, then Stripe names the invoice once and the period credits are revoked in proportion', async () => {
+      const fixture = await newSubscription(h, 'pro', { includePayments: false });
+      expect(fixture.firstInvoice).not.toHaveProperty('payments');
+      await deliverAndSettle(h, fixture.startEvents());
+      expect(await checkedBalance(h, fixture.account.id)).toBe(5000);
+      stripe.recordInvoicePayment(fixture.firstPaymentIntentId, fixture.firstInvoice.id);
+      const refunded = (amountRefunded: number) =>
+        stripeEvent(
+          'charge.refunded',
+          charge({
+            id: `ch_of_${fixture.firstPaymentIntentId}`,
+            paymentIntentId: fixture.firstPaymentIntentId,
+            amount: fixture.terms.amount,
+            amountRefunded,
+          }),
+        );
+
+      const [half] = await deliverAndSettle(h, [refunded(3950)]);
+      expect(half).toMatchObject({ stage: 'applied', delta: -2500, purchaseId: fixture.firstInvoice.id });
+      expect(stripe.invoicePaymentLookups(fixture.firstPaymentIntentId)).toHaveLength(1);
+      // The purchase now knows its payment intent: the rest of the refund needs no second lookup.
+      const [rest] = await deliverAndSettle(h, [refunded(7900)]);
+      expect(rest).toMatchObject({ stage: 'applied', delta: -2500, revokedCredits: 5000 });
+      expect(stripe.invoicePaymentLookups(fixture.firstPaymentIntentId)).toHaveLength(1);
+      expect(await checkedBalance(h, fixture.account.id)).toBe(0);
+    });
+
+    it('when Stripe cannot answer for a while, then the refund waits and revokes once it can', async () => {
+      const fixture = await newSubscription(h, 'basic', { includePayments: false });
+      await deliverAndSettle(h, fixture.startEvents());
+      stripe.recordInvoicePayment(fixture.firstPaymentIntentId, fixture.firstInvoice.id);
+      stripe.failNext(500, { type: 'api_error', message: 'An unknown error occurred' }, 4);
+      const [result] = await deliverAndSettle(h, [
+        stripeEvent(
+          'charge.refunded',
+          charge({ paymentIntentId: fixture.firstPaymentIntentId, amount: 1900, amountRefunded: 1900 }),
+        ),
+      ]);
+      expect(result).toMatchObject({ stage: 'applied', delta: -1000 });
+      expect(stripe.invoicePaymentLookups(fixture.firstPaymentIntentId).length).toBeGreaterThan(4);
+      expect(await checkedBalance(h, fixture.account.id)).toBe(0);
+    });
   });
 
   it('when a charge was never a purchase, then the refund changes nothing', async () => {

@@ -1,8 +1,10 @@
 import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
+import { stripeInvoicePaymentLookup } from '../activities/invoice-payments';
 import { createMailer } from '../activities/mailer';
 import { createSql } from '../db/client';
 import { loadOrExit, loadWorkerConfig } from '../config/env';
 import { createLogger } from '../config/logger';
+import { createStripeClient } from '../config/stripe-client';
 import { createWorker } from './create-worker';
 import { pinoTemporalLogger } from './temporal-logger';
 
@@ -16,6 +18,12 @@ async function main(): Promise<void> {
 
   const sql = createSql(config.databaseUrl);
   const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.emailFrom });
+  const stripe = createStripeClient(config.stripe);
+  if (!stripe) {
+    logger.warn(
+      'STRIPE_SECRET_KEY is not set: refunds of invoices whose events omit their payments are not matched',
+    );
+  }
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const worker = await createWorker({
     connection,
@@ -24,6 +32,7 @@ async function main(): Promise<void> {
     dependencies: {
       sql,
       mailer,
+      invoicePayments: stripe && stripeInvoicePaymentLookup(stripe),
       config: { stripe: config.stripe, emailDomain: emailDomainOf(config.emailFrom) },
     },
     maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,

@@ -20,7 +20,11 @@ export const PACKS = {
 } as const;
 
 /** A new subscription of `plan` for a new account, and the Stripe events that start it. */
-export async function newSubscription(h: Harness, plan: keyof typeof PLANS = 'basic') {
+export async function newSubscription(
+  h: Harness,
+  plan: keyof typeof PLANS = 'basic',
+  firstInvoiceOptions: Pick<InvoiceOptions, 'includePayments'> = {},
+) {
   const account = await h.newAccount();
   const terms = PLANS[plan];
   const subscriptionId = stripeId('sub');
@@ -33,6 +37,7 @@ export async function newSubscription(h: Harness, plan: keyof typeof PLANS = 'ba
     customerId,
     amountTotal: terms.amount,
   });
+  const firstPaymentIntentId = stripeId('pi');
   const firstInvoice = invoice({
     customerId,
     subscriptionId,
@@ -40,6 +45,8 @@ export async function newSubscription(h: Harness, plan: keyof typeof PLANS = 'ba
     amount: terms.amount,
     periodStart,
     billingReason: 'subscription_create',
+    paymentIntentId: firstPaymentIntentId,
+    ...firstInvoiceOptions,
   });
   const sub = subscription({
     id: subscriptionId,
@@ -68,6 +75,8 @@ export async function newSubscription(h: Harness, plan: keyof typeof PLANS = 'ba
     session,
     subscription: sub,
     firstInvoice,
+    /** The payment intent that paid the first invoice, whether or not its events say so. */
+    firstPaymentIntentId,
     renewal,
     /** The four events Stripe sends when the subscription starts. */
     startEvents: (): StripeEvent[] => [

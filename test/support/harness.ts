@@ -3,10 +3,11 @@ import { NativeConnection, type Worker } from '@temporalio/worker';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import { stripeInvoicePaymentLookup } from '../../activities/invoice-payments';
 import { createMailer } from '../../activities/mailer';
 import { createApp } from '../../api/app';
 import { createMetrics } from '../../api/metrics';
-import { createStripeClient } from '../../api/stripe-client';
+import { createStripeClient } from '../../config/stripe-client';
 import { loadApiConfig, type ApiConfig } from '../../config/env';
 import { createLogger } from '../../config/logger';
 import { createAccount } from '../../db/accounts';
@@ -85,10 +86,7 @@ export async function startHarness(
   const smtp = await SmtpCatcher.start();
   const connection = await Connection.connect({ address: temporalAddress });
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
-  const stripe = createStripeClient({
-    secretKey: config.stripe.secretKey,
-    apiBaseUrl: config.stripeApiBaseUrl,
-  });
+  const stripe = createStripeClient(config.stripe);
   const app = createApp({ config, sql, temporal, stripe, logger, metrics: createMetrics() });
   const server: Server = await new Promise((resolve) => {
     const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
@@ -115,6 +113,7 @@ export async function startHarness(
         dependencies: {
           sql,
           mailer,
+          invoicePayments: stripe && stripeInvoicePaymentLookup(stripe),
           config: { stripe: config.stripe, emailDomain: 'credits.test' },
         },
       });

@@ -22,7 +22,9 @@ export interface ReceivedRequest {
 export class StripeStandIn {
   readonly requests: ReceivedRequest[] = [];
   private readonly byIdempotencyKey = new Map<string, { form: string; status: number; body: string }>();
-  private injected: { status: number; body: unknown } | null = null;
+  /** The invoice each payment intent paid, as Stripe's invoice payments API reports it. */
+  private readonly invoiceByPaymentIntent = new Map<string, string>();
+  private injected: { status: number; body: unknown; times: number } | null = null;
 
   private constructor(
     private readonly server: Server,
@@ -61,9 +63,26 @@ export class StripeStandIn {
     return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
   }
 
-  /** The next request is answered with this Stripe error instead of reaching stripe-mock. */
-  failNext(status: number, error: { type: string; code?: string; message: string }): void {
-    this.injected = { status, body: { error } };
+  /** The next `times` requests are answered with this Stripe error instead of reaching stripe-mock. */
+  failNext(status: number, error: { type: string; code?: string; message: string }, times = 1): void {
+    this.injected = { status, body: { error }, times };
+  }
+
+  /** From now on, Stripe knows that `paymentIntentId` paid `invoiceId`. */
+  recordInvoicePayment(paymentIntentId: string, invoiceId: string): void {
+    this.invoiceByPaymentIntent.set(paymentIntentId, invoiceId);
+  }
+
+  /** The requests that asked which invoice `paymentIntentId` paid. */
+  invoicePaymentLookups(paymentIntentId: string): ReceivedRequest[] {
+    return this.requests.filter((request) => {
+      const url = new URL(request.path, this.url);
+      return (
+        request.method === 'GET' &&
+        url.pathname === '/v1/invoice_payments' &&
+        url.searchParams.get('payment[payment_intent]') === paymentIntentId
+      );
+    });
   }
 
   checkoutCreations(): ReceivedRequest[] {
@@ -75,6 +94,25 @@ export class StripeStandIn {
   async stop(): Promise<void> {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
     await stopProcess(this.mock);
+  }
+
+  /** stripe-mock lists one fixture; answer with the payment the test recorded, if any. */
+  private invoicePaymentList(query: URLSearchParams, fixture: { data: Record<string, unknown>[] }): string {
+    const paymentIntentId = query.get('payment[payment_intent]') ?? '';
+    const invoiceId = this.invoiceByPaymentIntent.get(paymentIntentId);
+    const data = invoiceId
+      ? [
+          {
+            ...fixture.data[0],
+            id: stripeId('inpay'),
+            invoice: invoiceId,
+            livemode: false,
+            payment: { type: 'payment_intent', payment_intent: paymentIntentId },
+            status: 'paid',
+          },
+        ]
+      : [];
+    return JSON.stringify({ ...fixture, data, has_more: false });
   }
 
   private async handle(req: IncomingMessage): Promise<{ status: number; body: string }> {
@@ -91,7 +129,7 @@ export class StripeStandIn {
 
     if (this.injected) {
       const { status, body } = this.injected;
-      this.injected = null;
+      if (--this.injected.times === 0) this.injected = null;
       return { status, body: JSON.stringify(body) };
     }
     // Stripe's idempotency: the same key replays the first answer; other parameters are an error.
@@ -134,6 +172,9 @@ export class StripeStandIn {
         client_reference_id: form.get('client_reference_id'),
         livemode: false,
       });
+    }
+    if (validated.ok && req.method === 'GET' && req.url?.startsWith('/v1/invoice_payments?')) {
+      body = this.invoicePaymentList(new URL(req.url, this.url).searchParams, JSON.parse(body));
     }
     if (idempotencyKey)
       this.byIdempotencyKey.set(idempotencyKey, { form: raw, status: validated.status, body });
