@@ -1,4 +1,4 @@
-import { condition, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities, InvoiceCheckResult } from '../activities';
 import {
   invoiceStatusQuery,
@@ -6,15 +6,17 @@ import {
   type InvoiceWorkflowResult,
   type InvoiceWorkflowStatus,
 } from '../domain/invoice-workflow-contract';
-import { reviewSignal, type ReviewDecision } from '../domain/purchase-workflow-contract';
 import { databaseActivityOptions } from './activity-options';
 import { trackStage } from './billing-stage';
 import { deliverEmail } from './email-delivery';
-import { recheckUntil } from './recheck';
+import { recheckWhile } from './recheck';
+import { rejectionReason, reviewDesk, reviewExpiredReason } from './review';
 
 const db = proxyActivities<Activities>(databaseActivityOptions);
 
 type Held = Extract<InvoiceCheckResult, { outcome: 'hold' }>;
+
+const awaitsLink = (answer: { outcome: string }) => answer.outcome === 'await_link';
 
 /**
  * One Stripe event about a subscription invoice. `invoice.paid` grants the plan's credits for
@@ -40,10 +42,7 @@ export async function invoiceWorkflow(input: InvoiceWorkflowInput): Promise<Invo
     email: 'not_applicable',
   };
   const { enter, account } = trackStage(status, invoiceStatusQuery);
-  let pendingDecision: ReviewDecision | null = null;
-  setHandler(reviewSignal, (decision) => {
-    if (status.stage === 'held_for_review' && pendingDecision === null) pendingDecision = decision;
-  });
+  const desk = reviewDesk(() => status.stage === 'held_for_review');
   const finish = (stage: InvoiceWorkflowStatus['stage']): InvoiceWorkflowResult => {
     enter(stage);
     return status;
@@ -52,13 +51,11 @@ export async function invoiceWorkflow(input: InvoiceWorkflowInput): Promise<Invo
   if (input.action === 'dunning') return dunning();
 
   let check = await db.checkInvoice({ invoice, workflowId });
-  if (check.outcome === 'await_link') {
+  if (awaitsLink(check)) {
     enter('awaiting_link');
-    const linked = await recheckUntil(async () => {
-      const again = await db.checkInvoice({ invoice, workflowId });
-      return again.outcome === 'await_link' ? null : again;
-    }, input.timeouts.link);
-    check = linked ?? (await db.checkInvoice({ invoice, workflowId, linkTimedOut: true }));
+    const checkAgain = () => db.checkInvoice({ invoice, workflowId });
+    check = await recheckWhile(check, awaitsLink, checkAgain, input.timeouts.link);
+    if (awaitsLink(check)) check = await db.checkInvoice({ invoice, workflowId, linkTimedOut: true });
   }
   while (check.outcome === 'hold') {
     const decided = await review(check);
@@ -98,15 +95,13 @@ export async function invoiceWorkflow(input: InvoiceWorkflowInput): Promise<Invo
     status.reason = held.reason;
     account(held.accountId);
     enter('held_for_review');
-    const decided = await condition(() => pendingDecision !== null, input.timeouts.review);
-    const decision = pendingDecision;
-    pendingDecision = null;
-    if (!decided || decision === null || decision.decision === 'reject') {
-      const closed = decided && decision ? 'rejected' : 'review_expired';
+    const decision = await desk.decision(input.timeouts.review);
+    if (decision === null || decision.decision === 'reject') {
+      const closed = decision === null ? 'review_expired' : 'rejected';
       const reason =
         decision === null
-          ? `no review decision within ${input.timeouts.review}`
-          : `rejected by ${decision.reviewer}: ${decision.note ?? held.reason}`;
+          ? reviewExpiredReason(input.timeouts.review)
+          : rejectionReason(decision, held.reason);
       await db.closeInvoice({
         invoice,
         accountId: held.accountId,
@@ -131,14 +126,11 @@ export async function invoiceWorkflow(input: InvoiceWorkflowInput): Promise<Invo
   }
 
   async function dunning(): Promise<InvoiceWorkflowResult> {
-    let failure = await db.recordInvoiceFailure({ invoice, workflowId });
-    if (failure.outcome === 'await_link') {
+    const record = () => db.recordInvoiceFailure({ invoice, workflowId });
+    let failure = await record();
+    if (awaitsLink(failure)) {
       enter('awaiting_link');
-      failure =
-        (await recheckUntil(async () => {
-          const again = await db.recordInvoiceFailure({ invoice, workflowId });
-          return again.outcome === 'await_link' ? null : again;
-        }, input.timeouts.link)) ?? failure;
+      failure = await recheckWhile(failure, awaitsLink, record, input.timeouts.link);
     }
     if (failure.outcome === 'await_link') {
       status.reason = 'no checkout session linked the subscription to an account in time';

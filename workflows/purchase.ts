@@ -1,7 +1,6 @@
 import {
   ActivityFailure,
   ApplicationFailure,
-  condition,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -10,7 +9,6 @@ import {
 import type { Activities, PurchaseValidation } from '../activities';
 import type { GrantOutcome, PurchaseGrant } from '../db/purchase-grants';
 import {
-  reviewSignal,
   statusQuery,
   type PurchaseStage,
   type PurchaseWorkflowInput,
@@ -22,6 +20,7 @@ import { NonRetryable } from '../domain/failure-types';
 import { PurchaseStatus } from '../domain/search-attributes';
 import { databaseActivityOptions } from './activity-options';
 import { deliverEmail } from './email-delivery';
+import { rejectionReason, reviewDesk, reviewExpiredReason } from './review';
 
 const db = proxyActivities<Activities>(databaseActivityOptions);
 
@@ -45,13 +44,8 @@ export async function purchaseWorkflow(input: PurchaseWorkflowInput): Promise<Pu
     receipt: 'not_applicable',
     review: null,
   };
-  let pendingDecision: ReviewDecision | null = null;
-
   setHandler(statusQuery, () => status);
-  setHandler(reviewSignal, (decision) => {
-    // Decisions count only while a person is being asked; a late or repeated one is ignored.
-    if (status.stage === 'held_for_review' && pendingDecision === null) pendingDecision = decision;
-  });
+  const desk = reviewDesk(() => status.stage === 'held_for_review');
 
   const enter = (stage: PurchaseStage) => {
     status.stage = stage;
@@ -122,22 +116,16 @@ export async function purchaseWorkflow(input: PurchaseWorkflowInput): Promise<Pu
     status.credits = held.proposal?.credits ?? null;
     enter('held_for_review');
     for (;;) {
-      const decided = await condition(() => pendingDecision !== null, input.reviewTimeout);
-      const decision = pendingDecision;
-      pendingDecision = null;
-      if (!decided || decision === null) {
-        return { kind: 'review_expired', reason: `no review decision within ${input.reviewTimeout}` };
-      }
+      const decision = await desk.decision(input.reviewTimeout);
+      if (decision === null)
+        return { kind: 'review_expired', reason: reviewExpiredReason(input.reviewTimeout) };
       status.review = {
         decision: decision.decision,
         reviewer: decision.reviewer,
         note: decision.note ?? null,
       };
       if (decision.decision === 'reject') {
-        return {
-          kind: 'rejected',
-          reason: `rejected by ${decision.reviewer}: ${decision.note ?? held.reason}`,
-        };
+        return { kind: 'rejected', reason: rejectionReason(decision, held.reason) };
       }
       const approvedGrant = approvalGrant(held, decision);
       if (approvedGrant) return { kind: 'approved', grant: approvedGrant };

@@ -10,7 +10,7 @@ import {
 } from '../domain/reversal-workflow-contracts';
 import { databaseActivityOptions } from './activity-options';
 import { trackStage } from './billing-stage';
-import { recheckUntil } from './recheck';
+import { recheckWhile } from './recheck';
 
 const db = proxyActivities<Activities>(databaseActivityOptions);
 
@@ -38,6 +38,9 @@ export async function disputeWorkflow(input: DisputeWorkflowInput): Promise<Reve
   );
 }
 
+const awaitsPurchase = (outcome: ReversalOutcome) =>
+  outcome.outcome === 'purchase_unknown' || outcome.outcome === 'purchase_pending';
+
 /** Applies the event, waiting for the purchase to be granted first if it is not yet. */
 async function runReversal(
   subject: string,
@@ -59,16 +62,9 @@ async function runReversal(
   const { enter, account } = trackStage(status, reversalStatusQuery);
 
   let outcome = await apply();
-  if (
-    paymentIntentId !== null &&
-    (outcome.outcome === 'purchase_unknown' || outcome.outcome === 'purchase_pending')
-  ) {
+  if (paymentIntentId !== null && awaitsPurchase(outcome)) {
     enter('awaiting_purchase');
-    outcome =
-      (await recheckUntil(async () => {
-        const again = await apply();
-        return again.outcome === 'purchase_unknown' || again.outcome === 'purchase_pending' ? null : again;
-      }, purchaseTimeout)) ?? outcome;
+    outcome = await recheckWhile(outcome, awaitsPurchase, apply, purchaseTimeout);
   }
 
   switch (outcome.outcome) {
