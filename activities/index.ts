@@ -1,11 +1,13 @@
 import { createCheckoutClosedActivities } from './checkout-closed-activities';
 import type { ActivityDependencies } from './dependencies';
+import { createEmailActivities } from './email-activities';
 import { createInvoiceActivities } from './invoice-activities';
+import { createMaintenanceActivities } from './maintenance-activities';
 import { createPurchaseActivities } from './purchase-activities';
 import { createReversalActivities } from './reversal-activities';
 import { createSubscriptionActivities } from './subscription-activities';
 
-export type { ActivityDependencies } from './dependencies';
+export type { ActivityDependencies, WorkflowDirectory } from './dependencies';
 export type { PurchaseValidation } from './purchase-activities';
 export type { InvoiceCheckResult } from './invoice-activities';
 
@@ -21,6 +23,8 @@ export function createActivities(deps: ActivityDependencies) {
     ...createInvoiceActivities(deps),
     ...createReversalActivities(deps),
     ...createCheckoutClosedActivities(deps),
+    ...createEmailActivities(deps),
+    ...createMaintenanceActivities(deps),
   };
 }
 

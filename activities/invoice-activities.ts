@@ -107,7 +107,7 @@ export function createInvoiceActivities({ sql, config }: ActivityDependencies) {
         invoiceId: grant.invoiceId,
         accountId: grant.accountId,
         credits: grant.credits,
-        expiredCredits: outcome.expiredCredits,
+        grantId: outcome.grantId,
         ledgerEntryId: outcome.ledgerEntryId,
       });
       return outcome;

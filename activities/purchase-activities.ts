@@ -1,11 +1,9 @@
-import { ApplicationFailure, log } from '@temporalio/activity';
+import { log } from '@temporalio/activity';
 import { findPack } from '../db/catalog';
 import { findCheckoutSnapshot } from '../db/checkout-sessions';
 import { findAccount } from '../db/accounts';
-import { deliverOutboxMessage, markEmailFailed, OutboxMessageNotFoundError } from '../db/outbox';
 import { grantPurchaseCredits, type GrantOutcome, type PurchaseGrant } from '../db/purchase-grants';
 import { findPurchase, recordPurchase } from '../db/purchases';
-import { NonRetryable } from '../domain/failure-types';
 import {
   checkCheckoutPurchase,
   offerFromPack,
@@ -15,7 +13,6 @@ import {
 import type { CheckoutSessionSummary } from '../domain/stripe-objects';
 import type { ActivityDependencies } from './dependencies';
 import { withAccountRequired } from './failures';
-import { isPermanentSmtpError } from './mailer';
 
 export type PurchaseValidation =
   | { outcome: 'valid'; grant: PurchaseGrant }
@@ -30,7 +27,7 @@ export type PurchaseValidation =
     };
 
 /** Activities of the checkout purchase workflow. */
-export function createPurchaseActivities({ sql, mailer, config }: ActivityDependencies) {
+export function createPurchaseActivities({ sql, config }: ActivityDependencies) {
   /** The snapshot taken when the session was sold comes first; the catalog is the fallback. */
   async function findOffer(session: CheckoutSessionSummary): Promise<Offer | null> {
     const snapshot = await findCheckoutSnapshot(sql, session.id);
@@ -147,37 +144,6 @@ export function createPurchaseActivities({ sql, mailer, config }: ActivityDepend
         reason: input.reason,
         workflowId: input.workflowId,
       });
-    },
-
-    async sendReceipt(input: { receiptKey: string }): Promise<{ status: string }> {
-      try {
-        const outcome = await deliverOutboxMessage(sql, input.receiptKey, (row) =>
-          mailer.send({
-            to: row.to_address,
-            subject: row.subject,
-            text: row.body_text,
-            messageId: `<outbox-${row.id}@${config.emailDomain}>`,
-          }),
-        );
-        log.info('receipt delivery', { receiptKey: input.receiptKey, status: outcome.status });
-        return { status: outcome.status };
-      } catch (error) {
-        if (error instanceof OutboxMessageNotFoundError) {
-          throw ApplicationFailure.nonRetryable(error.message, NonRetryable.OutboxMessageNotFound);
-        }
-        if (isPermanentSmtpError(error)) {
-          throw ApplicationFailure.nonRetryable(
-            `SMTP server refused the receipt: ${(error as Error).message}`,
-            NonRetryable.SmtpPermanentError,
-          );
-        }
-        throw error;
-      }
-    },
-
-    async recordReceiptFailure(input: { receiptKey: string; reason: string }): Promise<void> {
-      await markEmailFailed(sql, input.receiptKey, input.reason);
-      log.error('receipt not delivered', input);
     },
   };
 }

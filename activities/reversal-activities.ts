@@ -1,4 +1,4 @@
-import { log } from '@temporalio/activity';
+import { activityInfo, log } from '@temporalio/activity';
 import { attachInvoicePaymentIntent } from '../db/purchases';
 import { applyPurchaseReversal, type ReversalEvent, type ReversalOutcome } from '../db/reversals';
 import { withDispute, withRefundTotal, type DisputeChange } from '../domain/reversal-rules';
@@ -19,9 +19,10 @@ export const disputeKey = (disputeId: string, change: DisputeChange) =>
 export function createReversalActivities({ sql, invoicePayments }: ActivityDependencies) {
   async function apply(event: Omit<ReversalEvent, 'paymentIntentId'>, paymentIntentId: string | null) {
     if (!paymentIntentId) return { outcome: 'purchase_unknown' } as const;
-    let outcome = await applyPurchaseReversal(sql, { ...event, paymentIntentId });
+    const workflowId = activityInfo().workflowExecution?.workflowId ?? activityInfo().activityId;
+    let outcome = await applyPurchaseReversal(sql, { ...event, paymentIntentId }, workflowId);
     if (outcome.outcome === 'purchase_unknown' && (await linkInvoicePayment(paymentIntentId))) {
-      outcome = await applyPurchaseReversal(sql, { ...event, paymentIntentId });
+      outcome = await applyPurchaseReversal(sql, { ...event, paymentIntentId }, workflowId);
     }
     log.info('reversal', { businessKey: event.businessKey, paymentIntentId, ...outcome });
     return outcome;

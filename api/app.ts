@@ -12,8 +12,10 @@ import { createOpenApiDocument } from './openapi';
 import { accountsRouter } from './routes/accounts';
 import { checkoutRouter } from './routes/checkout';
 import { healthRouter } from './routes/health';
+import { grantsRouter } from './routes/grants';
 import { packsRouter } from './routes/packs';
 import { purchasesRouter } from './routes/purchases';
+import { reservationsRouter } from './routes/reservations';
 import { webhookRouter } from './webhook';
 
 export interface AppDependencies {
@@ -54,6 +56,8 @@ export function createApp(deps: AppDependencies): Express {
 
   app.use('/v1', requireApiKey(deps.config.apiKeys), express.json({ limit: JSON_BODY_LIMIT, strict: true }));
   app.use(accountsRouter(deps));
+  app.use(grantsRouter(deps));
+  app.use(reservationsRouter(deps));
   app.use(packsRouter(deps));
   app.use(purchasesRouter(deps));
   app.use(checkoutRouter(deps));

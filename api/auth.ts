@@ -6,14 +6,21 @@ import { errors } from './errors';
 // that would reveal a key's length or prefix.
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
+/**
+ * Checks the Bearer key against every configured key and records which one it was as
+ * `res.locals.apiKeyName` (`key-1`, `key-2`… in configuration order), never the key itself.
+ */
 export function requireApiKey(apiKeys: readonly string[]): RequestHandler {
   const expected = apiKeys.map(digest);
-  return (req, _res, next) => {
+  return (req, res, next) => {
     const match = /^Bearer\s+(\S+)$/i.exec(req.get('authorization') ?? '');
     const presented = digest(match?.[1] ?? '');
-    let valid = false;
-    for (const key of expected) valid = timingSafeEqual(key, presented) || valid;
-    if (!match || !valid) throw errors.unauthorized();
+    let found = -1;
+    expected.forEach((key, index) => {
+      if (timingSafeEqual(key, presented)) found = index;
+    });
+    if (!match || found < 0) throw errors.unauthorized();
+    res.locals.apiKeyName = `key-${found + 1}`;
     next();
   };
 }

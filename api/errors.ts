@@ -41,11 +41,22 @@ export const errors = {
   purchaseNotFound: (id: string) => new ApiError(404, 'purchase_not_found', `Purchase ${id} was not found.`),
   invalidValue: (path: string, message: string) =>
     new ApiError(400, 'invalid_request', `${path}: ${message}`, [{ path, message }]),
-  insufficientCredits: (balance: number, amount: number) =>
+  insufficientCredits: (available: number, amount: number) =>
     new ApiError(
       402,
       'insufficient_credits',
-      `The balance is ${balance}; a debit of ${amount} would take it below zero.`,
+      `${available} credits are available; ${amount} would take the account below zero.`,
+    ),
+  grantNotFound: (id: number) => new ApiError(404, 'grant_not_found', `Grant ${id} was not found.`),
+  reservationNotFound: (id: string) =>
+    new ApiError(404, 'reservation_not_found', `Reservation ${id} was not found.`),
+  reservationSettled: (id: string, status: string) =>
+    new ApiError(409, 'reservation_settled', `Reservation ${id} is ${status}; it can no longer be captured.`),
+  captureExceedsHold: (held: number, amount: number) =>
+    new ApiError(
+      422,
+      'capture_exceeds_hold',
+      `The reservation holds ${held} credits; ${amount} cannot be captured.`,
     ),
   idempotencyKeyReused: () =>
     new ApiError(

@@ -59,6 +59,59 @@ export const createDebitBody = z
   })
   .meta({ id: 'CreateDebit' });
 
+const grantId = z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+
+export const grantParams = z.object({ id: accountId, grantId });
+
+export const createGrantBody = z
+  .strictObject({
+    amount: positiveCount.meta({ description: 'Credits to grant.', example: 500 }),
+    category: z
+      .enum(['paid', 'promotional'])
+      .default('promotional')
+      .meta({ description: 'Promotional credits are reported apart and, by default, spent first.' }),
+    priority: z.number().int().min(0).max(1000).optional().meta({
+      description: 'Lower is spent first. Defaults: promotional 10, paid 100.',
+    }),
+    expiresAt: z.iso.datetime({ offset: true }).optional().meta({
+      description: 'When the unused rest expires; none means never.',
+      example: '2027-01-31T00:00:00Z',
+    }),
+    reason: z.string().min(1).max(500).meta({ example: 'launch promotion' }),
+    idempotencyKey,
+  })
+  .meta({ id: 'CreateGrant' });
+
+export const voidGrantBody = z
+  .strictObject({ reason: z.string().min(1).max(500).meta({ example: 'granted by mistake' }) })
+  .meta({ id: 'VoidGrant' });
+
+const reservationId = z.string().regex(/^rsv_[0-9a-f]{32}$/, 'a reservation ID (rsv_…)');
+
+export const reservationParams = z.object({ id: accountId, reservationId });
+
+export const createReservationBody = z
+  .strictObject({
+    amount: positiveCount.meta({ description: 'Credits to hold.', example: 50 }),
+    ttlSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 24 * 3600)
+      .meta({ description: 'Released by itself after this long unless captured.', example: 600 }),
+    idempotencyKey,
+  })
+  .meta({ id: 'CreateReservation' });
+
+export const captureReservationBody = z
+  .strictObject({
+    amount: positiveCount
+      .optional()
+      .meta({ description: 'Credits to spend (at most the hold); all by default.' }),
+    reason: z.string().min(1).max(500).meta({ example: 'video render' }),
+  })
+  .meta({ id: 'CaptureReservation' });
+
 export const createCheckoutBody = z
   .strictObject({
     accountId,
@@ -85,8 +138,56 @@ export const purchaseParams = z.object({ checkoutSessionId: purchaseId });
 // --- responses ----------------------------------------------------------------------------
 
 export const accountResponse = z
-  .object({ id: accountId, email: z.string(), balance: z.number().int() })
+  .object({
+    id: accountId,
+    email: z.string(),
+    balance: z.number().int().meta({ description: 'Σ ledger: what grants hold, less any debt.' }),
+    available: z.number().int().meta({ description: 'What a debit or a hold may take now.' }),
+    held: z.number().int().meta({ description: 'Credits held by open reservations.' }),
+    debt: z
+      .number()
+      .int()
+      .meta({ description: 'Spent credits a refund or dispute took back, not repaid yet.' }),
+    credits: z
+      .object({ paid: z.number().int(), promotional: z.number().int() })
+      .meta({ description: 'What open grants hold, by category.' }),
+  })
   .meta({ id: 'Account' });
+
+export const grantResponse = z
+  .object({
+    id: z.number().int(),
+    source: z.enum(['purchase', 'subscription', 'promotional', 'manual', 'migration']),
+    category: z.enum(['paid', 'promotional']),
+    priority: z.number().int(),
+    amount: z.number().int(),
+    remaining: z.number().int(),
+    status: z.enum(['live', 'expired', 'voided']).meta({
+      description: '`live` until it expires or is voided (a live grant past `expiresAt` is no longer spent).',
+    }),
+    effectiveAt: z.iso.datetime(),
+    expiresAt: z.iso.datetime().nullable(),
+    reference: z
+      .string()
+      .meta({ description: 'The business key that created it (session, invoice, request).' }),
+    reason: z.string().nullable(),
+    createdBy: z.string().nullable(),
+    createdAt: z.iso.datetime(),
+  })
+  .meta({ id: 'Grant' });
+
+export const grantListResponse = z.object({ grants: z.array(grantResponse) }).meta({ id: 'GrantList' });
+
+export const reservationResponse = z
+  .object({
+    id: z.string(),
+    amount: z.number().int(),
+    status: z.enum(['held', 'captured', 'released', 'expired']),
+    captured: z.number().int().nullable(),
+    expiresAt: z.iso.datetime(),
+    createdAt: z.iso.datetime(),
+  })
+  .meta({ id: 'Reservation' });
 
 export const packResponse = z
   .object({
@@ -111,6 +212,9 @@ export const ledgerEntryResponse = z
     reference: z.string().meta({ description: 'The business key that makes this movement happen once.' }),
     reason: z.string().nullable(),
     balanceAfter: z.number().int(),
+    allocations: z
+      .array(z.object({ grantId: z.number().int(), amount: z.number().int() }))
+      .meta({ description: 'Which grants the movement took from (negative: gave back to).' }),
     createdAt: z.iso.datetime(),
   })
   .meta({ id: 'LedgerEntry' });

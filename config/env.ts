@@ -57,6 +57,12 @@ const workerSchema = baseSchema.extend({
   EMAIL_FROM: z.string().min(3).default('Credits <billing@localhost>'),
   // Worker-local: how many activities run at once on one worker process.
   WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().positive().default(20),
+  // How often the maintenance schedule runs: expire due grants, release due holds, sweep the outbox.
+  MAINTENANCE_INTERVAL: duration.default('1 minute'),
+  // An email still pending this long after it was queued, whose workflow has closed, is delivered
+  // by the outbox sweep; one still undeliverable after the give-up age is recorded as failed.
+  OUTBOX_SWEEP_AFTER: duration.default('15 minutes'),
+  OUTBOX_GIVE_UP_AFTER: duration.default('3 days'),
 });
 
 const apiSchema = baseSchema.extend({
@@ -157,6 +163,11 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env) {
     smtpUrl: parsed.SMTP_URL,
     emailFrom: parsed.EMAIL_FROM,
     maxConcurrentActivities: parsed.WORKER_MAX_CONCURRENT_ACTIVITIES,
+    maintenance: {
+      interval: parsed.MAINTENANCE_INTERVAL,
+      outboxSweepAfter: parsed.OUTBOX_SWEEP_AFTER,
+      outboxGiveUpAfter: parsed.OUTBOX_GIVE_UP_AFTER,
+    },
   };
 }
 

@@ -1,5 +1,6 @@
 import type { Sql } from './client';
-import { applyCreditMovement, type LedgerEntry } from './ledger';
+import { drawDown } from './credit-grants';
+import type { LedgerEntry } from './ledger';
 
 export interface DebitRequest {
   accountId: string;
@@ -15,33 +16,40 @@ export class IdempotencyConflictError extends Error {
   }
 }
 
-/** The ledger key of a debit: the client's key, scoped to the account it spends from. */
-export const debitKey = (accountId: string, idempotencyKey: string) => `debit:${accountId}:${idempotencyKey}`;
+/**
+ * A client's idempotency key scoped to one account, as a ledger key. In the account ID, '%' and
+ * ':' are percent-encoded, so the first ':' after the prefix always ends the account and no pair
+ * (account, key) can spell another pair's key. Ordinary IDs read as they are: `debit:acct_42:job-7`.
+ */
+export const accountScopedKey = (prefix: string, accountId: string, idempotencyKey: string) =>
+  `${prefix}:${accountId.replaceAll('%', '%25').replaceAll(':', '%3A')}:${idempotencyKey}`;
+
+export const debitKey = (accountId: string, idempotencyKey: string) =>
+  accountScopedKey('debit', accountId, idempotencyKey);
 
 /**
- * Spends credits once per idempotency key, never below zero. A replay answers the original
- * entry (and the balance it left); the same key with another amount or reason is a conflict.
+ * Spends credits once per idempotency key, from live grants in draw-down order, never beyond
+ * what is available. A replay answers the original entry (and the balance it left); the same
+ * key with another amount, reason or account is a conflict.
  */
 export async function debitCredits(
   sql: Sql,
   request: DebitRequest,
 ): Promise<{ entry: LedgerEntry; applied: boolean }> {
   const result = await sql.begin((tx) =>
-    applyCreditMovement(
-      tx,
-      {
-        accountId: request.accountId,
-        delta: -request.amount,
-        kind: 'debit',
-        businessKey: debitKey(request.accountId, request.idempotencyKey),
-        reason: request.reason,
-      },
-      { floor: 0 },
-    ),
+    drawDown(tx, {
+      accountId: request.accountId,
+      amount: request.amount,
+      businessKey: debitKey(request.accountId, request.idempotencyKey),
+      kind: 'debit',
+      reason: request.reason,
+    }),
   );
   const { entry } = result;
-  if (!result.applied && (entry.delta !== -request.amount || entry.reason !== request.reason)) {
-    throw new IdempotencyConflictError(request.idempotencyKey);
-  }
+  const sameRequest =
+    entry.accountId === request.accountId &&
+    entry.delta === -request.amount &&
+    entry.reason === request.reason;
+  if (!result.applied && !sameRequest) throw new IdempotencyConflictError(request.idempotencyKey);
   return result;
 }

@@ -1,12 +1,11 @@
 import { emailKeys, renderDunningEmail } from '../domain/billing-emails';
-import { toSafeInteger } from '../domain/integers';
+import { DEFAULT_PRIORITY } from '../domain/credit-grant-rules';
 import { renderPurchaseReceipt } from '../domain/receipt';
 import type { InvoiceSummary } from '../domain/stripe-billing-objects';
 import type { Queryable, Sql } from './client';
-import { AccountNotFoundError, applyCreditMovement } from './ledger';
-import { enqueueEmail } from './outbox';
-import { expireEndedPeriods } from './period-expiry';
-import { receiptKeyFor } from './purchase-grants';
+import { createGrant } from './credit-grants';
+import { enqueueAccountEmail } from './outbox';
+import { receiptKeyFor, replayedGrant } from './purchase-grants';
 import { recordPurchase, type PurchaseRecord } from './purchases';
 
 /** One billing period's credits, for one paid subscription invoice. */
@@ -17,7 +16,7 @@ export interface InvoiceGrant {
   planId: string | null;
   planName: string;
   credits: number;
-  /** The plan's setting when the period was granted: without rollover it expires at renewal. */
+  /** The plan's setting when the period was granted: without rollover it expires at the period's end. */
   rollover: boolean;
   periodStart: number;
   periodEnd: number;
@@ -31,72 +30,68 @@ export interface InvoiceGrant {
 
 export interface InvoiceGrantOutcome {
   ledgerEntryId: number;
-  /** False when this invoice was already credited: nothing changed. */
+  /** False when another workflow credited this invoice: nothing changed here. */
   applied: boolean;
-  /** Unused credits of earlier periods that expired with this renewal. */
-  expiredCredits: number;
-  /** The receipt to deliver; null when nothing was granted now, or the period had already ended. */
+  /** The receipt to deliver; null when nothing was granted here, or the period had already ended. */
   receiptKey: string | null;
-}
-
-async function lockBalance(tx: Queryable, accountId: string): Promise<void> {
-  const [locked] = await tx`SELECT 1 FROM credit_balances WHERE account_id = ${accountId} FOR UPDATE`;
-  if (!locked) throw new AccountNotFoundError(accountId);
+  grantId: number;
 }
 
 /**
- * The grant of a paid subscription invoice, all or nothing, keyed by the invoice ID: expire the
- * unused credits of ended periods (plans without rollover), grant this period's credits, record
- * the invoice as a purchase and its period, queue the receipt. The account's balance row is
- * locked first, as every credit movement does, so renewals and spending serialize.
+ * The grant of a paid subscription invoice, all or nothing, keyed by the invoice ID: the
+ * period's credits as a paid grant that expires at the period's end when the plan does not roll
+ * them over, the invoice recorded as a purchase and its period, the receipt queued.
  */
 export async function grantInvoiceCredits(sql: Sql, grant: InvoiceGrant): Promise<InvoiceGrantOutcome> {
   return sql.begin(async (tx) => {
-    await lockBalance(tx, grant.accountId);
-    const [done] = await tx<
-      { id: string }[]
-    >`SELECT id FROM credit_ledger WHERE business_key = ${grant.invoiceId}`;
-    if (done) {
-      return { ledgerEntryId: toSafeInteger(done.id), applied: false, expiredCredits: 0, receiptKey: null };
-    }
-    const [latest] = await tx<{ start: string | null }[]>`
-      SELECT max(period_start) AS start FROM subscription_periods WHERE subscription_id = ${grant.subscriptionId}`;
-    const currentPeriodStart = Math.max(grant.periodStart, toSafeInteger(latest?.start ?? 0));
-    const scope = { subscriptionId: grant.subscriptionId, currentPeriodStart };
-    let expiredCredits = await expireEndedPeriods(tx, scope);
-
     const period = `${isoDate(grant.periodStart)} to ${isoDate(grant.periodEnd)}`;
-    const { entry } = await applyCreditMovement(tx, {
+    const reason = grant.approvedBy
+      ? `approved by ${grant.approvedBy}`
+      : `plan ${grant.planId ?? 'unknown'}, period ${period}`;
+    const created = await createGrant(tx, {
       accountId: grant.accountId,
-      delta: grant.credits,
-      kind: 'subscription',
+      source: 'subscription',
+      category: 'paid',
+      priority: DEFAULT_PRIORITY.paid,
+      expiresAt: !grant.rollover && grant.periodEnd > 0 ? new Date(grant.periodEnd * 1000) : null,
+      amount: grant.credits,
       businessKey: grant.invoiceId,
-      reason: grant.approvedBy
-        ? `approved by ${grant.approvedBy}`
-        : `plan ${grant.planId ?? 'unknown'}, period ${period}`,
+      kind: 'subscription',
+      reason,
     });
+    const { entry } = created;
+    if (!created.applied) {
+      const replay = await replayedGrant(tx, grant.invoiceId, grant.workflowId, entry, created.grant.id);
+      return {
+        ledgerEntryId: replay.ledgerEntryId,
+        applied: replay.applied,
+        receiptKey: replay.receiptKey,
+        grantId: replay.grantId,
+      };
+    }
     await recordPurchase(tx, {
       ...invoicePurchase(grant, grant.accountId, grant.workflowId),
       credits: grant.credits,
       status: 'completed',
       reason: grant.approvedBy ? `approved by ${grant.approvedBy}` : null,
       ledgerEntryId: entry.id,
+      grantId: created.grant.id,
     });
+    // A period delivered after a later one has started is over: no receipt for it.
+    const [later] = await tx`
+      SELECT 1 FROM subscription_periods
+      WHERE subscription_id = ${grant.subscriptionId} AND period_start > ${grant.periodStart} LIMIT 1`;
     await tx`
       INSERT INTO subscription_periods (invoice_id, subscription_id, account_id, plan_id, credits, rollover,
                                         period_start, period_end, ledger_entry_id)
       VALUES (${grant.invoiceId}, ${grant.subscriptionId}, ${grant.accountId}, ${grant.planId}, ${grant.credits},
               ${grant.rollover}, ${grant.periodStart}, ${grant.periodEnd}, ${entry.id})`;
-    // A period delivered after a later one has started is already over.
-    const stale = grant.periodStart < currentPeriodStart;
-    if (stale) expiredCredits += await expireEndedPeriods(tx, scope);
-    const receiptKey = stale ? null : await queueReceipt(tx, grant, entry.balanceAfter);
-    return { ledgerEntryId: entry.id, applied: true, expiredCredits, receiptKey };
+    const receiptKey = later ? null : await queueReceipt(tx, grant, entry.balanceAfter);
+    return { ledgerEntryId: entry.id, applied: true, receiptKey, grantId: created.grant.id };
   });
 }
 
 async function queueReceipt(tx: Queryable, grant: InvoiceGrant, balanceAfter: number): Promise<string> {
-  const [account] = await tx<{ email: string }[]>`SELECT email FROM accounts WHERE id = ${grant.accountId}`;
   const key = receiptKeyFor(grant.invoiceId);
   const receipt = renderPurchaseReceipt({
     accountId: grant.accountId,
@@ -107,7 +102,12 @@ async function queueReceipt(tx: Queryable, grant: InvoiceGrant, balanceAfter: nu
     balanceAfter,
     reference: grant.invoiceId,
   });
-  await enqueueEmail(tx, { key, accountId: grant.accountId, to: account?.email ?? '', ...receipt });
+  await enqueueAccountEmail(tx, {
+    key,
+    accountId: grant.accountId,
+    workflowId: grant.workflowId,
+    ...receipt,
+  });
   return key;
 }
 
@@ -188,7 +188,6 @@ export async function recordInvoicePaymentFailure(
       reason: `payment attempt ${invoice.attemptCount ?? '?'} failed`,
     });
     if (status === 'completed') return { outcome: 'already_paid' as const };
-    const [account] = await tx<{ email: string }[]>`SELECT email FROM accounts WHERE id = ${input.accountId}`;
     const emailKey = emailKeys.dunning(invoice.id);
     const email = renderDunningEmail({
       planName: input.planName,
@@ -198,7 +197,12 @@ export async function recordInvoicePaymentFailure(
       hostedInvoiceUrl: invoice.hostedInvoiceUrl,
       reference: invoice.id,
     });
-    await enqueueEmail(tx, { key: emailKey, accountId: input.accountId, to: account?.email ?? '', ...email });
+    await enqueueAccountEmail(tx, {
+      key: emailKey,
+      accountId: input.accountId,
+      workflowId: input.workflowId,
+      ...email,
+    });
     return { outcome: 'recorded' as const, emailKey };
   });
 }

@@ -1,6 +1,12 @@
 import { toSafeInteger } from '../domain/integers';
 import type { Queryable, Sql } from './client';
 
+export interface Allocation {
+  grantId: number;
+  /** Credits this movement took from the grant (negative: gave back to it). */
+  amount: number;
+}
+
 export interface LedgerEntry {
   id: number;
   accountId: string;
@@ -47,10 +53,10 @@ export class AccountNotFoundError extends Error {
 
 export class InsufficientCreditsError extends Error {
   constructor(
-    readonly balance: number,
-    readonly delta: number,
+    readonly available: number,
+    readonly amount: number,
   ) {
-    super(`balance ${balance} cannot take a movement of ${delta}`);
+    super(`${available} credits available cannot cover ${amount}`);
     this.name = 'InsufficientCreditsError';
   }
 }
@@ -63,73 +69,92 @@ export interface CreditMovement {
   reason?: string | null;
 }
 
-async function findEntryByKey(tx: Queryable, businessKey: string): Promise<LedgerEntry | null> {
+/**
+ * Locks the account's balance row for the rest of the transaction. Every credit movement takes
+ * this lock first (then grants, then reservations), so movements on one account serialize and
+ * never deadlock one another.
+ */
+export async function lockAccountBalance(
+  tx: Queryable,
+  accountId: string,
+): Promise<{ balance: number; held: number }> {
+  const [locked] = await tx<{ balance: string; held: string }[]>`
+    SELECT balance, held FROM credit_balances WHERE account_id = ${accountId} FOR UPDATE`;
+  if (!locked) throw new AccountNotFoundError(accountId);
+  return { balance: toSafeInteger(locked.balance, 'balance'), held: toSafeInteger(locked.held, 'held') };
+}
+
+export async function findEntryByKey(tx: Queryable, businessKey: string): Promise<LedgerEntry | null> {
   const [row] = await tx<LedgerRow[]>`
     SELECT ${tx.unsafe(LEDGER_COLUMNS)} FROM credit_ledger WHERE business_key = ${businessKey}`;
   return row ? toEntry(row) : null;
 }
 
 /**
- * Moves credits exactly once per business key. Must run inside a transaction: it locks the
- * account's balance row first, so concurrent movements on one account serialize and each
- * ledger row records the balance it produced. A key seen before returns the original entry and
- * changes nothing (`applied: false`). With a `floor`, a new movement that would leave the
- * balance below it is refused (debits); without one the balance may go negative (refunds).
+ * Appends the ledger row and moves the balance by the same delta; null when the business key
+ * was recorded before (nothing changes). The caller holds the account's lock, so the balance
+ * each row records is the one it produced.
  */
-export async function applyCreditMovement(
-  tx: Queryable,
-  movement: CreditMovement,
-  options: { floor?: number } = {},
-): Promise<{ entry: LedgerEntry; applied: boolean }> {
-  const [locked] = await tx<{ balance: string }[]>`
-    SELECT balance FROM credit_balances WHERE account_id = ${movement.accountId} FOR UPDATE`;
-  if (!locked) throw new AccountNotFoundError(movement.accountId);
-
-  const balanceAfter = BigInt(locked.balance) + BigInt(movement.delta);
-  if (options.floor !== undefined && balanceAfter < BigInt(options.floor)) {
-    // A replay of a movement that was applied earlier still answers with its original entry.
-    const existing = await findEntryByKey(tx, movement.businessKey);
-    if (existing) return { entry: existing, applied: false };
-    throw new InsufficientCreditsError(toSafeInteger(locked.balance, 'balance'), movement.delta);
-  }
+export async function recordMovement(tx: Queryable, movement: CreditMovement): Promise<LedgerEntry | null> {
   const [inserted] = await tx<LedgerRow[]>`
     INSERT INTO credit_ledger (account_id, delta, kind, business_key, reason, balance_after)
-    VALUES (${movement.accountId}, ${movement.delta}, ${movement.kind}, ${movement.businessKey},
-            ${movement.reason ?? null}, ${balanceAfter.toString()})
+    SELECT ${movement.accountId}, ${movement.delta}, ${movement.kind}, ${movement.businessKey},
+           ${movement.reason ?? null}, balance + ${movement.delta}
+    FROM credit_balances WHERE account_id = ${movement.accountId}
     ON CONFLICT (business_key) DO NOTHING
     RETURNING ${tx.unsafe(LEDGER_COLUMNS)}`;
-  if (!inserted) {
-    const existing = await findEntryByKey(tx, movement.businessKey);
-    if (!existing) throw new Error(`ledger key ${movement.businessKey} conflicted but cannot be read`);
-    return { entry: existing, applied: false };
-  }
+  if (!inserted) return null;
   await tx`
     UPDATE credit_balances SET balance = balance + ${movement.delta}, updated_at = now()
     WHERE account_id = ${movement.accountId}`;
-  return { entry: toEntry(inserted), applied: true };
+  return toEntry(inserted);
 }
+
+export type LedgerEntryWithAllocations = LedgerEntry & { allocations: Allocation[] };
 
 /** One page of an account's ledger, newest first, strictly older than `beforeId` when given. */
 export async function listLedgerEntries(
   sql: Queryable,
   accountId: string,
   page: { limit: number; beforeId: number | null },
-): Promise<LedgerEntry[]> {
-  const rows = await sql<LedgerRow[]>`
-    SELECT ${sql.unsafe(LEDGER_COLUMNS)} FROM credit_ledger
-    WHERE account_id = ${accountId} ${page.beforeId === null ? sql`` : sql`AND id < ${page.beforeId}`}
-    ORDER BY id DESC LIMIT ${page.limit}`;
-  return rows.map(toEntry);
+): Promise<LedgerEntryWithAllocations[]> {
+  const rows = await sql<(LedgerRow & { allocations: { grantId: string; amount: string }[] | null })[]>`
+    SELECT ${sql.unsafe(LEDGER_COLUMNS.replace(/(\w+)/g, 'l.$1'))},
+           (SELECT json_agg(json_build_object('grantId', a.grant_id::text, 'amount', a.amount::text) ORDER BY a.id)
+            FROM credit_allocations a WHERE a.business_key = l.business_key) AS allocations
+    FROM credit_ledger l
+    WHERE l.account_id = ${accountId} ${page.beforeId === null ? sql`` : sql`AND l.id < ${page.beforeId}`}
+    ORDER BY l.id DESC LIMIT ${page.limit}`;
+  return rows.map((row) => ({
+    ...toEntry(row),
+    allocations: (row.allocations ?? []).map((a) => ({
+      grantId: toSafeInteger(a.grantId, 'grant id'),
+      amount: toSafeInteger(a.amount, 'allocation'),
+    })),
+  }));
 }
 
-/** Accounts whose stored balance differs from the sum of their ledger (should be none, ever). */
-export async function findBalanceDrift(
-  sql: Sql,
-): Promise<Array<{ accountId: string; balance: string; ledgerSum: string }>> {
-  return sql<Array<{ accountId: string; balance: string; ledgerSum: string }>>`
+export interface LedgerDrift {
+  accountId: string;
+  balance: string;
+  ledgerSum: string;
+  grantSum: string;
+}
+
+/**
+ * Accounts whose books disagree (should be none, ever): the stored balance, the sum of the
+ * ledger, and what the grants hold (Σ remaining − Σ owed; a closed grant holds nothing) must be
+ * one number.
+ */
+export async function findBalanceDrift(sql: Sql): Promise<LedgerDrift[]> {
+  return sql<LedgerDrift[]>`
     SELECT b.account_id AS "accountId", b.balance::text AS balance,
-           COALESCE(SUM(l.delta), 0)::text AS "ledgerSum"
-    FROM credit_balances b LEFT JOIN credit_ledger l ON l.account_id = b.account_id
-    GROUP BY b.account_id, b.balance
-    HAVING b.balance <> COALESCE(SUM(l.delta), 0)`;
+           COALESCE(l.total, 0)::text AS "ledgerSum", COALESCE(g.total, 0)::text AS "grantSum"
+    FROM credit_balances b
+    LEFT JOIN (SELECT account_id, SUM(delta) AS total FROM credit_ledger GROUP BY account_id) l
+      ON l.account_id = b.account_id
+    LEFT JOIN (SELECT account_id, SUM(remaining) - SUM(owed) AS total
+               FROM credit_grants GROUP BY account_id) g
+      ON g.account_id = b.account_id
+    WHERE b.balance <> COALESCE(l.total, 0) OR b.balance <> COALESCE(g.total, 0)`;
 }

@@ -6,6 +6,8 @@ export interface OutboxMessage {
   to: string;
   subject: string;
   text: string;
+  /** The workflow that queued it and delivers it. */
+  workflowId?: string | null;
 }
 
 export interface OutboxRow {
@@ -23,9 +25,43 @@ export interface OutboxRow {
 /** Queues a message inside the caller's transaction; the same key is queued once. */
 export async function enqueueEmail(tx: Queryable, message: OutboxMessage): Promise<void> {
   await tx`
-    INSERT INTO email_outbox (key, account_id, to_address, subject, body_text)
-    VALUES (${message.key}, ${message.accountId}, ${message.to}, ${message.subject}, ${message.text})
+    INSERT INTO email_outbox (key, account_id, to_address, subject, body_text, workflow_id)
+    VALUES (${message.key}, ${message.accountId}, ${message.to}, ${message.subject}, ${message.text},
+            ${message.workflowId ?? null})
     ON CONFLICT (key) DO NOTHING`;
+}
+
+/** Queues a message to the account's address inside the caller's transaction. */
+export async function enqueueAccountEmail(
+  tx: Queryable,
+  message: Omit<OutboxMessage, 'to'> & { accountId: string },
+): Promise<void> {
+  const [account] = await tx<{ email: string }[]>`SELECT email FROM accounts WHERE id = ${message.accountId}`;
+  if (!account) throw new Error(`account ${message.accountId} has no address to write to`);
+  await enqueueEmail(tx, { ...message, to: account.email });
+}
+
+/** Whether a message with this key was ever queued (what a retried grant answers). */
+export async function isEmailQueued(tx: Queryable, key: string): Promise<boolean> {
+  const [row] = await tx`SELECT 1 FROM email_outbox WHERE key = ${key}`;
+  return row !== undefined;
+}
+
+/**
+ * Messages still pending long after they were queued: their workflow has given up or is gone
+ * (the longest delivery deadline has passed). The outbox sweep delivers them or records them as
+ * failed, so nothing stays pending forever.
+ */
+export async function findStalePendingEmails(
+  sql: Sql,
+  olderThanSeconds: number,
+  limit: number,
+): Promise<Array<{ key: string; workflowId: string | null; ageSeconds: number }>> {
+  const rows = await sql<{ key: string; workflow_id: string | null; age_seconds: number }[]>`
+    SELECT key, workflow_id, extract(epoch FROM now() - created_at)::float8 AS age_seconds FROM email_outbox
+    WHERE status = 'pending' AND created_at < now() - make_interval(secs => ${olderThanSeconds})
+    ORDER BY created_at LIMIT ${limit}`;
+  return rows.map((row) => ({ key: row.key, workflowId: row.workflow_id, ageSeconds: row.age_seconds }));
 }
 
 export type DeliveryOutcome =

@@ -1,8 +1,10 @@
+import { DEFAULT_PRIORITY } from '../domain/credit-grant-rules';
 import { renderPurchaseReceipt } from '../domain/receipt';
-import type { Sql } from './client';
-import { applyCreditMovement } from './ledger';
-import { enqueueEmail } from './outbox';
-import { recordPurchase } from './purchases';
+import type { Queryable, Sql } from './client';
+import { createGrant } from './credit-grants';
+import type { LedgerEntry } from './ledger';
+import { enqueueAccountEmail, isEmailQueued } from './outbox';
+import { findPurchase, recordPurchase } from './purchases';
 
 export interface PurchaseGrant {
   checkoutSessionId: string;
@@ -23,29 +25,61 @@ export interface PurchaseGrant {
 export interface GrantOutcome {
   ledgerEntryId: number;
   balanceAfter: number;
-  /** False when this session was already credited: nothing changed. */
+  /** False when another workflow credited this purchase: nothing changed here. */
   applied: boolean;
-  /** The receipt to deliver, when this call made the grant. */
+  /** The receipt to deliver, when this workflow made the grant. */
   receiptKey: string | null;
+  /** The credit grant the purchase created. */
+  grantId: number;
 }
 
-export const receiptKeyFor = (checkoutSessionId: string) => `receipt:${checkoutSessionId}`;
+export const receiptKeyFor = (purchaseId: string) => `receipt:${purchaseId}`;
 
 /**
- * The grant of a checkout purchase, all or nothing: the ledger row keyed by the session ID, the
- * balance, the purchase marked completed and the receipt queued commit together.
+ * What a grant answers when its key was recorded before. If this workflow recorded it (its
+ * first attempt committed, but the completion never reached Temporal), the answer is the one
+ * that attempt gave, receipt included; if another workflow did, nothing was granted here.
+ */
+export async function replayedGrant(
+  tx: Queryable,
+  purchaseId: string,
+  workflowId: string,
+  entry: LedgerEntry,
+  grantId: number,
+): Promise<GrantOutcome> {
+  const purchase = await findPurchase(tx, purchaseId);
+  const ours = purchase?.status === 'completed' && purchase.workflowId === workflowId;
+  const receiptKey = receiptKeyFor(purchaseId);
+  return {
+    ledgerEntryId: entry.id,
+    balanceAfter: entry.balanceAfter,
+    applied: ours,
+    receiptKey: ours && (await isEmailQueued(tx, receiptKey)) ? receiptKey : null,
+    grantId,
+  };
+}
+
+/**
+ * The grant of a checkout purchase, all or nothing: a paid grant without expiry keyed by the
+ * session ID, the purchase marked completed and the receipt queued commit together.
  */
 export async function grantPurchaseCredits(sql: Sql, grant: PurchaseGrant): Promise<GrantOutcome> {
   return sql.begin(async (tx) => {
-    const { entry, applied } = await applyCreditMovement(tx, {
+    const reason = grant.approvedBy ? `approved by ${grant.approvedBy}` : `pack ${grant.packId ?? 'custom'}`;
+    const created = await createGrant(tx, {
       accountId: grant.accountId,
-      delta: grant.credits,
-      kind: 'purchase',
+      source: 'purchase',
+      category: 'paid',
+      priority: DEFAULT_PRIORITY.paid,
+      expiresAt: null,
+      amount: grant.credits,
       businessKey: grant.checkoutSessionId,
-      reason: grant.approvedBy ? `approved by ${grant.approvedBy}` : `pack ${grant.packId ?? 'custom'}`,
+      kind: 'purchase',
+      reason,
     });
-    if (!applied) {
-      return { ledgerEntryId: entry.id, balanceAfter: entry.balanceAfter, applied, receiptKey: null };
+    const { entry } = created;
+    if (!created.applied) {
+      return replayedGrant(tx, grant.checkoutSessionId, grant.workflowId, entry, created.grant.id);
     }
     await recordPurchase(tx, {
       id: grant.checkoutSessionId,
@@ -60,9 +94,9 @@ export async function grantPurchaseCredits(sql: Sql, grant: PurchaseGrant): Prom
       reason: grant.approvedBy ? `approved by ${grant.approvedBy}` : null,
       workflowId: grant.workflowId,
       ledgerEntryId: entry.id,
+      grantId: created.grant.id,
       paymentIntentId: grant.paymentIntentId,
     });
-    const [account] = await tx<{ email: string }[]>`SELECT email FROM accounts WHERE id = ${grant.accountId}`;
     const receiptKey = receiptKeyFor(grant.checkoutSessionId);
     const receipt = renderPurchaseReceipt({
       accountId: grant.accountId,
@@ -73,13 +107,19 @@ export async function grantPurchaseCredits(sql: Sql, grant: PurchaseGrant): Prom
       balanceAfter: entry.balanceAfter,
       reference: grant.checkoutSessionId,
     });
-    await enqueueEmail(tx, {
+    await enqueueAccountEmail(tx, {
       key: receiptKey,
       accountId: grant.accountId,
-      to: account?.email ?? '',
+      workflowId: grant.workflowId,
       subject: receipt.subject,
       text: receipt.text,
     });
-    return { ledgerEntryId: entry.id, balanceAfter: entry.balanceAfter, applied, receiptKey };
+    return {
+      ledgerEntryId: entry.id,
+      balanceAfter: entry.balanceAfter,
+      applied: true,
+      receiptKey,
+      grantId: created.grant.id,
+    };
   });
 }

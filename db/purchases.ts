@@ -1,6 +1,6 @@
 import { toSafeInteger } from '../domain/integers';
 import type { CheckoutSessionSummary } from '../domain/stripe-objects';
-import type { Queryable, Sql } from './client';
+import type { Queryable } from './client';
 
 export const PURCHASE_RECORD_STATUSES = [
   'awaiting_payment',
@@ -30,11 +30,13 @@ export interface Purchase {
   reason: string | null;
   workflowId: string;
   ledgerEntryId: number | null;
+  /** The credit grant the purchase created, once granted. */
+  grantId: number | null;
   paymentIntentId: string | null;
   updatedAt: Date;
 }
 
-type OptionalFacts = 'reasonCode' | 'reason' | 'ledgerEntryId' | 'paymentIntentId';
+type OptionalFacts = 'reasonCode' | 'reason' | 'ledgerEntryId' | 'grantId' | 'paymentIntentId';
 
 /** What `recordPurchase` writes: a purchase as stored, where the facts not yet known may be left out. */
 export type PurchaseRecord = Omit<Purchase, OptionalFacts | 'updatedAt'> &
@@ -65,16 +67,16 @@ export function checkoutPurchaseFacts(
 export async function recordPurchase(sql: Queryable, record: PurchaseRecord): Promise<PurchaseRecordStatus> {
   const [row] = await sql<{ status: PurchaseRecordStatus }[]>`
     INSERT INTO purchases (id, kind, account_id, pack_id, credits, amount_cents, currency, livemode,
-                           status, reason_code, reason, workflow_id, ledger_entry_id, payment_intent_id)
+                           status, reason_code, reason, workflow_id, ledger_entry_id, grant_id, payment_intent_id)
     VALUES (${record.id}, ${record.kind ?? 'checkout_session'}, ${record.accountId}, ${record.packId}, ${record.credits},
             ${record.amountCents}, ${record.currency}, ${record.livemode}, ${record.status},
             ${record.reasonCode ?? null}, ${record.reason ?? null}, ${record.workflowId},
-            ${record.ledgerEntryId ?? null}, ${record.paymentIntentId ?? null})
+            ${record.ledgerEntryId ?? null}, ${record.grantId ?? null}, ${record.paymentIntentId ?? null})
     ON CONFLICT (id) DO UPDATE SET
       account_id = EXCLUDED.account_id, pack_id = EXCLUDED.pack_id, credits = EXCLUDED.credits,
       amount_cents = EXCLUDED.amount_cents, currency = EXCLUDED.currency, status = EXCLUDED.status,
       reason_code = EXCLUDED.reason_code, reason = EXCLUDED.reason, workflow_id = EXCLUDED.workflow_id,
-      ledger_entry_id = EXCLUDED.ledger_entry_id,
+      ledger_entry_id = EXCLUDED.ledger_entry_id, grant_id = EXCLUDED.grant_id,
       payment_intent_id = COALESCE(EXCLUDED.payment_intent_id, purchases.payment_intent_id), updated_at = now()
     WHERE purchases.status <> 'completed'
       AND (EXCLUDED.status = 'completed' OR purchases.status NOT IN ('payment_failed', 'expired'))
@@ -112,6 +114,7 @@ interface PurchaseRow {
   reason: string | null;
   workflow_id: string;
   ledger_entry_id: string | null;
+  grant_id: string | null;
   payment_intent_id: string | null;
   updated_at: Date;
 }
@@ -119,10 +122,10 @@ interface PurchaseRow {
 const nullableInteger = (value: string | null, what: string) =>
   value === null ? null : toSafeInteger(value, what);
 
-export async function findPurchase(sql: Sql, id: string): Promise<Purchase | null> {
+export async function findPurchase(sql: Queryable, id: string): Promise<Purchase | null> {
   const [row] = await sql<PurchaseRow[]>`
     SELECT id, account_id, pack_id, credits, amount_cents, currency, livemode, status, reason_code,
-           reason, workflow_id, ledger_entry_id, payment_intent_id, updated_at
+           reason, workflow_id, ledger_entry_id, grant_id, payment_intent_id, updated_at
     FROM purchases WHERE id = ${id}`;
   if (!row) return null;
   return {
@@ -138,6 +141,7 @@ export async function findPurchase(sql: Sql, id: string): Promise<Purchase | nul
     reason: row.reason,
     workflowId: row.workflow_id,
     ledgerEntryId: nullableInteger(row.ledger_entry_id, 'ledger id'),
+    grantId: nullableInteger(row.grant_id, 'grant id'),
     paymentIntentId: row.payment_intent_id,
     updatedAt: row.updated_at,
   };

@@ -6,7 +6,8 @@ import {
   type ReversalFacts,
 } from '../domain/reversal-rules';
 import type { Queryable, Sql } from './client';
-import { applyCreditMovement } from './ledger';
+import { reviseRevocation } from './credit-grants';
+import { lockAccountBalance } from './ledger';
 import type { PurchaseRecordStatus } from './purchases';
 
 /** A change a refund or dispute event reports about the purchase its payment intent paid for. */
@@ -47,35 +48,50 @@ interface PurchaseRow {
   credits: string | null;
   amount_cents: string | null;
   currency: string | null;
+  grant_id: string | null;
 }
 
 const PENDING: ReadonlySet<PurchaseRecordStatus> = new Set(['awaiting_payment', 'held_for_review']);
 
 /**
  * Applies a refund or dispute event to the purchase paid by its payment intent, in one
- * transaction: merge the event into the purchase's facts, then move the credits revoked from
- * the purchase to what the facts call for (one ledger row under the event's key, if anything
- * moves). Locks the account's balance row before the purchase, the order grants use.
+ * transaction: merge the event into the purchase's facts, then move what is revoked from the
+ * purchase's grant to what the facts call for (one ledger row under the event's key, if anything
+ * moves). The outcome is stored under the event's key: a retry of the same workflow answers it
+ * again, whatever happened since; another workflow with the same key is told it was applied.
  */
-export async function applyPurchaseReversal(sql: Sql, event: ReversalEvent): Promise<ReversalOutcome> {
+export async function applyPurchaseReversal(
+  sql: Sql,
+  event: ReversalEvent,
+  workflowId: string,
+): Promise<ReversalOutcome> {
   const [found] = await sql<{ id: string; account_id: string | null }[]>`
     SELECT id, account_id FROM purchases WHERE payment_intent_id = ${event.paymentIntentId}`;
   if (!found) return { outcome: 'purchase_unknown' };
-  return sql.begin(async (tx) => {
-    if (found.account_id) {
-      await tx`SELECT 1 FROM credit_balances WHERE account_id = ${found.account_id} FOR UPDATE`;
+  return sql.begin(async (tx): Promise<ReversalOutcome> => {
+    if (found.account_id) await lockAccountBalance(tx, found.account_id);
+    const [stored] = await tx<{ workflow_id: string; outcome: ReversalOutcome }[]>`
+      SELECT workflow_id, outcome FROM movement_outcomes WHERE business_key = ${event.businessKey}`;
+    if (stored) {
+      if (stored.workflow_id === workflowId || stored.outcome.outcome !== 'applied') return stored.outcome;
+      return { ...stored.outcome, outcome: 'already_applied' };
     }
     const [purchase] = await tx<PurchaseRow[]>`
-      SELECT id, account_id, status, credits, amount_cents, currency FROM purchases
+      SELECT id, account_id, status, credits, amount_cents, currency, grant_id FROM purchases
       WHERE id = ${found.id} FOR UPDATE`;
-    if (!purchase) return { outcome: 'purchase_unknown' as const };
+    if (!purchase) return { outcome: 'purchase_unknown' };
     // Granted since the first read: try again, so the balance is still locked first.
     if (PENDING.has(purchase.status) || purchase.account_id !== found.account_id) {
-      return { outcome: 'purchase_pending' as const };
+      return { outcome: 'purchase_pending' };
     }
-    if (purchase.status !== 'completed' || !purchase.account_id || purchase.credits === null) {
+    if (
+      purchase.status !== 'completed' ||
+      !purchase.account_id ||
+      purchase.credits === null ||
+      purchase.grant_id === null
+    ) {
       return {
-        outcome: 'not_granted' as const,
+        outcome: 'not_granted',
         purchaseId: purchase.id,
         accountId: purchase.account_id,
         status: purchase.status,
@@ -84,54 +100,38 @@ export async function applyPurchaseReversal(sql: Sql, event: ReversalEvent): Pro
     const accountId = purchase.account_id;
     const subject = { purchaseId: purchase.id, accountId };
     if (purchase.currency !== null && purchase.currency !== event.currency) {
-      return { outcome: 'currency_mismatch' as const, ...subject };
+      return { outcome: 'currency_mismatch', ...subject };
     }
-
-    const [done] = await tx<{ id: string; delta: string; balance_after: string }[]>`
-      SELECT id, delta, balance_after FROM credit_ledger WHERE business_key = ${event.businessKey}`;
-    const stored = await lockFacts(tx, purchase.id);
-    if (done) {
-      return {
-        outcome: 'already_applied' as const,
-        ...subject,
-        delta: toSafeInteger(done.delta),
-        revokedCredits: stored.revoked,
-        ledgerEntryId: toSafeInteger(done.id),
-        balanceAfter: toSafeInteger(done.balance_after),
-      };
-    }
-    const { facts, conflict } = event.update(stored.facts);
-    if (conflict) return { outcome: 'dispute_conflict' as const, ...subject };
+    const known = await lockFacts(tx, purchase.id);
+    const { facts, conflict } = event.update(known.facts);
+    if (conflict) return { outcome: 'dispute_conflict', ...subject };
 
     const terms = {
       credits: toSafeInteger(purchase.credits, 'credits'),
       amountCents: purchase.amount_cents === null ? null : toSafeInteger(purchase.amount_cents, 'amount'),
     };
     const target = creditsToRevoke(terms, facts);
-    const delta = stored.revoked - target;
-    let moved: { id: number; balanceAfter: number } | null = null;
-    if (delta !== 0) {
-      const { entry } = await applyCreditMovement(tx, {
-        accountId,
-        delta,
-        kind: event.kind,
-        businessKey: event.businessKey,
-        reason: `${event.reason}: ${target} of ${terms.credits} credits of ${purchase.id} now revoked`,
-      });
-      moved = { id: entry.id, balanceAfter: entry.balanceAfter };
-    }
+    const moved = await reviseRevocation(tx, toSafeInteger(purchase.grant_id, 'grant id'), target, {
+      businessKey: event.businessKey,
+      kind: event.kind,
+      reason: `${event.reason}: ${target} of ${terms.credits} credits of ${purchase.id} to be revoked`,
+    });
     await tx`
       UPDATE purchase_reversals SET refunded_cents = ${facts.refundedCents}, dispute_id = ${facts.disputeId},
-             dispute_state = ${facts.disputeState}, revoked_credits = ${target}, updated_at = now()
+             dispute_state = ${facts.disputeState}, revoked_credits = ${moved.revoked}, updated_at = now()
       WHERE purchase_id = ${purchase.id}`;
-    return {
-      outcome: moved ? ('applied' as const) : ('no_change' as const),
+    const outcome: ReversalOutcome = {
+      outcome: moved.entry ? 'applied' : 'no_change',
       ...subject,
-      delta,
-      revokedCredits: target,
-      ledgerEntryId: moved?.id ?? null,
-      balanceAfter: moved?.balanceAfter ?? null,
+      delta: moved.delta,
+      revokedCredits: moved.revoked,
+      ledgerEntryId: moved.entry?.id ?? null,
+      balanceAfter: moved.entry?.balanceAfter ?? null,
     };
+    await tx`
+      INSERT INTO movement_outcomes (business_key, workflow_id, outcome)
+      VALUES (${event.businessKey}, ${workflowId}, ${tx.json(outcome)})`;
+    return outcome;
   });
 }
 

@@ -49,8 +49,6 @@ export interface InvoiceWorkflowStatus {
   subscriptionId: string | null;
   accountId: string | null;
   credits: number | null;
-  /** Unused credits of earlier periods that expired with this renewal (plans without rollover). */
-  expiredCredits: number;
   reasonCode: InvoiceHoldCode | null;
   reason: string | null;
   ledgerEntryId: number | null;

@@ -29,9 +29,10 @@ describe('accounts API', () => {
   it('when an account is created, then 201 with a zero balance, and 200 with the same account the second time', async () => {
     const id = newId();
     const created = await h.api('POST', '/v1/accounts', { id, email: 'first@example.com' });
-    expect(created).toEqual({ status: 201, body: { id, email: 'first@example.com', balance: 0 } });
+    const empty = { balance: 0, available: 0, held: 0, debt: 0, credits: { paid: 0, promotional: 0 } };
+    expect(created).toEqual({ status: 201, body: { id, email: 'first@example.com', ...empty } });
     const again = await h.api('POST', '/v1/accounts', { id, email: 'second@example.com' });
-    expect(again).toEqual({ status: 200, body: { id, email: 'first@example.com', balance: 0 } });
+    expect(again).toEqual({ status: 200, body: { id, email: 'first@example.com', ...empty } });
     expect(await h.api('GET', `/v1/accounts/${id}`)).toEqual({ status: 200, body: created.body });
   });
 

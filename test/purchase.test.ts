@@ -60,7 +60,15 @@ describe('purchase path', () => {
       workflowId: event.id,
     });
     const balance = await h.api('GET', `/v1/accounts/${account.id}`);
-    expect(balance.body).toEqual({ id: account.id, email: account.email, balance: 550 });
+    expect(balance.body).toEqual({
+      id: account.id,
+      email: account.email,
+      balance: 550,
+      available: 550,
+      held: 0,
+      debt: 0,
+      credits: { paid: 550, promotional: 0 },
+    });
   });
 
   it('when the account is only in client_reference_id, then it is still credited', async () => {

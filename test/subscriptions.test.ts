@@ -3,7 +3,15 @@ import { invoiceStatusQuery } from '../domain/invoice-workflow-contract';
 import { reviewSignal } from '../domain/purchase-workflow-contract';
 import { summarizeInvoice } from '../domain/stripe-billing-objects';
 import { checkoutSession, stripeEvent, type StripeEvent } from '../scripts/stripe-events';
-import { checkedBalance, deliverAndSettle, ledgerOf, newSubscription, PLANS } from './support/billing';
+import {
+  checkedBalance,
+  deliverAndSettle,
+  grantsOf,
+  ledgerOf,
+  newSubscription,
+  PLANS,
+  runMaintenance,
+} from './support/billing';
 import { outboxRowsFor } from './support/db';
 import { startHarness, type Harness } from './support/harness';
 import { sleep, waitUntil } from './support/wait';
@@ -84,8 +92,8 @@ describe('subscriptions', () => {
     });
   });
 
-  it('when a rollover plan renews a month later, then the new period is granted and unused credits stay', async () => {
-    const fixture = await newSubscription(h, 'pro');
+  it('when a rollover plan renews after its first period ended, then the new period is granted and unused credits stay', async () => {
+    const fixture = await newSubscription(h, 'pro', { startedPeriodsAgo: 1 });
     await deliverAndSettle(h, fixture.startEvents());
     const spent = await h.api('POST', `/v1/accounts/${fixture.account.id}/debits`, {
       amount: 1200,
@@ -93,63 +101,67 @@ describe('subscriptions', () => {
       reason: 'usage',
     });
     expect(spent.status).toBe(201);
-
     const renewal = fixture.renewal(1);
     const [result] = await deliverAndSettle(h, [stripeEvent('invoice.paid', renewal)]);
-    expect(result).toMatchObject({ stage: 'completed', credits: 5000, expiredCredits: 0 });
+    expect(result).toMatchObject({ stage: 'completed', credits: 5000 });
+    await runMaintenance(h);
     expect(await checkedBalance(h, fixture.account.id)).toBe(5000 - 1200 + 5000);
     expect((await ledgerOf(h, fixture.account.id)).map((row) => row.kind)).toEqual([
       'subscription',
       'debit',
       'subscription',
     ]);
+    expect((await grantsOf(h, fixture.account.id)).map((grant) => grant.closed)).toEqual([null, null]);
   });
 
-  it('when a plan without rollover renews, then the unused period credits expire once and bought credits stay', async () => {
-    const fixture = await newSubscription(h, 'basic');
+  it('when a period of a plan without rollover ends, then its unused credits expire once and bought credits stay', async () => {
+    const fixture = await newSubscription(h, 'basic', { startedPeriodsAgo: 1 });
     await deliverAndSettle(h, fixture.startEvents());
     const pack = stripeEvent(
       'checkout.session.completed',
       checkoutSession({ accountId: fixture.account.id, packId: 'starter' }),
     );
     await deliverAndSettle(h, [pack]);
-    await h.api('POST', `/v1/accounts/${fixture.account.id}/debits`, {
-      amount: 300,
-      idempotencyKey: 'job-1',
+    // The period has ended: its credits are no longer spent; the pack's 100 are.
+    const tooMuch = await h.api('POST', `/v1/accounts/${fixture.account.id}/debits`, {
+      amount: 101,
+      idempotencyKey: 'job-0',
       reason: 'usage',
     });
-    expect(await checkedBalance(h, fixture.account.id)).toBe(1000 + 100 - 300);
+    expect(tooMuch.status).toBe(402);
 
     const renewal = fixture.renewal(1);
-    // The renewal delivered twice under different event IDs, and once more a month later still.
+    // The renewal delivered twice under different event IDs; the sweep runs three times, twice at once.
     const [first] = await deliverAndSettle(h, [stripeEvent('invoice.paid', renewal)]);
     const [again] = await deliverAndSettle(h, [stripeEvent('invoice.paid', renewal)]);
-    expect(first).toMatchObject({ stage: 'completed', credits: 1000, expiredCredits: 700 });
+    expect(first).toMatchObject({ stage: 'completed', credits: 1000 });
     expect(again).toMatchObject({ stage: 'already_granted' });
+    await Promise.all([runMaintenance(h), runMaintenance(h)]);
+    await runMaintenance(h);
 
-    // 1000 − 300 spent = 700 unused period credits expire; the 100 bought with the pack stay.
+    // All 1000 of the ended period expire; the 100 bought with the pack and the new period stay.
     expect(await checkedBalance(h, fixture.account.id)).toBe(100 + 1000);
+    const [ended] = await grantsOf(h, fixture.account.id);
     const ledger = await ledgerOf(h, fixture.account.id);
     expect(ledger.filter((row) => row.kind === 'expiry')).toEqual([
-      expect.objectContaining({ key: `expiry:${fixture.firstInvoice.id}`, delta: -700 }),
+      expect.objectContaining({ key: `expiry:grant:${ended?.id}`, delta: -1000 }),
     ]);
-
-    const third = fixture.renewal(2);
-    await deliverAndSettle(h, [stripeEvent('invoice.paid', third)]);
-    expect(await checkedBalance(h, fixture.account.id)).toBe(100 + 1000);
-    expect((await ledgerOf(h, fixture.account.id)).filter((row) => row.kind === 'expiry')).toHaveLength(2);
   });
 
-  it('when renewals of a plan without rollover arrive out of order, then only the latest period remains', async () => {
-    const fixture = await newSubscription(h, 'basic');
+  it('when renewals of a plan without rollover arrive out of order, then only the current period remains', async () => {
+    const fixture = await newSubscription(h, 'basic', { startedPeriodsAgo: 2 });
     await deliverAndSettle(h, fixture.startEvents().slice(0, 2));
     const invoices = [fixture.renewal(2), fixture.firstInvoice, fixture.renewal(1)];
     for (const late of invoices) await deliverAndSettle(h, [stripeEvent('invoice.paid', late)]);
+    await runMaintenance(h);
     expect(await checkedBalance(h, fixture.account.id)).toBe(PLANS.basic.credits);
-    const expiries = (await ledgerOf(h, fixture.account.id)).filter((row) => row.kind === 'expiry');
-    expect(expiries.map((row) => row.key).sort()).toEqual(
-      [`expiry:${fixture.firstInvoice.id}`, `expiry:${invoices[2]?.id as string}`].sort(),
-    );
+    const grants = await grantsOf(h, fixture.account.id);
+    expect(
+      grants
+        .filter((grant) => grant.closed === 'expired')
+        .map((grant) => grant.key)
+        .sort(),
+    ).toEqual([fixture.firstInvoice.id, invoices[2]?.id as string].sort());
   });
 
   it('when subscription updates arrive out of order, then the newest state stays, and deletion is final and told once', async () => {
@@ -205,7 +217,7 @@ describe('subscriptions', () => {
   });
 
   it('when payment attempts of an invoice fail, then one dunning email is sent, and none once it is paid', async () => {
-    const fixture = await newSubscription(h, 'basic');
+    const fixture = await newSubscription(h, 'basic', { startedPeriodsAgo: 1 });
     await deliverAndSettle(h, fixture.startEvents());
     await h.smtp.waitForMail(fixture.account.email);
 
@@ -229,6 +241,7 @@ describe('subscriptions', () => {
     ]);
     expect(late).toMatchObject({ stage: 'already_paid' });
     expect(dunning()).toHaveLength(1);
+    await runMaintenance(h);
     expect(await checkedBalance(h, fixture.account.id)).toBe(1000);
     expect(await outboxRowsFor(h.sql, fixture.account.id)).toHaveLength(3);
   });

@@ -1,3 +1,5 @@
+import { Client, Connection } from '@temporalio/client';
+import { msToNumber } from '@temporalio/common/lib/time';
 import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import { stripeInvoicePaymentLookup } from '../activities/invoice-payments';
 import { createMailer } from '../activities/mailer';
@@ -6,6 +8,7 @@ import { loadOrExit, loadWorkerConfig } from '../config/env';
 import { createLogger } from '../config/logger';
 import { createStripeClient } from '../config/stripe-client';
 import { createWorker } from './create-worker';
+import { ensureMaintenanceSchedule, temporalWorkflowDirectory } from './maintenance-schedule';
 import { pinoTemporalLogger } from './temporal-logger';
 
 async function main(): Promise<void> {
@@ -25,6 +28,8 @@ async function main(): Promise<void> {
     );
   }
   const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const clientConnection = await Connection.connect({ address: config.temporal.address });
+  const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
   const worker = await createWorker({
     connection,
     namespace: config.temporal.namespace,
@@ -33,12 +38,25 @@ async function main(): Promise<void> {
       sql,
       mailer,
       invoicePayments: stripe && stripeInvoicePaymentLookup(stripe),
-      config: { stripe: config.stripe, emailDomain: emailDomainOf(config.emailFrom) },
+      workflows: temporalWorkflowDirectory(client),
+      config: {
+        stripe: config.stripe,
+        emailDomain: emailDomainOf(config.emailFrom),
+        outbox: {
+          sweepAfterMs: msToNumber(config.maintenance.outboxSweepAfter),
+          giveUpAfterMs: msToNumber(config.maintenance.outboxGiveUpAfter),
+        },
+      },
     },
     maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
   });
+  const scheduleId = await ensureMaintenanceSchedule(client, {
+    taskQueue: config.temporal.taskQueue,
+    interval: config.maintenance.interval,
+  });
   logger.info(
     {
+      maintenanceSchedule: scheduleId,
       taskQueue: config.temporal.taskQueue,
       namespace: config.temporal.namespace,
       livemode: config.stripe.livemode,
@@ -47,6 +65,7 @@ async function main(): Promise<void> {
   );
   // The SDK's runtime already turns SIGINT/SIGTERM into worker.shutdown(); run() then resolves.
   await worker.run();
+  await clientConnection.close();
   await connection.close();
   mailer.close();
   await sql.end({ timeout: 5 });

@@ -32,3 +32,14 @@ export function receiptActivityOptions(deadline: string): ActivityOptions {
     },
   };
 }
+
+/**
+ * Maintenance sweeps: one attempt is bounded by the batch it handles; a failed run is retried
+ * briefly, and the next scheduled run picks up whatever is left anyway.
+ */
+export const maintenanceActivityOptions: ActivityOptions = {
+  startToCloseTimeout: '5 minutes',
+  scheduleToCloseTimeout: '15 minutes',
+  heartbeatTimeout: '1 minute',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
+};

@@ -4,3 +4,4 @@ export { subscriptionWorkflow } from './subscription';
 export { invoiceWorkflow } from './invoice';
 export { refundWorkflow, disputeWorkflow } from './reversals';
 export { checkoutClosedWorkflow } from './checkout-closed';
+export { maintenanceWorkflow, reservationTimeoutWorkflow } from './maintenance';

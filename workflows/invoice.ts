@@ -21,7 +21,7 @@ const awaitsLink = (answer: { outcome: string }) => answer.outcome === 'await_li
 /**
  * One Stripe event about a subscription invoice. `invoice.paid` grants the plan's credits for
  * the period exactly once (the ledger key is the invoice ID, whatever number of events describe
- * it), expiring the unused credits of ended periods when the plan does not roll them over, then
+ * it) as a grant that expires at the period's end when the plan does not roll credits over, then
  * emails the receipt. `invoice.payment_failed` sends the dunning email, once per invoice. Both
  * wait for the checkout session that links the subscription to an account if it has not
  * arrived yet; a paid invoice that cannot be checked waits for an operator's `review` signal.
@@ -35,7 +35,6 @@ export async function invoiceWorkflow(input: InvoiceWorkflowInput): Promise<Invo
     subscriptionId: invoice.subscriptionId,
     accountId: null,
     credits: null,
-    expiredCredits: 0,
     reasonCode: null,
     reason: null,
     ledgerEntryId: null,
@@ -78,10 +77,9 @@ export async function invoiceWorkflow(input: InvoiceWorkflowInput): Promise<Invo
   enter('granting');
   const granted = await db.grantInvoice(grant);
   status.ledgerEntryId = granted.ledgerEntryId;
-  status.expiredCredits = granted.expiredCredits;
   if (!granted.applied) return finish('already_granted');
   if (granted.receiptKey === null) {
-    status.reason = 'a later period had already started: its credits expired at once';
+    status.reason = 'a later period had already started: no receipt for this one';
     return finish('completed');
   }
   enter('sending_receipt');

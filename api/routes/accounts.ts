@@ -1,58 +1,67 @@
 import { Router } from 'express';
 import type { Sql } from '../../db/client';
 import { createAccount, findAccount, type Account } from '../../db/accounts';
+import { summarizeCredits } from '../../db/credit-grants';
 import { debitCredits, IdempotencyConflictError } from '../../db/debits';
-import { InsufficientCreditsError, listLedgerEntries, type LedgerEntry } from '../../db/ledger';
+import {
+  InsufficientCreditsError,
+  listLedgerEntries,
+  type LedgerEntryWithAllocations,
+} from '../../db/ledger';
+import { decodeCursor, encodeCursor } from '../cursors';
 import { errors, parseOrThrow } from '../errors';
 import { accountParams, createAccountBody, createDebitBody, ledgerQuery } from '../schemas';
 
-const present = (account: Account) => ({ id: account.id, email: account.email, balance: account.balance });
-
-const presentEntry = (entry: LedgerEntry) => ({
+const presentEntry = (entry: LedgerEntryWithAllocations) => ({
   id: entry.id,
   delta: entry.delta,
   kind: entry.kind,
   reference: entry.businessKey,
   reason: entry.reason,
   balanceAfter: entry.balanceAfter,
+  allocations: entry.allocations,
   createdAt: entry.createdAt.toISOString(),
 });
 
-// Cursors are opaque to clients: the ID of the last entry of a page, base64url-encoded.
-const encodeCursor = (entryId: number) => Buffer.from(String(entryId)).toString('base64url');
-function decodeCursor(cursor: string | undefined): number | null {
-  if (cursor === undefined) return null;
-  const id = Number(Buffer.from(cursor, 'base64url').toString());
-  if (!Number.isSafeInteger(id) || id <= 0)
-    throw errors.invalidValue('cursor', 'not a cursor this API returned');
-  return id;
+/** Finds the account or answers 404: every account route starts here. */
+export async function requireAccount(sql: Sql, id: string): Promise<Account> {
+  const account = await findAccount(sql, id);
+  if (!account) throw errors.accountNotFound(id);
+  return account;
 }
 
 export function accountsRouter({ sql }: { sql: Sql }): Router {
   const router = Router();
 
-  async function requireAccount(id: string): Promise<Account> {
-    const account = await findAccount(sql, id);
-    if (!account) throw errors.accountNotFound(id);
-    return account;
+  async function present(account: Account) {
+    const credits = await summarizeCredits(sql, account.id);
+    return {
+      id: account.id,
+      email: account.email,
+      balance: credits.balance,
+      available: credits.available,
+      held: credits.held,
+      debt: credits.debt,
+      credits: credits.byCategory,
+    };
   }
 
   router.post('/v1/accounts', async (req, res) => {
     const body = parseOrThrow(createAccountBody, req.body);
     const { account, created } = await createAccount(sql, body);
-    res.status(created ? 201 : 200).json(present(account));
+    res.status(created ? 201 : 200).json(await present(account));
   });
 
   router.get('/v1/accounts/:id', async (req, res) => {
     const { id } = parseOrThrow(accountParams, req.params);
-    res.json(present(await requireAccount(id)));
+    res.json(await present(await requireAccount(sql, id)));
   });
 
   router.get('/v1/accounts/:id/ledger', async (req, res) => {
     const { id } = parseOrThrow(accountParams, req.params);
     const query = parseOrThrow(ledgerQuery, req.query);
     const beforeId = decodeCursor(query.cursor);
-    await requireAccount(id);
+    await requireAccount(sql, id);
     // One extra row tells whether another page follows, without a count query.
     const rows = await listLedgerEntries(sql, id, { limit: query.limit + 1, beforeId });
     const entries = rows.slice(0, query.limit);
@@ -66,13 +75,13 @@ export function accountsRouter({ sql }: { sql: Sql }): Router {
   router.post('/v1/accounts/:id/debits', async (req, res) => {
     const { id } = parseOrThrow(accountParams, req.params);
     const body = parseOrThrow(createDebitBody, req.body);
-    await requireAccount(id);
+    await requireAccount(sql, id);
     try {
       const { entry } = await debitCredits(sql, { accountId: id, ...body });
       res.status(201).json({ entryId: entry.id, balance: entry.balanceAfter });
     } catch (error) {
       if (error instanceof InsufficientCreditsError)
-        throw errors.insufficientCredits(error.balance, body.amount);
+        throw errors.insufficientCredits(error.available, body.amount);
       if (error instanceof IdempotencyConflictError) throw errors.idempotencyKeyReused();
       throw error;
     }

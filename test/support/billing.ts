@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { checkoutSession, stripeEvent, stripeId, type StripeEvent } from '../../scripts/stripe-events';
 import { charge, invoice, subscription, type InvoiceOptions } from '../../scripts/stripe-billing-events';
 import type { Harness } from './harness';
@@ -7,7 +8,7 @@ import type { Harness } from './harness';
 export const DAY = 24 * 3600;
 
 export const PLANS = {
-  /** 1000 credits a month, unused ones expire at renewal. */
+  /** 1000 credits a month, unused ones expire at the period's end. */
   basic: { priceId: 'price_basic_monthly', credits: 1000, amount: 1900, rollover: false },
   /** 5000 credits a month, unused ones roll over. */
   pro: { priceId: 'price_pro_monthly', credits: 5000, amount: 7900, rollover: true },
@@ -23,13 +24,17 @@ export const PACKS = {
 export async function newSubscription(
   h: Harness,
   plan: keyof typeof PLANS = 'basic',
-  firstInvoiceOptions: Pick<InvoiceOptions, 'includePayments'> = {},
+  options: Pick<InvoiceOptions, 'includePayments'> & {
+    /** How many 30-day periods ago the subscription started (its first periods are over). */
+    startedPeriodsAgo?: number;
+  } = {},
 ) {
+  const { startedPeriodsAgo = 0, ...firstInvoiceOptions } = options;
   const account = await h.newAccount();
   const terms = PLANS[plan];
   const subscriptionId = stripeId('sub');
   const customerId = stripeId('cus');
-  const periodStart = Math.floor(Date.now() / 1000);
+  const periodStart = Math.floor(Date.now() / 1000) - startedPeriodsAgo * 30 * DAY;
   const session = checkoutSession({
     accountId: account.id,
     mode: 'subscription',
@@ -145,13 +150,66 @@ export async function ledgerOf(h: Harness, accountId: string) {
   }));
 }
 
-/** The balance, checked against the sum of the ledger (invariant 2) before it is returned. */
+/**
+ * The balance, checked before it is returned against the sum of the ledger (invariant 2) and
+ * against what the grants hold (Σ remaining − Σ owed), and every grant checked to account for
+ * its whole amount (invariant 10).
+ */
 export async function checkedBalance(h: Harness, accountId: string): Promise<number> {
-  const [row] = await h.sql<{ balance: string; sum: string }[]>`
-    SELECT b.balance, COALESCE((SELECT SUM(delta) FROM credit_ledger WHERE account_id = b.account_id), 0) AS sum
+  const [row] = await h.sql<{ balance: string; sum: string; grants: string; unbalanced: string }[]>`
+    SELECT b.balance,
+           COALESCE((SELECT SUM(delta) FROM credit_ledger WHERE account_id = b.account_id), 0) AS sum,
+           COALESCE((SELECT SUM(remaining) - SUM(owed) FROM credit_grants WHERE account_id = b.account_id), 0) AS grants,
+           (SELECT count(*) FROM credit_grants WHERE account_id = b.account_id
+              AND amount <> remaining + drawn + expired + voided + revoked_remaining) AS unbalanced
     FROM credit_balances b WHERE b.account_id = ${accountId}`;
   if (!row) throw new Error(`no balance row for ${accountId}`);
   if (row.balance !== row.sum)
     throw new Error(`balance ${row.balance} differs from the ledger sum ${row.sum}`);
+  if (row.balance !== row.grants)
+    throw new Error(`balance ${row.balance} differs from what the grants hold, ${row.grants}`);
+  if (row.unbalanced !== '0') throw new Error(`${row.unbalanced} grants do not account for their amount`);
   return Number(row.balance);
+}
+
+/** Runs the maintenance workflow once on the harness's worker: expiries, due holds, outbox sweep. */
+export async function runMaintenance(h: Harness, runId = randomUUID()) {
+  return h.temporal.workflow.execute('maintenanceWorkflow', {
+    taskQueue: h.config.temporal.taskQueue,
+    workflowId: `maintenance-test-${runId}`,
+    args: [],
+  }) as Promise<{
+    grantsExpired: number;
+    creditsExpired: number;
+    reservationsReleased: number;
+    emails: { delivered: number; failed: number; waiting: number };
+  }>;
+}
+
+/** The grants of an account, oldest first, as stored. */
+export async function grantsOf(h: Harness, accountId: string) {
+  const rows = await h.sql<
+    {
+      id: string;
+      source: string;
+      amount: string;
+      remaining: string;
+      expired: string;
+      owed: string;
+      closed_reason: string | null;
+      business_key: string;
+    }[]
+  >`
+    SELECT id, source, amount, remaining, expired, owed, closed_reason, business_key
+    FROM credit_grants WHERE account_id = ${accountId} ORDER BY id`;
+  return rows.map((row) => ({
+    id: Number(row.id),
+    source: row.source,
+    key: row.business_key,
+    amount: Number(row.amount),
+    remaining: Number(row.remaining),
+    expired: Number(row.expired),
+    owed: Number(row.owed),
+    closed: row.closed_reason,
+  }));
 }

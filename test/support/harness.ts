@@ -14,12 +14,16 @@ import { createAccount } from '../../db/accounts';
 import { createSql, type Sql } from '../../db/client';
 import { deliverEvent, type StripeEvent } from '../../scripts/stripe-events';
 import { createWorker } from '../../worker/create-worker';
+import { temporalWorkflowDirectory } from '../../worker/maintenance-schedule';
 import { installQuietRuntime } from './quiet-runtime';
 import { SmtpCatcher } from './smtp-catcher';
 
 export const WEBHOOK_SECRET = 'whsec_test_primary_0123456789abcdef';
 export const ROTATED_WEBHOOK_SECRET = 'whsec_test_rotated_0123456789abcdef';
 export const API_KEY = 'test_api_key_0123456789abcdef';
+
+/** Sweep ages in tests: only rows a test backdates on purpose are old enough to be swept. */
+export const TEST_OUTBOX_AGES = { sweepAfterMs: 60 * 60_000, giveUpAfterMs: 24 * 60 * 60_000 };
 
 function services() {
   const databaseUrl = process.env.TEST_DATABASE_URL;
@@ -114,7 +118,8 @@ export async function startHarness(
           sql,
           mailer,
           invoicePayments: stripe && stripeInvoicePaymentLookup(stripe),
-          config: { stripe: config.stripe, emailDomain: 'credits.test' },
+          workflows: temporalWorkflowDirectory(temporal),
+          config: { stripe: config.stripe, emailDomain: 'credits.test', outbox: TEST_OUTBOX_AGES },
         },
       });
       worker = { instance, running: instance.run(), connection: workerConnection };

@@ -1,0 +1,85 @@
+import { ApplicationFailure, heartbeat, log } from '@temporalio/activity';
+import {
+  deliverOutboxMessage,
+  findStalePendingEmails,
+  markEmailFailed,
+  OutboxMessageNotFoundError,
+  type DeliveryOutcome,
+} from '../db/outbox';
+import { NonRetryable } from '../domain/failure-types';
+import type { ActivityDependencies } from './dependencies';
+import { isPermanentSmtpError } from './mailer';
+
+/** Emails queued in the outbox: delivery by their workflow, and the sweep for any left behind. */
+export function createEmailActivities({ sql, mailer, config, workflows }: ActivityDependencies) {
+  const deliver = (key: string): Promise<DeliveryOutcome> =>
+    deliverOutboxMessage(sql, key, (row) =>
+      mailer.send({
+        to: row.to_address,
+        subject: row.subject,
+        text: row.body_text,
+        messageId: `<outbox-${row.id}@${config.emailDomain}>`,
+      }),
+    );
+
+  return {
+    async sendReceipt(input: { receiptKey: string }): Promise<{ status: string }> {
+      try {
+        const outcome = await deliver(input.receiptKey);
+        log.info('email delivery', { emailKey: input.receiptKey, status: outcome.status });
+        return { status: outcome.status };
+      } catch (error) {
+        if (error instanceof OutboxMessageNotFoundError) {
+          throw ApplicationFailure.nonRetryable(error.message, NonRetryable.OutboxMessageNotFound);
+        }
+        if (isPermanentSmtpError(error)) {
+          throw ApplicationFailure.nonRetryable(
+            `SMTP server refused the email: ${(error as Error).message}`,
+            NonRetryable.SmtpPermanentError,
+          );
+        }
+        throw error;
+      }
+    },
+
+    async recordReceiptFailure(input: { receiptKey: string; reason: string }): Promise<void> {
+      await markEmailFailed(sql, input.receiptKey, input.reason);
+      log.error('email not delivered', input);
+    },
+
+    /**
+     * Nothing queued may stay pending with no workflow to deliver it: an email pending past the
+     * sweep age whose workflow has closed (or is unknown) gets one delivery attempt here; a
+     * permanent refusal, or still no success past the give-up age, records it as failed.
+     */
+    async sweepOutbox(): Promise<{ delivered: number; failed: number; waiting: number }> {
+      const stale = await findStalePendingEmails(sql, config.outbox.sweepAfterMs / 1000, 200);
+      const tally = { delivered: 0, failed: 0, waiting: 0 };
+      for (const { key, workflowId, ageSeconds } of stale) {
+        heartbeat(key);
+        if (workflowId !== null && (await workflows.isRunning(workflowId))) {
+          tally.waiting += 1;
+          continue;
+        }
+        try {
+          await deliver(key);
+          tally.delivered += 1;
+          log.warn('outbox sweep delivered an email its workflow left pending', {
+            emailKey: key,
+            workflowId,
+          });
+        } catch (error) {
+          const reason = error instanceof Error ? error.message : String(error);
+          if (isPermanentSmtpError(error) || ageSeconds * 1000 >= config.outbox.giveUpAfterMs) {
+            await markEmailFailed(sql, key, `outbox sweep: ${reason}`);
+            tally.failed += 1;
+            log.error('outbox sweep recorded an email as failed', { emailKey: key, workflowId, reason });
+          } else {
+            tally.waiting += 1;
+          }
+        }
+      }
+      return tally;
+    },
+  };
+}

@@ -1,0 +1,31 @@
+import { defineQuery } from '@temporalio/workflow';
+
+/** What the worker (which schedules it) and the maintenance workflow agree on. */
+
+export const MAINTENANCE_WORKFLOW_TYPE = 'maintenanceWorkflow';
+export const RESERVATION_TIMEOUT_WORKFLOW_TYPE = 'reservationTimeoutWorkflow';
+
+/** The schedule and the workflow ID of its runs, per task queue. */
+export const maintenanceScheduleId = (taskQueue: string) => `credits-maintenance:${taskQueue}`;
+
+/** One run: what it expired, released and swept. */
+export interface MaintenanceResult {
+  grantsExpired: number;
+  creditsExpired: number;
+  reservationsReleased: number;
+  emails: { delivered: number; failed: number; waiting: number };
+}
+
+/** The TTL timer of one hold; the workflow ID is `reservation:<id>`. */
+export interface ReservationTimeoutInput {
+  accountId: string;
+  reservationId: string;
+  /** When the hold ends, in epoch milliseconds. */
+  expiresAtMs: number;
+}
+
+export const reservationWorkflowId = (reservationId: string) => `reservation:${reservationId}`;
+
+export const reservationStatusQuery = defineQuery<{ stage: 'waiting' | 'settled'; status: string | null }>(
+  'status',
+);
