@@ -27,14 +27,20 @@ export async function newSubscription(
   options: Pick<InvoiceOptions, 'includePayments'> & {
     /** How many 30-day periods ago the subscription started (its first periods are over). */
     startedPeriodsAgo?: number;
+    /** Instead: the first period ends this many seconds from now. */
+    firstPeriodEndsIn?: number;
   } = {},
 ) {
-  const { startedPeriodsAgo = 0, ...firstInvoiceOptions } = options;
+  const { startedPeriodsAgo = 0, firstPeriodEndsIn, ...firstInvoiceOptions } = options;
   const account = await h.newAccount();
   const terms = PLANS[plan];
   const subscriptionId = stripeId('sub');
   const customerId = stripeId('cus');
-  const periodStart = Math.floor(Date.now() / 1000) - startedPeriodsAgo * 30 * DAY;
+  const nowSeconds = Math.floor(Date.now() / 1000);
+  const periodStart =
+    firstPeriodEndsIn === undefined
+      ? nowSeconds - startedPeriodsAgo * 30 * DAY
+      : nowSeconds + firstPeriodEndsIn - 30 * DAY;
   const session = checkoutSession({
     accountId: account.id,
     mode: 'subscription',
