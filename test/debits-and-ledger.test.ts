@@ -1,4 +1,6 @@
 import { checkoutSession, stripeEvent } from '../scripts/stripe-events';
+import { createAccount } from '../db/accounts';
+import { debitKey } from '../db/debits';
 import { balanceOf, driftedAccounts } from './support/db';
 import { startHarness, type Harness } from './support/harness';
 
@@ -59,6 +61,27 @@ describe('debits and the ledger', () => {
     const replay = await debit(account.id, body);
     expect(replay).toEqual(first);
     expect(await balanceOf(h.sql, account.id)).toBe(60);
+  });
+
+  it('when two accounts use keys that once spelled the same ledger key, then each debit is its own', async () => {
+    // `debit:<account>:<key>` used to make account `a` key `x:k` and account `a:x` key `k` one row.
+    const first = await accountWith100Credits();
+    const colon = `${first.id}:x`;
+    await createAccount(h.sql, { id: colon, email: 'colon@customers.test' });
+    accounts.push(colon);
+    await h.api('POST', `/v1/accounts/${colon}/grants`, {
+      amount: 100,
+      category: 'paid',
+      reason: 'funding',
+      idempotencyKey: 'fund',
+    });
+    const mine = await debit(first.id, { amount: 7, idempotencyKey: 'x:k', reason: 'same' });
+    const theirs = await debit(colon, { amount: 7, idempotencyKey: 'k', reason: 'same' });
+    expect(mine.status).toBe(201);
+    expect(theirs.status).toBe(201);
+    expect(theirs.body.entryId).not.toBe(mine.body.entryId);
+    expect(await balanceOf(h.sql, first.id)).toBe(93);
+    expect(await balanceOf(h.sql, colon)).toBe(93);
   });
 
   it('when a key is reused with another amount or reason, then 409 and nothing changes', async () => {
@@ -130,7 +153,7 @@ describe('debits and the ledger', () => {
     expect(newest.body.entries[0]).toMatchObject({
       kind: 'debit',
       delta: -1,
-      reference: `debit:${account.id}:late`,
+      reference: debitKey(account.id, 'late'),
       balanceAfter: 77,
     });
   });
