@@ -362,8 +362,13 @@ export async function reviseRevocation(
   const grant = await lockGrant(tx, grantId);
   const current = revokedTotal(grant);
   const { businessKey } = movement;
-  const record = async (delta: number) =>
-    delta === 0 ? null : recordMovement(tx, { accountId: grant.accountId, delta, ...movement });
+  const record = async (delta: number) => {
+    if (delta === 0) return null;
+    const entry = await recordMovement(tx, { accountId: grant.accountId, delta, ...movement });
+    // Callers answer a key they have seen from what they stored; reaching here twice is a bug.
+    if (!entry) throw new Error(`revocation key ${businessKey} was already used`);
+    return entry;
+  };
 
   if (target > current) {
     const { fromRemaining, asDebt } = splitRevocation(grant, target - current);
