@@ -8,8 +8,6 @@ import { createReversalActivities } from './reversal-activities';
 import { createSubscriptionActivities } from './subscription-activities';
 
 export type { ActivityDependencies, WorkflowDirectory } from './dependencies';
-export type { PurchaseValidation } from './purchase-activities';
-export type { InvoiceCheckResult } from './invoice-activities';
 
 /**
  * Activities are built from their dependencies, so the worker wires real ones and the tests

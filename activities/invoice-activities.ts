@@ -1,11 +1,10 @@
 import { log } from '@temporalio/activity';
-import {
-  grantInvoiceCredits,
-  recordInvoiceOutcome,
-  recordInvoicePaymentFailure,
-  type InvoiceGrant,
-  type InvoiceGrantOutcome,
-} from '../db/invoices';
+import { grantInvoiceCredits, recordInvoiceOutcome, recordInvoicePaymentFailure } from '../db/invoices';
+import type {
+  InvoiceCheckResult,
+  InvoiceGrant,
+  InvoiceGrantOutcome,
+} from '../domain/invoice-workflow-contract';
 import { findPlanByPrice } from '../db/plan-catalog';
 import { findPurchase } from '../db/purchases';
 import { findSubscriptionAccount } from '../db/subscriptions';
@@ -14,17 +13,9 @@ import {
   checkInvoicePayment,
   INVOICE_HOLD_REASONS,
   type InvoiceApproval,
-  type InvoiceHoldCode,
 } from '../domain/subscription-rules';
 import type { ActivityDependencies } from './dependencies';
 import { withAccountRequired } from './failures';
-
-export type InvoiceCheckResult =
-  | { outcome: 'grant'; grant: InvoiceGrant }
-  | { outcome: 'already_granted'; ledgerEntryId: number | null }
-  | { outcome: 'no_grant'; reason: string }
-  | { outcome: 'await_link' }
-  | { outcome: 'hold'; code: InvoiceHoldCode; reason: string; accountId: string | null };
 
 export type InvoiceFailureResult =
   | { outcome: 'await_link' }

@@ -2,29 +2,13 @@ import { log } from '@temporalio/activity';
 import { findPack } from '../db/catalog';
 import { findCheckoutSnapshot } from '../db/checkout-sessions';
 import { findAccount } from '../db/accounts';
-import { grantPurchaseCredits, type GrantOutcome, type PurchaseGrant } from '../db/purchase-grants';
+import { grantPurchaseCredits } from '../db/purchase-grants';
+import type { GrantOutcome, PurchaseGrant, PurchaseValidation } from '../domain/purchase-workflow-contract';
 import { findPurchase, recordPurchase } from '../db/purchases';
-import {
-  checkCheckoutPurchase,
-  offerFromPack,
-  type HoldReasonCode,
-  type Offer,
-} from '../domain/purchase-rules';
+import { checkCheckoutPurchase, offerFromPack, type Offer } from '../domain/purchase-rules';
 import type { CheckoutSessionSummary } from '../domain/stripe-objects';
 import type { ActivityDependencies } from './dependencies';
 import { withAccountRequired } from './failures';
-
-export type PurchaseValidation =
-  | { outcome: 'valid'; grant: PurchaseGrant }
-  | { outcome: 'awaiting_payment' }
-  | { outcome: 'already_granted'; ledgerEntryId: number | null }
-  | {
-      outcome: 'held';
-      reasonCode: HoldReasonCode;
-      reason: string;
-      /** What approving would grant, when the pack is known; null means the reviewer says. */
-      proposal: PurchaseGrant | null;
-    };
 
 /** Activities of the checkout purchase workflow. */
 export function createPurchaseActivities({ sql, config }: ActivityDependencies) {

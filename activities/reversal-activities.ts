@@ -1,6 +1,7 @@
 import { activityInfo, log } from '@temporalio/activity';
 import { attachInvoicePaymentIntent } from '../db/purchases';
-import { applyPurchaseReversal, type ReversalEvent, type ReversalOutcome } from '../db/reversals';
+import { applyPurchaseReversal, type ReversalEvent } from '../db/reversals';
+import type { ReversalOutcome } from '../domain/reversal-workflow-contracts';
 import { withDispute, withRefundTotal, type DisputeChange } from '../domain/reversal-rules';
 import type { ChargeSummary, DisputeSummary } from '../domain/stripe-charge-objects';
 import type { ActivityDependencies } from './dependencies';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { PURCHASE_RECORD_STATUSES } from '../db/purchases';
+import { PURCHASE_RECORD_STATUSES } from '../domain/purchase-records';
 
 /**
  * The schemas of the HTTP API: the handlers validate with them and the OpenAPI document is

@@ -2,36 +2,10 @@ import { DEFAULT_PRIORITY } from '../domain/credit-grant-rules';
 import { renderPurchaseReceipt } from '../domain/receipt';
 import type { Queryable, Sql } from './client';
 import { createGrant } from './credit-grants';
+import type { GrantOutcome, PurchaseGrant } from '../domain/purchase-workflow-contract';
 import type { LedgerEntry } from './ledger';
 import { enqueueAccountEmail, isEmailQueued } from './outbox';
 import { findPurchase, recordPurchase } from './purchases';
-
-export interface PurchaseGrant {
-  checkoutSessionId: string;
-  accountId: string;
-  packId: string | null;
-  packName: string;
-  credits: number;
-  amountCents: number | null;
-  currency: string | null;
-  livemode: boolean;
-  /** The payment's intent, through which later refunds and disputes find this purchase. */
-  paymentIntentId: string | null;
-  workflowId: string;
-  /** Why credits were granted when validation alone did not allow it (an operator's approval). */
-  approvedBy?: string | null;
-}
-
-export interface GrantOutcome {
-  ledgerEntryId: number;
-  balanceAfter: number;
-  /** False when another workflow credited this purchase: nothing changed here. */
-  applied: boolean;
-  /** The receipt to deliver, when this workflow made the grant. */
-  receiptKey: string | null;
-  /** The credit grant the purchase created. */
-  grantId: number;
-}
 
 export const receiptKeyFor = (purchaseId: string) => `receipt:${purchaseId}`;
 

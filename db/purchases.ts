@@ -1,18 +1,9 @@
 import { toSafeInteger } from '../domain/integers';
 import type { CheckoutSessionSummary } from '../domain/stripe-objects';
+import type { PurchaseRecordStatus } from '../domain/purchase-records';
 import type { Queryable } from './client';
 
-export const PURCHASE_RECORD_STATUSES = [
-  'awaiting_payment',
-  'held_for_review',
-  'completed',
-  'rejected',
-  'review_expired',
-  'payment_failed',
-  'expired',
-] as const;
-
-export type PurchaseRecordStatus = (typeof PURCHASE_RECORD_STATUSES)[number];
+export type { PurchaseRecordStatus } from '../domain/purchase-records';
 
 /** What was bought: a checkout session (packs), or a subscription invoice (one billing period). */
 export type PurchaseKind = 'checkout_session' | 'invoice';

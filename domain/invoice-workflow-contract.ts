@@ -58,3 +58,40 @@ export interface InvoiceWorkflowStatus {
 export type InvoiceWorkflowResult = InvoiceWorkflowStatus;
 
 export const invoiceStatusQuery = defineQuery<InvoiceWorkflowStatus>('status');
+
+/** One billing period's credits, for one paid subscription invoice. */
+export interface InvoiceGrant {
+  invoiceId: string;
+  subscriptionId: string;
+  accountId: string;
+  planId: string | null;
+  planName: string;
+  credits: number;
+  /** The plan's setting when the period was granted: without rollover it expires at the period's end. */
+  rollover: boolean;
+  periodStart: number;
+  periodEnd: number;
+  amountCents: number;
+  currency: string;
+  livemode: boolean;
+  paymentIntentId: string | null;
+  workflowId: string;
+  approvedBy?: string | null;
+}
+
+export interface InvoiceGrantOutcome {
+  ledgerEntryId: number;
+  /** False when another workflow credited this invoice: nothing changed here. */
+  applied: boolean;
+  /** The receipt to deliver; null when nothing was granted here, or the period had already ended. */
+  receiptKey: string | null;
+  grantId: number;
+}
+
+/** What the invoice check answers. */
+export type InvoiceCheckResult =
+  | { outcome: 'grant'; grant: InvoiceGrant }
+  | { outcome: 'already_granted'; ledgerEntryId: number | null }
+  | { outcome: 'no_grant'; reason: string }
+  | { outcome: 'await_link' }
+  | { outcome: 'hold'; code: InvoiceHoldCode; reason: string; accountId: string | null };

@@ -1,4 +1,5 @@
 import { defineQuery } from '@temporalio/workflow';
+import type { PurchaseRecordStatus } from './purchase-records';
 import type { ChargeSummary, DisputeSummary } from './stripe-charge-objects';
 
 /**
@@ -57,3 +58,21 @@ export interface ReversalWorkflowStatus {
 export type ReversalWorkflowResult = ReversalWorkflowStatus;
 
 export const reversalStatusQuery = defineQuery<ReversalWorkflowStatus>('status');
+
+/** What applying a refund or dispute answers. */
+export type ReversalOutcome =
+  /** The payment is not (yet) a purchase we know, or its grant is still pending. */
+  | { outcome: 'purchase_unknown' | 'purchase_pending' }
+  /** The purchase ended without credits: nothing to take back. */
+  | { outcome: 'not_granted'; purchaseId: string; accountId: string | null; status: PurchaseRecordStatus }
+  | { outcome: 'currency_mismatch' | 'dispute_conflict'; purchaseId: string; accountId: string }
+  | {
+      outcome: 'applied' | 'no_change' | 'already_applied';
+      purchaseId: string;
+      accountId: string;
+      /** Credits moved by this event: negative revokes, positive restores. */
+      delta: number;
+      revokedCredits: number;
+      ledgerEntryId: number | null;
+      balanceAfter: number | null;
+    };

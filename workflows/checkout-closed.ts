@@ -10,7 +10,7 @@ import { databaseActivityOptions } from './activity-options';
 import { trackStage } from './billing-stage';
 import { deliverEmail } from './email-delivery';
 
-const db = proxyActivities<Activities>(databaseActivityOptions);
+const checkouts = proxyActivities<Activities>(databaseActivityOptions);
 
 /**
  * A checkout that will never pay (`checkout.session.async_payment_failed` or `.expired`): the
@@ -29,7 +29,7 @@ export async function checkoutClosedWorkflow(
   };
   const { enter, account } = trackStage(status, checkoutClosedStatusQuery);
 
-  const closed = await db.closeCheckout({
+  const closed = await checkouts.closeCheckout({
     session,
     outcome: input.outcome,
     workflowId: workflowInfo().workflowId,

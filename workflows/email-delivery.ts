@@ -3,7 +3,7 @@ import type { Activities } from '../activities';
 import type { ReceiptState } from '../domain/purchase-workflow-contract';
 import { databaseActivityOptions, receiptActivityOptions } from './activity-options';
 
-const db = proxyActivities<Activities>(databaseActivityOptions);
+const outbox = proxyActivities<Activities>(databaseActivityOptions);
 
 /**
  * Delivers an email already queued in the outbox (receipt or notice) through the receipt
@@ -25,7 +25,7 @@ export async function deliverEmail(
       cause instanceof ApplicationFailure
         ? `${cause.type ?? 'Error'}: ${cause.message}`
         : (cause?.message ?? error.message);
-    await db.recordReceiptFailure({ receiptKey: key, reason });
+    await outbox.recordReceiptFailure({ receiptKey: key, reason });
     return 'failed';
   }
 }

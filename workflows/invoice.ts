@@ -1,7 +1,8 @@
 import { proxyActivities, workflowInfo } from '@temporalio/workflow';
-import type { Activities, InvoiceCheckResult } from '../activities';
+import type { Activities } from '../activities';
 import {
   invoiceStatusQuery,
+  type InvoiceCheckResult,
   type InvoiceWorkflowInput,
   type InvoiceWorkflowResult,
   type InvoiceWorkflowStatus,
@@ -12,7 +13,7 @@ import { deliverEmail } from './email-delivery';
 import { recheckWhile } from './recheck';
 import { rejectionReason, reviewDesk, reviewExpiredReason } from './review';
 
-const db = proxyActivities<Activities>(databaseActivityOptions);
+const invoices = proxyActivities<Activities>(databaseActivityOptions);
 
 type Held = Extract<InvoiceCheckResult, { outcome: 'hold' }>;
 
@@ -49,12 +50,12 @@ export async function invoiceWorkflow(input: InvoiceWorkflowInput): Promise<Invo
 
   if (input.action === 'dunning') return dunning();
 
-  let check = await db.checkInvoice({ invoice, workflowId });
+  let check = await invoices.checkInvoice({ invoice, workflowId });
   if (awaitsLink(check)) {
     enter('awaiting_link');
-    const checkAgain = () => db.checkInvoice({ invoice, workflowId });
+    const checkAgain = () => invoices.checkInvoice({ invoice, workflowId });
     check = await recheckWhile(check, awaitsLink, checkAgain, input.timeouts.link);
-    if (awaitsLink(check)) check = await db.checkInvoice({ invoice, workflowId, linkTimedOut: true });
+    if (awaitsLink(check)) check = await invoices.checkInvoice({ invoice, workflowId, linkTimedOut: true });
   }
   while (check.outcome === 'hold') {
     const decided = await review(check);
@@ -75,7 +76,7 @@ export async function invoiceWorkflow(input: InvoiceWorkflowInput): Promise<Invo
   account(grant.accountId);
   status.credits = grant.credits;
   enter('granting');
-  const granted = await db.grantInvoice(grant);
+  const granted = await invoices.grantInvoice(grant);
   status.ledgerEntryId = granted.ledgerEntryId;
   if (!granted.applied) return finish('already_granted');
   if (granted.receiptKey === null) {
@@ -100,7 +101,7 @@ export async function invoiceWorkflow(input: InvoiceWorkflowInput): Promise<Invo
         decision === null
           ? reviewExpiredReason(input.timeouts.review)
           : rejectionReason(decision, held.reason);
-      await db.closeInvoice({
+      await invoices.closeInvoice({
         invoice,
         accountId: held.accountId,
         workflowId,
@@ -112,7 +113,7 @@ export async function invoiceWorkflow(input: InvoiceWorkflowInput): Promise<Invo
       enter(closed);
       return null;
     }
-    return db.checkInvoice({
+    return invoices.checkInvoice({
       invoice,
       workflowId,
       linkTimedOut: true,
@@ -124,7 +125,7 @@ export async function invoiceWorkflow(input: InvoiceWorkflowInput): Promise<Invo
   }
 
   async function dunning(): Promise<InvoiceWorkflowResult> {
-    const record = () => db.recordInvoiceFailure({ invoice, workflowId });
+    const record = () => invoices.recordInvoiceFailure({ invoice, workflowId });
     let failure = await record();
     if (awaitsLink(failure)) {
       enter('awaiting_link');

@@ -8,7 +8,7 @@ import {
 import { databaseActivityOptions, maintenanceActivityOptions } from './activity-options';
 
 const sweep = proxyActivities<Activities>(maintenanceActivityOptions);
-const db = proxyActivities<Activities>(databaseActivityOptions);
+const reservations = proxyActivities<Activities>(databaseActivityOptions);
 
 /**
  * One run of the maintenance schedule: expire the grants whose time has come (a grant past its
@@ -36,7 +36,7 @@ export async function reservationTimeoutWorkflow(
   setHandler(reservationStatusQuery, () => state);
   const wait = input.expiresAtMs - Date.now();
   if (wait > 0) await sleep(wait);
-  const { status } = await db.expireReservation({
+  const { status } = await reservations.expireReservation({
     accountId: input.accountId,
     reservationId: input.reservationId,
   });

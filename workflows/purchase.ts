@@ -6,11 +6,13 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Activities, PurchaseValidation } from '../activities';
-import type { GrantOutcome, PurchaseGrant } from '../db/purchase-grants';
+import type { Activities } from '../activities';
 import {
   statusQuery,
+  type GrantOutcome,
+  type PurchaseGrant,
   type PurchaseStage,
+  type PurchaseValidation,
   type PurchaseWorkflowInput,
   type PurchaseWorkflowResult,
   type PurchaseWorkflowStatus,
@@ -22,7 +24,7 @@ import { databaseActivityOptions } from './activity-options';
 import { deliverEmail } from './email-delivery';
 import { rejectionReason, reviewDesk, reviewExpiredReason } from './review';
 
-const db = proxyActivities<Activities>(databaseActivityOptions);
+const purchases = proxyActivities<Activities>(databaseActivityOptions);
 
 /**
  * One Stripe event about one checkout session: validate, then grant exactly once (the ledger's
@@ -57,7 +59,7 @@ export async function purchaseWorkflow(input: PurchaseWorkflowInput): Promise<Pu
     return { stage, checkoutSessionId, credits, ledgerEntryId, receipt: receiptState, reasonCode };
   };
 
-  const validation = await db.validatePurchase({ session, workflowId });
+  const validation = await purchases.validatePurchase({ session, workflowId });
   if (validation.outcome === 'awaiting_payment') return finish('awaiting_payment');
   if (validation.outcome === 'already_granted') {
     status.ledgerEntryId = validation.ledgerEntryId;
@@ -72,7 +74,7 @@ export async function purchaseWorkflow(input: PurchaseWorkflowInput): Promise<Pu
     } else {
       const review = await awaitReview(validation);
       if (review.kind !== 'approved') {
-        await db.closePurchase({
+        await purchases.closePurchase({
           session,
           workflowId,
           status: review.kind,
@@ -87,7 +89,7 @@ export async function purchaseWorkflow(input: PurchaseWorkflowInput): Promise<Pu
     enter('granting');
     status.credits = grant.credits;
     try {
-      granted = await db.grantPurchase(grant);
+      granted = await purchases.grantPurchase(grant);
     } catch (error) {
       // An approval for an account that does not exist yet goes back to the reviewer.
       if (validation.outcome !== 'held' || failureType(error) !== NonRetryable.AccountNotFound) throw error;

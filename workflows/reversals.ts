@@ -1,10 +1,10 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { ReversalOutcome } from '../db/reversals';
 import {
   reversalStatusQuery,
   type DisputeWorkflowInput,
   type RefundWorkflowInput,
+  type ReversalOutcome,
   type ReversalWorkflowResult,
   type ReversalWorkflowStatus,
 } from '../domain/reversal-workflow-contracts';
@@ -12,7 +12,7 @@ import { databaseActivityOptions } from './activity-options';
 import { trackStage } from './billing-stage';
 import { recheckWhile } from './recheck';
 
-const db = proxyActivities<Activities>(databaseActivityOptions);
+const reversals = proxyActivities<Activities>(databaseActivityOptions);
 
 /**
  * `charge.refunded`: takes back the purchase's credits in proportion to the amount refunded so
@@ -22,7 +22,7 @@ const db = proxyActivities<Activities>(databaseActivityOptions);
 export async function refundWorkflow(input: RefundWorkflowInput): Promise<ReversalWorkflowResult> {
   const { charge } = input;
   return runReversal(charge.id, charge.paymentIntentId, input.purchaseTimeout, () =>
-    db.applyRefund({ charge }),
+    reversals.applyRefund({ charge }),
   );
 }
 
@@ -34,7 +34,7 @@ export async function refundWorkflow(input: RefundWorkflowInput): Promise<Revers
 export async function disputeWorkflow(input: DisputeWorkflowInput): Promise<ReversalWorkflowResult> {
   const { dispute, phase } = input;
   return runReversal(dispute.id, dispute.paymentIntentId, input.purchaseTimeout, () =>
-    db.applyDispute({ dispute, phase }),
+    reversals.applyDispute({ dispute, phase }),
   );
 }
 

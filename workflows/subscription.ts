@@ -10,7 +10,7 @@ import { databaseActivityOptions } from './activity-options';
 import { trackStage } from './billing-stage';
 import { deliverEmail } from './email-delivery';
 
-const db = proxyActivities<Activities>(databaseActivityOptions);
+const subscriptions = proxyActivities<Activities>(databaseActivityOptions);
 
 /**
  * One Stripe event about a subscription: a subscription-mode checkout session links it to an
@@ -34,7 +34,7 @@ export async function subscriptionWorkflow(
 
   let noticeKey: string | null;
   if (input.action === 'link') {
-    const linked = await db.linkSubscriptionToAccount({ link: input.link });
+    const linked = await subscriptions.linkSubscriptionToAccount({ link: input.link });
     if (linked.outcome === 'account_unknown' || linked.outcome === 'conflict') {
       status.reason =
         linked.outcome === 'conflict'
@@ -50,7 +50,7 @@ export async function subscriptionWorkflow(
     }
     noticeKey = linked.noticeKey;
   } else {
-    const stored = await db.syncSubscription({
+    const stored = await subscriptions.syncSubscription({
       subscription: input.subscription,
       eventId: input.eventId,
       eventCreated: input.eventCreated,
