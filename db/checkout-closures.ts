@@ -1,7 +1,7 @@
 import { emailKeys, renderCheckoutPaymentFailedEmail } from '../domain/billing-emails';
 import type { CheckoutSessionSummary } from '../domain/stripe-objects';
 import type { Sql } from './client';
-import { enqueueEmail } from './outbox';
+import { enqueueAccountEmail } from './outbox';
 import { checkoutPurchaseFacts, recordPurchase, type PurchaseRecordStatus } from './purchases';
 
 /**
@@ -16,9 +16,7 @@ export async function closeCheckoutSession(
   const { session } = input;
   return sql.begin(async (tx) => {
     const [account] = session.accountId
-      ? await tx<
-          { id: string; email: string }[]
-        >`SELECT id, email FROM accounts WHERE id = ${session.accountId}`
+      ? await tx<{ id: string }[]>`SELECT id FROM accounts WHERE id = ${session.accountId}`
       : [];
     const status = await recordPurchase(tx, {
       ...checkoutPurchaseFacts(session),
@@ -38,7 +36,12 @@ export async function closeCheckoutSession(
       currency: session.currency,
       reference: session.id,
     });
-    await enqueueEmail(tx, { key: emailKey, accountId: account.id, to: account.email, ...email });
+    await enqueueAccountEmail(tx, {
+      key: emailKey,
+      accountId: account.id,
+      workflowId: input.workflowId,
+      ...email,
+    });
     return { status, accountId: account.id, emailKey };
   });
 }

@@ -3,7 +3,7 @@ import type { SubscriptionSummary } from '../domain/stripe-billing-objects';
 import { FINAL_SUBSCRIPTION_STATUSES, isNewerSubscriptionState } from '../domain/subscription-rules';
 import { toSafeInteger } from '../domain/integers';
 import type { Queryable, Sql } from './client';
-import { enqueueEmail } from './outbox';
+import { enqueueAccountEmail } from './outbox';
 
 interface SubscriptionRow {
   id: string;
@@ -28,18 +28,14 @@ async function lockSubscription(tx: Queryable, id: string): Promise<Subscription
  */
 async function queueEndedNotice(tx: Queryable, row: SubscriptionRow): Promise<string | null> {
   if (!row.account_id || !row.status || !FINAL_SUBSCRIPTION_STATUSES.has(row.status)) return null;
-  const [facts] = await tx<{ email: string; plan_name: string | null }[]>`
-    SELECT a.email, p.name AS plan_name FROM accounts a
-    LEFT JOIN subscription_plans p ON p.id = ${row.plan_id}
-    WHERE a.id = ${row.account_id}`;
-  if (!facts) return null;
+  const [plan] = await tx<{ name: string }[]>`SELECT name FROM subscription_plans WHERE id = ${row.plan_id}`;
   const key = emailKeys.subscriptionEnded(row.id);
   const email = renderSubscriptionEndedEmail({
-    planName: facts.plan_name,
+    planName: plan?.name ?? null,
     accountId: row.account_id,
     reference: row.id,
   });
-  await enqueueEmail(tx, { key, accountId: row.account_id, to: facts.email, ...email });
+  await enqueueAccountEmail(tx, { key, accountId: row.account_id, ...email });
   return key;
 }
 
