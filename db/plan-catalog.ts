@@ -21,6 +21,8 @@ const planCatalogSchema = z
         currency: z.string().regex(/^[a-z]{3}$/, 'a lower-case ISO currency code'),
         interval: z.enum(['day', 'week', 'month', 'year']),
         rollover: z.boolean(),
+        // Whether the unused credits of its periods expire when the subscription ends.
+        expireOnCancel: z.boolean().default(false),
         active: z.boolean().default(true),
       }),
     ),
@@ -60,14 +62,15 @@ export async function syncPlanCatalog(
     for (const plan of catalog.plans) {
       await tx`
         INSERT INTO subscription_plans (id, name, stripe_price_id, credits_per_period, price_cents, currency,
-                                        billing_interval, rollover, active)
+                                        billing_interval, rollover, expire_on_cancel, active)
         VALUES (${plan.id}, ${plan.name}, ${plan.stripePriceId}, ${plan.creditsPerPeriod}, ${plan.priceCents},
-                ${plan.currency}, ${plan.interval}, ${plan.rollover}, ${plan.active})
+                ${plan.currency}, ${plan.interval}, ${plan.rollover}, ${plan.expireOnCancel}, ${plan.active})
         ON CONFLICT (id) DO UPDATE SET
           name = EXCLUDED.name, stripe_price_id = EXCLUDED.stripe_price_id,
           credits_per_period = EXCLUDED.credits_per_period, price_cents = EXCLUDED.price_cents,
           currency = EXCLUDED.currency, billing_interval = EXCLUDED.billing_interval,
-          rollover = EXCLUDED.rollover, active = EXCLUDED.active, updated_at = now()`;
+          rollover = EXCLUDED.rollover, expire_on_cancel = EXCLUDED.expire_on_cancel, active = EXCLUDED.active,
+          updated_at = now()`;
     }
     await tx`
       UPDATE subscription_plans SET active = false, updated_at = now()

@@ -3,6 +3,7 @@ import type { SubscriptionSummary } from '../domain/stripe-billing-objects';
 import { FINAL_SUBSCRIPTION_STATUSES, isNewerSubscriptionState } from '../domain/subscription-rules';
 import { toSafeInteger } from '../domain/integers';
 import type { Queryable, Sql } from './client';
+import { lockAccountBalance } from './ledger';
 import { enqueueAccountEmail } from './outbox';
 
 interface SubscriptionRow {
@@ -37,6 +38,21 @@ async function queueEndedNotice(tx: Queryable, row: SubscriptionRow): Promise<st
   });
   await enqueueAccountEmail(tx, { key, accountId: row.account_id, ...email });
   return key;
+}
+
+/**
+ * When a subscription ends and its plan says so, the unused credits of its periods expire now:
+ * nothing is drawn from them from this moment, and the maintenance sweep writes the expiry.
+ */
+async function endPeriodGrants(tx: Queryable, row: SubscriptionRow): Promise<void> {
+  if (!row.account_id) return;
+  // The account's lock first, as every movement of its credits takes it.
+  await lockAccountBalance(tx, row.account_id);
+  await tx`
+    UPDATE credit_grants SET expires_at = LEAST(COALESCE(expires_at, now()), now())
+    WHERE closed_at IS NULL
+      AND business_key IN (SELECT invoice_id FROM subscription_periods WHERE subscription_id = ${row.id})
+      AND EXISTS (SELECT 1 FROM subscription_plans WHERE id = ${row.plan_id} AND expire_on_cancel)`;
 }
 
 export type LinkOutcome =
@@ -110,6 +126,7 @@ export async function applySubscriptionState(
         state_event_id = ${input.eventId}, state_event_created = ${input.eventCreated}, updated_at = now()
       WHERE id = ${subscription.id}`;
     const updated = { ...row, status: subscription.status, plan_id: input.planId };
+    if (FINAL_SUBSCRIPTION_STATUSES.has(subscription.status)) await endPeriodGrants(tx, updated);
     const noticeKey = await queueEndedNotice(tx, updated);
     return {
       applied: true,

@@ -164,6 +164,31 @@ describe('subscriptions', () => {
     ).toEqual([fixture.firstInvoice.id, invoices[2]?.id as string].sort());
   });
 
+  it('when a subscription whose plan expires on cancel ends, then its unused period credits expire and bought ones stay', async () => {
+    const basic = await newSubscription(h, 'basic');
+    await deliverAndSettle(h, basic.startEvents());
+    const pack = checkoutSession({ accountId: basic.account.id, packId: 'starter' });
+    await deliverAndSettle(h, [stripeEvent('checkout.session.completed', pack)]);
+    const pro = await newSubscription(h, 'pro');
+    await deliverAndSettle(h, pro.startEvents());
+    const cancel = (fixture: typeof basic, priceId: string) =>
+      stripeEvent(
+        'customer.subscription.deleted',
+        subscription({
+          id: fixture.subscriptionId,
+          customerId: fixture.customerId,
+          priceId,
+          status: 'canceled',
+        }),
+        { created: Math.floor(Date.now() / 1000) + 5 },
+      );
+    await deliverAndSettle(h, [cancel(basic, PLANS.basic.priceId), cancel(pro, PLANS.pro.priceId)]);
+    await runMaintenance(h);
+    // Basic expires on cancel: its 1000 go, the pack's 100 stay. Pro does not: its 5000 stay.
+    expect(await checkedBalance(h, basic.account.id)).toBe(100);
+    expect(await checkedBalance(h, pro.account.id)).toBe(5000);
+  });
+
   it('when subscription updates arrive out of order, then the newest state stays, and deletion is final and told once', async () => {
     const fixture = await newSubscription(h, 'basic');
     await deliverAndSettle(h, fixture.startEvents());

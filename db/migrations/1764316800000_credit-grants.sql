@@ -82,6 +82,9 @@ CREATE TABLE movement_outcomes (
   created_at   timestamptz NOT NULL DEFAULT now()
 );
 
+-- A plan says whether the unused credits of its periods expire when the subscription ends.
+ALTER TABLE subscription_plans ADD COLUMN expire_on_cancel boolean NOT NULL DEFAULT false;
+
 -- The grant each purchase created, for refunds and disputes.
 ALTER TABLE purchases ADD COLUMN grant_id bigint REFERENCES credit_grants (id);
 
