@@ -1,12 +1,11 @@
-import { ApplicationFailure, heartbeat, log } from '@temporalio/activity';
+import { heartbeat, log } from '@temporalio/activity';
 import {
   deliverOutboxMessage,
   findStalePendingEmails,
   markEmailFailed,
-  OutboxMessageNotFoundError,
   type DeliveryOutcome,
 } from '../db/outbox';
-import { NonRetryable } from '../domain/failure-types';
+import { errors } from '../domain/errors';
 import type { ActivityDependencies } from './dependencies';
 import { isPermanentSmtpError } from './mailer';
 
@@ -29,15 +28,7 @@ export function createEmailActivities({ sql, mailer, config, workflows }: Activi
         log.info('email delivery', { emailKey: input.receiptKey, status: outcome.status });
         return { status: outcome.status };
       } catch (error) {
-        if (error instanceof OutboxMessageNotFoundError) {
-          throw ApplicationFailure.nonRetryable(error.message, NonRetryable.OutboxMessageNotFound);
-        }
-        if (isPermanentSmtpError(error)) {
-          throw ApplicationFailure.nonRetryable(
-            `SMTP server refused the email: ${(error as Error).message}`,
-            NonRetryable.SmtpPermanentError,
-          );
-        }
+        if (isPermanentSmtpError(error)) throw errors.smtpRefused((error as Error).message);
         throw error;
       }
     },

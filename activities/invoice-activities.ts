@@ -15,7 +15,6 @@ import {
   type InvoiceApproval,
 } from '../domain/subscription-rules';
 import type { ActivityDependencies } from './dependencies';
-import { withAccountRequired } from './failures';
 
 export type InvoiceFailureResult =
   | { outcome: 'await_link' }
@@ -93,7 +92,7 @@ export function createInvoiceActivities({ sql, config }: ActivityDependencies) {
     },
 
     async grantInvoice(grant: InvoiceGrant): Promise<InvoiceGrantOutcome> {
-      const outcome = await withAccountRequired(() => grantInvoiceCredits(sql, grant));
+      const outcome = await grantInvoiceCredits(sql, grant);
       log.info(outcome.applied ? 'period credits granted' : 'invoice already credited', {
         invoiceId: grant.invoiceId,
         accountId: grant.accountId,

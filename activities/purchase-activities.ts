@@ -8,7 +8,6 @@ import { findPurchase, recordPurchase } from '../db/purchases';
 import { checkCheckoutPurchase, offerFromPack, type Offer } from '../domain/purchase-rules';
 import type { CheckoutSessionSummary } from '../domain/stripe-objects';
 import type { ActivityDependencies } from './dependencies';
-import { withAccountRequired } from './failures';
 
 /** Activities of the checkout purchase workflow. */
 export function createPurchaseActivities({ sql, config }: ActivityDependencies) {
@@ -96,7 +95,7 @@ export function createPurchaseActivities({ sql, config }: ActivityDependencies) 
     },
 
     async grantPurchase(grant: PurchaseGrant): Promise<GrantOutcome> {
-      const outcome = await withAccountRequired(() => grantPurchaseCredits(sql, grant));
+      const outcome = await grantPurchaseCredits(sql, grant);
       log.info(outcome.applied ? 'credits granted' : 'session already credited', {
         checkoutSessionId: grant.checkoutSessionId,
         accountId: grant.accountId,

@@ -6,15 +6,10 @@ import {
   type GrantSource,
   type GrantTally,
 } from '../domain/credit-grant-rules';
+import { errors } from '../domain/errors';
 import { toSafeInteger } from '../domain/integers';
 import type { Queryable, Sql } from './client';
-import {
-  findEntryByKey,
-  InsufficientCreditsError,
-  lockAccountBalance,
-  recordMovement,
-  type LedgerEntry,
-} from './ledger';
+import { findEntryByKey, lockAccountBalance, recordMovement, type LedgerEntry } from './ledger';
 
 /**
  * Credit grants: every credit that enters an account is a grant, and every movement that takes
@@ -268,8 +263,7 @@ export async function drawDown(
   const existing = await findEntryByKey(tx, movement.businessKey);
   if (existing) return { entry: existing, applied: false };
   const { available } = await summarizeCredits(tx, movement.accountId);
-  if (available < movement.amount)
-    throw new InsufficientCreditsError(Math.max(available, 0), movement.amount);
+  if (available < movement.amount) throw errors.insufficientCredits(Math.max(available, 0), movement.amount);
   const entry = await recordMovement(tx, {
     accountId: movement.accountId,
     delta: -movement.amount,

@@ -1,3 +1,4 @@
+import { errors } from '../domain/errors';
 import type { Sql } from './client';
 import { drawDown } from './credit-grants';
 import type { LedgerEntry } from './ledger';
@@ -7,13 +8,6 @@ export interface DebitRequest {
   amount: number;
   idempotencyKey: string;
   reason: string;
-}
-
-export class IdempotencyConflictError extends Error {
-  constructor(readonly key: string) {
-    super(`idempotency key ${key} was used with other parameters`);
-    this.name = 'IdempotencyConflictError';
-  }
 }
 
 /**
@@ -50,6 +44,6 @@ export async function debitCredits(
     entry.accountId === request.accountId &&
     entry.delta === -request.amount &&
     entry.reason === request.reason;
-  if (!result.applied && !sameRequest) throw new IdempotencyConflictError(request.idempotencyKey);
+  if (!result.applied && !sameRequest) throw errors.idempotencyKeyReused();
   return result;
 }

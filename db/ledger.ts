@@ -1,3 +1,4 @@
+import { errors } from '../domain/errors';
 import { toSafeInteger } from '../domain/integers';
 import type { Queryable, Sql } from './client';
 
@@ -44,23 +45,6 @@ function toEntry(row: LedgerRow): LedgerEntry {
   };
 }
 
-export class AccountNotFoundError extends Error {
-  constructor(readonly accountId: string) {
-    super(`account ${accountId} does not exist`);
-    this.name = 'AccountNotFoundError';
-  }
-}
-
-export class InsufficientCreditsError extends Error {
-  constructor(
-    readonly available: number,
-    readonly amount: number,
-  ) {
-    super(`${available} credits available cannot cover ${amount}`);
-    this.name = 'InsufficientCreditsError';
-  }
-}
-
 export interface CreditMovement {
   accountId: string;
   delta: number;
@@ -80,7 +64,7 @@ export async function lockAccountBalance(
 ): Promise<{ balance: number; held: number }> {
   const [locked] = await tx<{ balance: string; held: string }[]>`
     SELECT balance, held FROM credit_balances WHERE account_id = ${accountId} FOR UPDATE`;
-  if (!locked) throw new AccountNotFoundError(accountId);
+  if (!locked) throw errors.accountNotFound(accountId);
   return { balance: toSafeInteger(locked.balance, 'balance'), held: toSafeInteger(locked.held, 'held') };
 }
 

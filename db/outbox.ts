@@ -1,3 +1,4 @@
+import { errors } from '../domain/errors';
 import type { Queryable, Sql } from './client';
 
 export interface OutboxMessage {
@@ -69,13 +70,6 @@ export type DeliveryOutcome =
   | { status: 'already_sent'; messageId: string | null }
   | { status: 'already_failed'; lastError: string | null };
 
-export class OutboxMessageNotFoundError extends Error {
-  constructor(readonly key: string) {
-    super(`no outbox message with key ${key}`);
-    this.name = 'OutboxMessageNotFoundError';
-  }
-}
-
 /**
  * Delivers a queued message at most once per acceptance by the SMTP server: the row stays
  * locked while it is handed over, so a concurrent attempt waits and then sees it sent. A failed
@@ -91,7 +85,7 @@ export async function deliverOutboxMessage(
     const [row] = await tx<OutboxRow[]>`
       SELECT id, key, to_address, subject, body_text, status, attempts, last_error, message_id
       FROM email_outbox WHERE key = ${key} FOR UPDATE`;
-    if (!row) throw new OutboxMessageNotFoundError(key);
+    if (!row) throw errors.outboxMessageNotFound(key);
     if (row.status === 'sent') return { status: 'already_sent', messageId: row.message_id };
     if (row.status === 'failed') return { status: 'already_failed', lastError: row.last_error };
     try {

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import { errors } from '../domain/errors';
 import { toSafeInteger } from '../domain/integers';
 import type { Queryable, Sql } from './client';
 import { drawDown, summarizeCredits } from './credit-grants';
-import { IdempotencyConflictError } from './debits';
-import { InsufficientCreditsError, lockAccountBalance, type LedgerEntry } from './ledger';
+import { lockAccountBalance, type LedgerEntry } from './ledger';
 
 /**
  * Reservations hold credits for work not finished yet: `available = balance − held` never goes
@@ -55,37 +55,12 @@ function toReservation(row: ReservationRow): Reservation {
   };
 }
 
-export class ReservationNotFoundError extends Error {
-  constructor(readonly reservationId: string) {
-    super(`reservation ${reservationId} was not found`);
-    this.name = 'ReservationNotFoundError';
-  }
-}
-
-/** The hold was already released, expired or captured otherwise: it cannot be captured (again). */
-export class ReservationSettledError extends Error {
-  constructor(readonly reservation: Reservation) {
-    super(`reservation ${reservation.id} is ${reservation.status}`);
-    this.name = 'ReservationSettledError';
-  }
-}
-
-export class CaptureExceedsHoldError extends Error {
-  constructor(
-    readonly held: number,
-    readonly amount: number,
-  ) {
-    super(`a hold of ${held} cannot capture ${amount}`);
-    this.name = 'CaptureExceedsHoldError';
-  }
-}
-
 export const captureKey = (reservationId: string) => `capture:${reservationId}`;
 
 async function lockReservation(tx: Queryable, accountId: string, id: string): Promise<Reservation> {
   const [row] = await tx<ReservationRow[]>`
     SELECT ${tx.unsafe(COLUMNS)} FROM credit_reservations WHERE id = ${id} AND account_id = ${accountId} FOR UPDATE`;
-  if (!row) throw new ReservationNotFoundError(id);
+  if (!row) throw errors.reservationNotFound(id);
   return toReservation(row);
 }
 
@@ -116,13 +91,12 @@ export async function holdCredits(
     if (existing) {
       const reservation = toReservation(existing);
       if (reservation.amount !== request.amount || existing.ttl_seconds !== request.ttlSeconds) {
-        throw new IdempotencyConflictError(request.idempotencyKey);
+        throw errors.idempotencyKeyReused();
       }
       return { reservation, created: false };
     }
     const { available } = await summarizeCredits(tx, request.accountId);
-    if (available < request.amount)
-      throw new InsufficientCreditsError(Math.max(available, 0), request.amount);
+    if (available < request.amount) throw errors.insufficientCredits(Math.max(available, 0), request.amount);
     const [row] = await tx<ReservationRow[]>`
       INSERT INTO credit_reservations (id, account_id, amount, idempotency_key, expires_at)
       VALUES (${`rsv_${randomUUID().replaceAll('-', '')}`}, ${request.accountId}, ${request.amount},
@@ -148,7 +122,8 @@ export async function captureReservation(
     const amount = request.amount ?? reservation.amount;
     const key = captureKey(reservation.id);
     if (reservation.status === 'captured') {
-      if (reservation.captured !== amount) throw new ReservationSettledError(reservation);
+      if (reservation.captured !== amount)
+        throw errors.reservationSettled(reservation.id, reservation.status);
       const { entry } = await drawDown(tx, {
         accountId: request.accountId,
         amount,
@@ -158,8 +133,8 @@ export async function captureReservation(
       });
       return { reservation, entry };
     }
-    if (reservation.status !== 'held') throw new ReservationSettledError(reservation);
-    if (amount > reservation.amount) throw new CaptureExceedsHoldError(reservation.amount, amount);
+    if (reservation.status !== 'held') throw errors.reservationSettled(reservation.id, reservation.status);
+    if (amount > reservation.amount) throw errors.captureExceedsHold(reservation.amount, amount);
     // Free the hold first, so the debit may draw the credits it held.
     await tx`UPDATE credit_balances SET held = held - ${reservation.amount} WHERE account_id = ${request.accountId}`;
     const { entry } = await drawDown(tx, {

@@ -1,3 +1,4 @@
+import { errors } from './errors';
 /**
  * What a checkout charges, decided by the server alone: a pack's catalog price, or a custom
  * number of credits at the configured unit price. Optionally grossed up so that, after the card
@@ -20,17 +21,12 @@ export interface CardFee {
   fixedCents: number;
 }
 
-export class PricingError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'PricingError';
-  }
-}
+const refuse = (message: string) => errors.invalidValue('credits', message);
 
 const ceilDiv = (numerator: bigint, denominator: bigint) => (numerator + denominator - 1n) / denominator;
 
 function toCents(value: bigint): number {
-  if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw new PricingError('amount too large');
+  if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw refuse('amount too large');
   return Number(value);
 }
 
@@ -39,8 +35,7 @@ function toCents(value: bigint): number {
  * A = ⌈(net + fixed) / (1 − percent)⌉.
  */
 export function grossUpForCardFee(netCents: number, fee: CardFee): number {
-  if (fee.percentBps < 0 || fee.percentBps >= 10_000)
-    throw new PricingError('fee percentage must be below 100 %');
+  if (fee.percentBps < 0 || fee.percentBps >= 10_000) throw refuse('fee percentage must be below 100 %');
   const numerator = (BigInt(netCents) + BigInt(fee.fixedCents)) * 10_000n;
   return toCents(ceilDiv(numerator, BigInt(10_000 - fee.percentBps)));
 }
@@ -50,9 +45,7 @@ export function priceCustomCredits(
   pricing: CustomCreditPricing,
 ): { amountCents: number; netCents: number; currency: string } {
   if (!Number.isSafeInteger(credits) || credits < pricing.minCredits || credits > pricing.maxCredits) {
-    throw new PricingError(
-      `credits must be a whole number from ${pricing.minCredits} to ${pricing.maxCredits}`,
-    );
+    throw refuse(`credits must be a whole number from ${pricing.minCredits} to ${pricing.maxCredits}`);
   }
   const netCents = toCents(BigInt(credits) * BigInt(pricing.unitPriceCents));
   const amountCents = pricing.fee ? grossUpForCardFee(netCents, pricing.fee) : netCents;

@@ -1,5 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { startHarness, type Harness } from './support/harness';
+import type { AddressInfo } from 'node:net';
+import { createApp } from '../api/app';
+import { createMetrics } from '../api/metrics';
+import { createLogger } from '../config/logger';
+import { createSql } from '../db/client';
+import { API_KEY, startHarness, type Harness } from './support/harness';
 
 describe('accounts API', () => {
   let h: Harness;
@@ -106,5 +111,33 @@ describe('accounts API', () => {
     const metrics = await fetch(`${h.baseUrl}/metrics`);
     expect(metrics.status).toBe(200);
     expect(await metrics.text()).toContain('billing_http_request_duration_seconds');
+  });
+
+  it('when the database is unreachable, then /v1 answers 503 database_unavailable, not 500', async () => {
+    // Nothing listens on port 1: every query fails to connect.
+    const sql = createSql('postgres://postgres@127.0.0.1:1/none', { max: 1 });
+    const app = createApp({
+      config: h.config,
+      sql,
+      temporal: h.temporal,
+      stripe: null,
+      logger: createLogger({ level: 'silent', name: 'test' }),
+      metrics: createMetrics(),
+    });
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const response = await fetch(`http://127.0.0.1:${port}/v1/accounts/${newId()}`, {
+        headers: { authorization: `Bearer ${API_KEY}` },
+      });
+      expect(response.status).toBe(503);
+      expect(await response.json()).toEqual({
+        error: { code: 'database_unavailable', message: expect.any(String) },
+      });
+    } finally {
+      server.close();
+      await sql.end({ timeout: 1 });
+    }
   });
 });

@@ -1,9 +1,4 @@
-import {
-  grossUpForCardFee,
-  priceCustomCredits,
-  PricingError,
-  type CustomCreditPricing,
-} from '../domain/checkout-pricing';
+import { grossUpForCardFee, priceCustomCredits, type CustomCreditPricing } from '../domain/checkout-pricing';
 
 const pricing: CustomCreditPricing = {
   unitPriceCents: 9,
@@ -43,7 +38,9 @@ describe('custom credit pricing', () => {
   it.each([[99], [100_001], [1.5], [-5]])(
     'when %p credits are asked for, then pricing refuses',
     (credits) => {
-      expect(() => priceCustomCredits(credits, pricing)).toThrow(PricingError);
+      expect(() => priceCustomCredits(credits, pricing)).toThrow(
+        expect.objectContaining({ code: 'invalid_request', status: 400 }),
+      );
     },
   );
 });

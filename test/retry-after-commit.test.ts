@@ -3,6 +3,7 @@ import { createActivities, type Activities } from '../activities';
 import { createMailer } from '../activities/mailer';
 import { enqueueEmail } from '../db/outbox';
 import { checkoutSession, stripeEvent } from '../scripts/stripe-events';
+import { activityInterceptors } from '../worker/billing-error-interceptor';
 import { temporalWorkflowDirectory } from '../worker/maintenance-schedule';
 import {
   checkedBalance,
@@ -64,6 +65,7 @@ describe('a retry after the commit', () => {
       taskQueue: h.config.temporal.taskQueue,
       workflowBundle: { codePath: process.env.TEST_WORKFLOW_BUNDLE as string },
       activities,
+      interceptors: { activity: activityInterceptors },
     });
     worker = { instance, running: instance.run(), connection };
   });

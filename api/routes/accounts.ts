@@ -2,12 +2,8 @@ import { Router } from 'express';
 import type { Sql } from '../../db/client';
 import { createAccount, findAccount, type Account } from '../../db/accounts';
 import { summarizeCredits } from '../../db/credit-grants';
-import { debitCredits, IdempotencyConflictError } from '../../db/debits';
-import {
-  InsufficientCreditsError,
-  listLedgerEntries,
-  type LedgerEntryWithAllocations,
-} from '../../db/ledger';
+import { debitCredits } from '../../db/debits';
+import { listLedgerEntries, type LedgerEntryWithAllocations } from '../../db/ledger';
 import { decodeCursor, encodeCursor } from '../cursors';
 import { errors, parseOrThrow } from '../errors';
 import { accountParams, createAccountBody, createDebitBody, ledgerQuery } from '../schemas';
@@ -76,15 +72,8 @@ export function accountsRouter({ sql }: { sql: Sql }): Router {
     const { id } = parseOrThrow(accountParams, req.params);
     const body = parseOrThrow(createDebitBody, req.body);
     await requireAccount(sql, id);
-    try {
-      const { entry } = await debitCredits(sql, { accountId: id, ...body });
-      res.status(201).json({ entryId: entry.id, balance: entry.balanceAfter });
-    } catch (error) {
-      if (error instanceof InsufficientCreditsError)
-        throw errors.insufficientCredits(error.available, body.amount);
-      if (error instanceof IdempotencyConflictError) throw errors.idempotencyKeyReused();
-      throw error;
-    }
+    const { entry } = await debitCredits(sql, { accountId: id, ...body });
+    res.status(201).json({ entryId: entry.id, balance: entry.balanceAfter });
   });
 
   return router;

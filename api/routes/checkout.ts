@@ -11,7 +11,7 @@ import {
   type CheckoutSnapshot,
 } from '../../db/checkout-sessions';
 import type { Sql } from '../../db/client';
-import { PricingError, priceCustomCredits } from '../../domain/checkout-pricing';
+import { priceCustomCredits } from '../../domain/checkout-pricing';
 import { errors, parseOrThrow } from '../errors';
 import { checkoutHeaders, createCheckoutBody } from '../schemas';
 
@@ -66,13 +66,8 @@ export function checkoutRouter({ sql, stripe, config }: CheckoutDependencies): R
       };
     } else {
       const credits = body.credits ?? 0;
-      try {
-        const price = priceCustomCredits(credits, config.customCredits);
-        sale = { packId: null, name: `${credits.toLocaleString('en-US')} credits`, credits, ...price };
-      } catch (error) {
-        if (error instanceof PricingError) throw errors.invalidValue('credits', error.message);
-        throw error;
-      }
+      const price = priceCustomCredits(credits, config.customCredits);
+      sale = { packId: null, name: `${credits.toLocaleString('en-US')} credits`, credits, ...price };
     }
 
     const fingerprint = createHash('sha256').update(JSON.stringify(body)).digest('hex');

@@ -4,16 +4,11 @@ import { Router } from 'express';
 import type { ApiConfig } from '../../config/env';
 import type { Logger } from '../../config/logger';
 import type { Sql } from '../../db/client';
-import { IdempotencyConflictError } from '../../db/debits';
-import { InsufficientCreditsError } from '../../db/ledger';
 import {
   captureReservation,
-  CaptureExceedsHoldError,
   findReservation,
   holdCredits,
   releaseReservation,
-  ReservationNotFoundError,
-  ReservationSettledError,
   type Reservation,
 } from '../../db/reservations';
 import {
@@ -33,18 +28,6 @@ const present = (reservation: Reservation) => ({
   expiresAt: reservation.expiresAt.toISOString(),
   createdAt: reservation.createdAt.toISOString(),
 });
-
-function translate(error: unknown): never {
-  if (error instanceof InsufficientCreditsError)
-    throw errors.insufficientCredits(error.available, error.amount);
-  if (error instanceof IdempotencyConflictError) throw errors.idempotencyKeyReused();
-  if (error instanceof ReservationNotFoundError) throw errors.reservationNotFound(error.reservationId);
-  if (error instanceof ReservationSettledError) {
-    throw errors.reservationSettled(error.reservation.id, error.reservation.status);
-  }
-  if (error instanceof CaptureExceedsHoldError) throw errors.captureExceedsHold(error.held, error.amount);
-  throw error;
-}
 
 /**
  * Holds on credits: hold, capture (all or part, into a debit), release. Each hold's TTL is a
@@ -83,7 +66,7 @@ export function reservationsRouter(deps: {
     const { id } = parseOrThrow(accountParams, req.params);
     const body = parseOrThrow(createReservationBody, req.body);
     await requireAccount(sql, id);
-    const { reservation, created } = await holdCredits(sql, { accountId: id, ...body }).catch(translate);
+    const { reservation, created } = await holdCredits(sql, { accountId: id, ...body });
     if (reservation.status === 'held') await startTimer(reservation);
     res.status(created ? 201 : 200).json(present(reservation));
   });
@@ -103,15 +86,13 @@ export function reservationsRouter(deps: {
       reservationId,
       reason: body.reason,
       ...(body.amount === undefined ? {} : { amount: body.amount }),
-    }).catch(translate);
+    });
     res.status(201).json({ ...present(reservation), entryId: entry.id, balance: entry.balanceAfter });
   });
 
   router.post('/v1/accounts/:id/reservations/:reservationId/release', async (req, res) => {
     const { id, reservationId } = parseOrThrow(reservationParams, req.params);
-    const reservation = await releaseReservation(sql, { accountId: id, reservationId, as: 'released' }).catch(
-      translate,
-    );
+    const reservation = await releaseReservation(sql, { accountId: id, reservationId, as: 'released' });
     res.json(present(reservation));
   });
 

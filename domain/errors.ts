@@ -1,0 +1,117 @@
+import type { z } from 'zod';
+import { failureTypeOf } from './failure-types';
+
+/**
+ * One vocabulary of failures for the whole service: a stable snake_case code, the HTTP status
+ * it answers with, and whether retrying can help. Code throws these; the API maps them once (its
+ * error middleware) and the worker once (an activity interceptor: a failure that retrying cannot
+ * fix becomes a non-retryable Temporal failure whose type is the code in PascalCase).
+ */
+export class BillingError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+    /** Whether the same request may succeed later: outages yes, bad input and missing rows no. */
+    readonly retryable = status >= 500,
+  ) {
+    super(message);
+    this.name = 'BillingError';
+  }
+
+  /** The Temporal failure type of this error, e.g. `account_not_found` → `AccountNotFound`. */
+  get failureType(): string {
+    return failureTypeOf(this.code);
+  }
+}
+
+export const errors = {
+  missingSignature: () =>
+    new BillingError(400, 'missing_signature', 'The Stripe-Signature header is required.'),
+  invalidSignature: () =>
+    new BillingError(400, 'invalid_signature', 'The Stripe-Signature header does not match the payload.'),
+  signatureExpired: () =>
+    new BillingError(
+      400,
+      'signature_expired',
+      'The Stripe-Signature timestamp is outside the tolerance window.',
+    ),
+  malformedJson: () => new BillingError(400, 'malformed_json', 'The request body is not valid JSON.'),
+  invalidEvent: (detail: string) =>
+    new BillingError(400, 'invalid_event', `The event is not a valid Stripe event: ${detail}`),
+  invalidRequest: (issues: z.core.$ZodIssue[]) =>
+    new BillingError(
+      400,
+      'invalid_request',
+      issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`).join('; '),
+      issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message })),
+    ),
+  unauthorized: () =>
+    new BillingError(401, 'unauthorized', 'A valid API key is required: Authorization: Bearer <key>.'),
+  accountNotFound: (id: string) => new BillingError(404, 'account_not_found', `Account ${id} was not found.`),
+  packNotFound: (id: string) => new BillingError(404, 'pack_not_found', `Pack ${id} is not for sale.`),
+  purchaseNotFound: (id: string) =>
+    new BillingError(404, 'purchase_not_found', `Purchase ${id} was not found.`),
+  invalidValue: (path: string, message: string) =>
+    new BillingError(400, 'invalid_request', `${path}: ${message}`, [{ path, message }]),
+  insufficientCredits: (available: number, amount: number) =>
+    new BillingError(
+      402,
+      'insufficient_credits',
+      `${available} credits are available; ${amount} would take the account below zero.`,
+    ),
+  grantNotFound: (id: number) => new BillingError(404, 'grant_not_found', `Grant ${id} was not found.`),
+  reservationNotFound: (id: string) =>
+    new BillingError(404, 'reservation_not_found', `Reservation ${id} was not found.`),
+  reservationSettled: (id: string, status: string) =>
+    new BillingError(
+      409,
+      'reservation_settled',
+      `Reservation ${id} is ${status}; it can no longer be captured.`,
+    ),
+  captureExceedsHold: (held: number, amount: number) =>
+    new BillingError(
+      422,
+      'capture_exceeds_hold',
+      `The reservation holds ${held} credits; ${amount} cannot be captured.`,
+    ),
+  idempotencyKeyReused: () =>
+    new BillingError(
+      409,
+      'idempotency_key_reused',
+      'This idempotency key was already used with other parameters.',
+    ),
+  redirectNotAllowed: (field: string, host: string) =>
+    new BillingError(422, 'redirect_url_not_allowed', `${field}: ${host} is not an allowed redirect host.`),
+  stripeFailed: (stripeCode: string | undefined, message: string) =>
+    new BillingError(502, 'stripe_error', `Stripe refused the request: ${message}`, {
+      stripeCode: stripeCode ?? null,
+    }),
+  stripeNotConfigured: () =>
+    new BillingError(
+      503,
+      'stripe_not_configured',
+      'STRIPE_SECRET_KEY is not set, so checkout sessions cannot be created.',
+    ),
+  outboxMessageNotFound: (key: string) =>
+    new BillingError(404, 'outbox_message_not_found', `No outbox message has the key ${key}.`),
+  smtpRefused: (message: string) =>
+    new BillingError(
+      502,
+      'smtp_permanent_error',
+      `The SMTP server refused the email: ${message}`,
+      undefined,
+      false,
+    ),
+  databaseUnavailable: () =>
+    new BillingError(503, 'database_unavailable', 'The database is unavailable; retry later.'),
+  routeNotFound: () => new BillingError(404, 'route_not_found', 'No such route.'),
+  payloadTooLarge: () => new BillingError(413, 'payload_too_large', 'The request body is too large.'),
+  unsupportedMediaType: () =>
+    new BillingError(415, 'unsupported_media_type', 'Send the body as application/json (UTF-8).'),
+  temporalUnavailable: () =>
+    new BillingError(503, 'temporal_unavailable', 'The workflow service is unavailable; retry later.'),
+  notReady: (checks: Record<string, string>) =>
+    new BillingError(503, 'not_ready', 'A dependency is not available.', checks),
+};
