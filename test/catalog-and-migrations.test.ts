@@ -1,3 +1,6 @@
+import { readdirSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
 import { findPack, listActivePacks, loadPackCatalog, syncPackCatalog, type PackCatalog } from '../db/catalog';
 import { createSql, type Sql } from '../db/client';
 import { migrate } from '../db/migrate';
@@ -15,10 +18,30 @@ describe('migrations and the pack catalog', () => {
     await sql.end();
   });
 
-  it('when migrations run again, concurrently, then nothing is applied twice and nothing fails', async () => {
-    const url = process.env.TEST_DATABASE_URL ?? '';
-    const results = await Promise.all([migrate(url), migrate(url), migrate(url)]);
-    expect(results).toEqual([[], [], []]);
+  it('when three runners migrate an empty database at once, then each migration is applied exactly once', async () => {
+    const database = `migrate_${randomUUID().replaceAll('-', '')}`;
+    await sql.unsafe(`CREATE DATABASE ${database}`);
+    try {
+      const target = new URL(process.env.TEST_DATABASE_URL ?? '');
+      target.pathname = `/${database}`;
+      const url = target.toString();
+      const results = await Promise.all([migrate(url), migrate(url), migrate(url)]);
+      const files = readdirSync(path.join(__dirname, '..', 'db', 'migrations')).filter((f) =>
+        f.endsWith('.sql'),
+      );
+      // One runner applied them all (in order); the others waited on the lock and found nothing.
+      expect(results.map((applied) => applied.length).sort()).toEqual([0, 0, files.length]);
+      const applied = createSql(url, { max: 1 });
+      try {
+        const rows = await applied<{ name: string }[]>`SELECT name FROM schema_migrations ORDER BY id`;
+        expect(rows.map((row) => `${row.name}.sql`)).toEqual(files.sort());
+        expect(await migrate(url)).toEqual([]);
+      } finally {
+        await applied.end();
+      }
+    } finally {
+      await sql.unsafe(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    }
   });
 
   it('when the shipped catalog is loaded, then it has at least three active packs', () => {

@@ -153,8 +153,7 @@ describe('when a worker is killed between the grant and the receipt', () => {
       stage: 'completed',
       receipt: 'sent',
     });
-    await sleep(500);
-    expect(h.smtp.to(account.email)).toHaveLength(1);
+    expect(await h.smtp.settledMail(account.email)).toHaveLength(1);
     expect(await ledgerRowsFor(h.sql, session.id as string)).toHaveLength(1);
     expect(await balanceOf(h.sql, account.id)).toBe(1200);
   }, 180_000);

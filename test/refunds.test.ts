@@ -1,3 +1,5 @@
+import { refundKey } from '../activities/reversal-activities';
+import { ledgerRowsFor } from './support/db';
 import { charge } from '../scripts/stripe-billing-events';
 import { checkoutSession, stripeEvent } from '../scripts/stripe-events';
 import {
@@ -163,9 +165,12 @@ describe('refunds', () => {
   });
 
   it('when a charge was never a purchase, then the refund changes nothing', async () => {
-    const [result] = await deliverAndSettle(h, [
-      stripeEvent('charge.refunded', { ...charge({ amountRefunded: 900 }), payment_intent: null }),
-    ]);
+    const bystander = await grantedPurchase(h, 'starter');
+    const stray = { ...charge({ amountRefunded: 900 }), payment_intent: null };
+    const [result] = await deliverAndSettle(h, [stripeEvent('charge.refunded', stray)]);
     expect(result).toMatchObject({ stage: 'no_purchase', delta: null });
+    // No ledger row under the refund's key, and an account with credits kept them.
+    expect(await ledgerRowsFor(h.sql, refundKey(stray.id, 900))).toHaveLength(0);
+    expect(await checkedBalance(h, bystander.account.id)).toBe(100);
   });
 });

@@ -72,11 +72,8 @@ describe('subscriptions', () => {
         plan_id: 'basic-monthly',
       });
     }
-    await waitUntil(() => runs.every((fixture) => h.smtp.to(fixture.account.email).length === 1), {
-      what: 'one receipt per subscription',
-    });
-    await sleep(300);
     for (const fixture of runs) {
+      await h.smtp.settledMail(fixture.account.email);
       const [receipt] = h.smtp.to(fixture.account.email);
       expect(receipt?.subject).toBe('Receipt: 1,000 credits added to your account');
       expect(h.smtp.to(fixture.account.email)).toHaveLength(1);
@@ -230,11 +227,9 @@ describe('subscriptions', () => {
     ]);
     expect(await subscriptionRow(fixture.subscriptionId)).toMatchObject({ status: 'canceled' });
 
-    await h.smtp.waitForMail(fixture.account.email, 2);
-    await sleep(300);
-    const notices = h.smtp
-      .to(fixture.account.email)
-      .filter((mail) => mail.subject === 'Your subscription has ended');
+    const notices = (await h.smtp.settledMail(fixture.account.email, 2)).filter(
+      (mail) => mail.subject === 'Your subscription has ended',
+    );
     expect(notices).toHaveLength(1);
     expect(notices[0]?.text).toContain('Pro plan');
     // The state changes credits nothing: only the first period's grant is in the ledger.

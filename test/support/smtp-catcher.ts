@@ -80,6 +80,18 @@ export class SmtpCatcher {
     return this.messages.filter((message) => message.to.includes(address));
   }
 
+  /**
+   * Waits for `count` mails to the address, then for a quiet period in which no more arrive (a
+   * late duplicate would show up here), and answers every mail to it.
+   */
+  async settledMail(address: string, count = 1, quietMs = 400): Promise<CaughtMail[]> {
+    await this.waitForMail(address, count);
+    for (let seen = this.to(address).length; ; seen = this.to(address).length) {
+      await new Promise((resolve) => setTimeout(resolve, quietMs));
+      if (this.to(address).length === seen) return this.to(address);
+    }
+  }
+
   async waitForMail(address: string, count = 1, timeoutMs = 30_000): Promise<CaughtMail[]> {
     await waitUntil(() => this.to(address).length >= count, {
       timeoutMs,
