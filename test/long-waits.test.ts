@@ -4,7 +4,6 @@ import { createActivities } from '../activities';
 import { createMailer } from '../activities/mailer';
 import { routeStripeEvent } from '../api/stripe-event-routes';
 import { createSql, type Sql } from '../db/client';
-import type { StripeEventEnvelope } from '../domain/stripe-objects';
 import { findTemporalTestServer } from '../scripts/temporal-cli';
 import { charge } from '../scripts/stripe-billing-events';
 import { checkoutSession, stripeEvent, type StripeEvent } from '../scripts/stripe-events';
