@@ -4,8 +4,8 @@ import { findCheckoutSnapshot } from '../db/checkout-sessions';
 import { findAccount } from '../db/accounts';
 import { grantPurchaseCredits } from '../db/purchase-grants';
 import type { GrantOutcome, PurchaseGrant, PurchaseValidation } from '../domain/purchase-workflow-contract';
-import { findPurchase, recordPurchase } from '../db/purchases';
-import { checkCheckoutPurchase, offerFromPack, type Offer } from '../domain/purchase-rules';
+import { checkoutPurchaseFacts, findPurchase, recordPurchase } from '../db/purchases';
+import { checkCheckoutPurchase, offerFromPack, purchaseGrantFor, type Offer } from '../domain/purchase-rules';
 import type { CheckoutSessionSummary } from '../domain/stripe-objects';
 import type { ActivityDependencies } from './dependencies';
 
@@ -49,29 +49,15 @@ export function createPurchaseActivities({ sql, config }: ActivityDependencies) 
         expectedLivemode: config.stripe.livemode,
       });
       // What approving (or a valid check) grants: always what the server sold, never metadata.
-      const grantOf = (accountId: string, sold: Offer): PurchaseGrant => ({
-        checkoutSessionId: session.id,
-        accountId,
-        packId: sold.packId,
-        packName: sold.name,
-        credits: sold.credits,
-        amountCents: session.amountTotal,
-        currency: session.currency,
-        livemode: session.livemode,
-        paymentIntentId: session.paymentIntentId,
-        workflowId,
-      });
+      const grantOf = (accountId: string, sold: Offer): PurchaseGrant =>
+        purchaseGrantFor(session, { accountId, packName: sold.name, ...sold }, workflowId);
       if (check.kind === 'grant') return { outcome: 'valid', grant: grantOf(check.accountId, check.offer) };
 
       const record = {
-        id: session.id,
+        ...checkoutPurchaseFacts(session),
         accountId: account ? session.accountId : null,
         packId: offer?.packId ?? null,
         credits: offer?.credits ?? null,
-        amountCents: session.amountTotal,
-        currency: session.currency,
-        livemode: session.livemode,
-        paymentIntentId: session.paymentIntentId,
         workflowId,
       };
       if (check.kind === 'await_payment') {
@@ -113,15 +99,10 @@ export function createPurchaseActivities({ sql, config }: ActivityDependencies) 
       reasonCode: string | null;
       reason: string;
     }): Promise<void> {
-      const { session } = input;
       await recordPurchase(sql, {
-        id: session.id,
-        accountId: session.accountId,
-        packId: session.packId,
+        ...checkoutPurchaseFacts(input.session),
+        accountId: input.session.accountId,
         credits: null,
-        amountCents: session.amountTotal,
-        currency: session.currency,
-        livemode: session.livemode,
         status: input.status,
         reasonCode: input.reasonCode,
         reason: input.reason,

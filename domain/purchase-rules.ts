@@ -1,3 +1,4 @@
+import type { PurchaseGrant } from './purchase-workflow-contract';
 import type { CheckoutSessionSummary } from './stripe-objects';
 
 /**
@@ -96,4 +97,29 @@ export function checkCheckoutPurchase(input: {
   if (session.paymentStatus === 'unpaid') return { kind: 'await_payment' };
   if (session.paymentStatus !== 'paid') return hold('payment_status_unexpected');
   return { kind: 'grant', accountId: session.accountId, offer, credits: offer.credits };
+}
+
+/**
+ * The grant of a checkout session, in one place: what was sold (from the snapshot or catalog,
+ * or what an operator approved) to whom, and the payment's own facts. Never from metadata.
+ */
+export function purchaseGrantFor(
+  session: CheckoutSessionSummary,
+  sold: { accountId: string; packId: string | null; packName: string; credits: number },
+  workflowId: string,
+  approvedBy?: string,
+): PurchaseGrant {
+  return {
+    checkoutSessionId: session.id,
+    accountId: sold.accountId,
+    packId: sold.packId,
+    packName: sold.packName,
+    credits: sold.credits,
+    amountCents: session.amountTotal,
+    currency: session.currency,
+    livemode: session.livemode,
+    paymentIntentId: session.paymentIntentId,
+    workflowId,
+    ...(approvedBy === undefined ? {} : { approvedBy }),
+  };
 }

@@ -19,6 +19,7 @@ import {
   type ReviewDecision,
 } from '../domain/purchase-workflow-contract';
 import { NonRetryable } from '../domain/failure-types';
+import { purchaseGrantFor } from '../domain/purchase-rules';
 import { PurchaseStatus } from '../domain/search-attributes';
 import { databaseActivityOptions } from './activity-options';
 import { deliverEmail } from './email-delivery';
@@ -143,19 +144,13 @@ export async function purchaseWorkflow(input: PurchaseWorkflowInput): Promise<Pu
     if (credits === undefined || !Number.isSafeInteger(credits) || credits <= 0 || !session.accountId) {
       return null;
     }
-    return {
-      checkoutSessionId: session.id,
+    const sold = {
       accountId: session.accountId,
       packId: held.proposal?.packId ?? session.packId,
       packName: held.proposal?.packName ?? 'Credits',
       credits,
-      amountCents: session.amountTotal,
-      currency: session.currency,
-      livemode: session.livemode,
-      paymentIntentId: session.paymentIntentId,
-      workflowId,
-      approvedBy: decision.reviewer,
     };
+    return purchaseGrantFor(session, sold, workflowId, decision.reviewer);
   }
 }
 
