@@ -120,30 +120,22 @@ export async function captureReservation(
     await lockAccountBalance(tx, request.accountId);
     const reservation = await lockReservation(tx, request.accountId, request.reservationId);
     const amount = request.amount ?? reservation.amount;
-    const key = captureKey(reservation.id);
-    if (reservation.status === 'captured') {
-      if (reservation.captured !== amount)
-        throw errors.reservationSettled(reservation.id, reservation.status);
-      const { entry } = await drawDown(tx, {
+    const debit = () =>
+      drawDown(tx, {
         accountId: request.accountId,
         amount,
-        businessKey: key,
+        businessKey: captureKey(reservation.id),
         kind: 'debit',
         reason: request.reason,
       });
-      return { reservation, entry };
+    if (reservation.status === 'captured' && reservation.captured === amount) {
+      return { reservation, entry: (await debit()).entry };
     }
     if (reservation.status !== 'held') throw errors.reservationSettled(reservation.id, reservation.status);
     if (amount > reservation.amount) throw errors.captureExceedsHold(reservation.amount, amount);
     // Free the hold first, so the debit may draw the credits it held.
     await tx`UPDATE credit_balances SET held = held - ${reservation.amount} WHERE account_id = ${request.accountId}`;
-    const { entry } = await drawDown(tx, {
-      accountId: request.accountId,
-      amount,
-      businessKey: key,
-      kind: 'debit',
-      reason: request.reason,
-    });
+    const { entry } = await debit();
     const [row] = await tx<ReservationRow[]>`
       UPDATE credit_reservations SET status = 'captured', captured = ${amount}, settled_at = now()
       WHERE id = ${reservation.id} RETURNING ${tx.unsafe(COLUMNS)}`;

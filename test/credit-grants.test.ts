@@ -1,10 +1,11 @@
-import { closeGrant, createGrant, drawDown } from '../db/credit-grants';
+import { closeGrant, drawDown } from '../db/credit-grants';
 import { holdCredits } from '../db/reservations';
 import { charge, dispute } from '../scripts/stripe-billing-events';
 import { checkoutSession, stripeEvent, stripeId } from '../scripts/stripe-events';
 import {
   checkedBalance,
   deliverAndSettle,
+  grantDirectly,
   grantedPurchase,
   grantsOf,
   ledgerOf,
@@ -107,19 +108,7 @@ describe('credit grants', () => {
       const soon = new Date(Date.now() + 3600_000);
       const later = new Date(Date.now() + 7200_000);
       const grant = (key: string, amount: number, category: 'paid' | 'promotional', expiresAt: Date | null) =>
-        h.sql.begin((tx) =>
-          createGrant(tx, {
-            accountId: account.id,
-            source: category === 'paid' ? 'manual' : 'promotional',
-            category,
-            priority: category === 'paid' ? 100 : 10,
-            expiresAt,
-            amount,
-            businessKey: `test:${account.id}:${key}`,
-            kind: 'grant',
-            reason: key,
-          }),
-        );
+        grantDirectly(h.sql, account.id, { key, amount, category, expiresAt });
       const paidOld = await grant('paid-old', 100, 'paid', null);
       const paidLater = await grant('paid-later', 100, 'paid', later);
       const paidSoon = await grant('paid-soon', 100, 'paid', soon);
@@ -140,19 +129,12 @@ describe('credit grants', () => {
 
     it('when a grant has passed its expiry but the sweep has not run, then nothing is drawn from it', async () => {
       const account = await h.newAccount();
-      const { grant } = await h.sql.begin((tx) =>
-        createGrant(tx, {
-          accountId: account.id,
-          source: 'promotional',
-          category: 'promotional',
-          priority: 10,
-          expiresAt: new Date(Date.now() + 500),
-          amount: 40,
-          businessKey: `test:${account.id}:short`,
-          kind: 'grant',
-          reason: 'short-lived',
-        }),
-      );
+      const { grant } = await grantDirectly(h.sql, account.id, {
+        key: 'short',
+        amount: 40,
+        category: 'promotional',
+        expiresAt: new Date(Date.now() + 500),
+      });
       await sleep(700);
       expect((await debit(account.id, 1, 'job-1')).status).toBe(402);
       const closed = await closeGrant(h.sql, grant.id, { as: 'expired' });
@@ -164,19 +146,12 @@ describe('credit grants', () => {
   describe('expiry happens once', () => {
     it('when many sweeps and direct expiries race for one grant, then exactly one expiry row is written', async () => {
       const account = await h.newAccount();
-      const { grant } = await h.sql.begin((tx) =>
-        createGrant(tx, {
-          accountId: account.id,
-          source: 'promotional',
-          category: 'promotional',
-          priority: 10,
-          expiresAt: new Date(Date.now() + 300),
-          amount: 75,
-          businessKey: `test:${account.id}:race`,
-          kind: 'grant',
-          reason: 'race',
-        }),
-      );
+      const { grant } = await grantDirectly(h.sql, account.id, {
+        key: 'race',
+        amount: 75,
+        category: 'promotional',
+        expiresAt: new Date(Date.now() + 300),
+      });
       await sleep(400);
       await Promise.all([
         runMaintenance(h),
@@ -449,19 +424,7 @@ describe('credit grants', () => {
 
   it('when a debit asks for more than the live grants hold, then it is refused and nothing moves', async () => {
     const account = await h.newAccount();
-    await h.sql.begin((tx) =>
-      createGrant(tx, {
-        accountId: account.id,
-        source: 'manual',
-        category: 'paid',
-        priority: 100,
-        expiresAt: null,
-        amount: 10,
-        businessKey: `test:${account.id}:ten`,
-        kind: 'grant',
-        reason: 'ten',
-      }),
-    );
+    await grantDirectly(h.sql, account.id, { key: 'ten', amount: 10, category: 'paid' });
     await expect(
       h.sql.begin((tx) =>
         drawDown(tx, {

@@ -8,12 +8,12 @@ import { findTemporalTestServer } from '../scripts/temporal-cli';
 import { charge } from '../scripts/stripe-billing-events';
 import { checkoutSession, stripeEvent, type StripeEvent } from '../scripts/stripe-events';
 import { createAccount } from '../db/accounts';
-import { createGrant } from '../db/credit-grants';
 import { holdCredits } from '../db/reservations';
 import { SEARCH_ATTRIBUTES } from '../domain/search-attributes';
 import { encodeSearchAttributeIndexedValueType } from '@temporalio/common/lib/search-attributes';
 import { installQuietRuntime } from './support/quiet-runtime';
 import { activityInterceptors } from '../worker/billing-error-interceptor';
+import { grantDirectly } from './support/billing';
 import { balanceOf, outboxRowsFor, purchaseRow } from './support/db';
 import { TEST_OUTBOX_AGES } from './support/harness';
 import { SmtpCatcher } from './support/smtp-catcher';
@@ -129,19 +129,7 @@ describe('waits of days, with time skipped', () => {
 
   it('when a hold of one day is never captured, then its timer releases it a day later', async () => {
     const account = await newAccount();
-    await sql.begin((tx) =>
-      createGrant(tx, {
-        accountId: account.id,
-        source: 'manual',
-        category: 'paid',
-        priority: 100,
-        expiresAt: null,
-        amount: 30,
-        businessKey: `test:${account.id}:fund`,
-        kind: 'grant',
-        reason: 'funding',
-      }),
-    );
+    await grantDirectly(sql, account.id, { key: 'fund', amount: 30 });
     const { reservation } = await holdCredits(sql, {
       accountId: account.id,
       amount: 30,

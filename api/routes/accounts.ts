@@ -4,7 +4,7 @@ import { createAccount, findAccount, type Account } from '../../db/accounts';
 import { summarizeCredits } from '../../db/credit-grants';
 import { debitCredits } from '../../db/debits';
 import { listLedgerEntries, type LedgerEntryWithAllocations } from '../../db/ledger';
-import { decodeCursor, encodeCursor } from '../cursors';
+import { decodeCursor, pageOf } from '../cursors';
 import { errors, parseOrThrow } from '../errors';
 import { accountParams, createAccountBody, createDebitBody, ledgerQuery } from '../schemas';
 
@@ -58,14 +58,9 @@ export function accountsRouter({ sql }: { sql: Sql }): Router {
     const query = parseOrThrow(ledgerQuery, req.query);
     const beforeId = decodeCursor(query.cursor);
     await requireAccount(sql, id);
-    // One extra row tells whether another page follows, without a count query.
     const rows = await listLedgerEntries(sql, id, { limit: query.limit + 1, beforeId });
-    const entries = rows.slice(0, query.limit);
-    const last = entries[entries.length - 1];
-    res.json({
-      entries: entries.map(presentEntry),
-      nextCursor: rows.length > query.limit && last ? encodeCursor(last.id) : null,
-    });
+    const { items, nextCursor } = pageOf(rows, query.limit);
+    res.json({ entries: items.map(presentEntry), nextCursor });
   });
 
   router.post('/v1/accounts/:id/debits', async (req, res) => {

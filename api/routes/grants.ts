@@ -3,7 +3,7 @@ import type { Sql } from '../../db/client';
 import { closeGrant, createGrant, findGrant, listGrants, type Grant } from '../../db/credit-grants';
 import { accountScopedKey } from '../../db/debits';
 import { DEFAULT_PRIORITY } from '../../domain/credit-grant-rules';
-import { decodeCursor, encodeCursor } from '../cursors';
+import { decodeCursor, pageOf } from '../cursors';
 import { errors, parseOrThrow } from '../errors';
 import { accountParams, createGrantBody, grantParams, ledgerQuery, voidGrantBody } from '../schemas';
 import { requireAccount } from './accounts';
@@ -39,12 +39,8 @@ export function grantsRouter({ sql }: { sql: Sql }): Router {
     const query = parseOrThrow(ledgerQuery, req.query);
     await requireAccount(sql, id);
     const rows = await listGrants(sql, id, { limit: query.limit + 1, beforeId: decodeCursor(query.cursor) });
-    const grants = rows.slice(0, query.limit);
-    const last = grants[grants.length - 1];
-    res.json({
-      grants: grants.map(presentGrant),
-      nextCursor: rows.length > query.limit && last ? encodeCursor(last.id) : null,
-    });
+    const { items, nextCursor } = pageOf(rows, query.limit);
+    res.json({ grants: items.map(presentGrant), nextCursor });
   });
 
   router.post('/v1/accounts/:id/grants', async (req, res) => {

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import type { Sql } from '../../db/client';
+import { createGrant } from '../../db/credit-grants';
 import { checkoutSession, stripeEvent, stripeId, type StripeEvent } from '../../scripts/stripe-events';
 import { charge, invoice, subscription, type InvoiceOptions } from '../../scripts/stripe-billing-events';
 import type { Harness } from './harness';
@@ -218,4 +220,26 @@ export async function grantsOf(h: Harness, accountId: string) {
     owed: Number(row.owed),
     closed: row.closed_reason,
   }));
+}
+
+/** A grant made straight in the database (as the API's grant route would), for grant-model tests. */
+export function grantDirectly(
+  sql: Sql,
+  accountId: string,
+  grant: { key: string; amount: number; category?: 'paid' | 'promotional'; expiresAt?: Date | null },
+) {
+  const category = grant.category ?? 'paid';
+  return sql.begin((tx) =>
+    createGrant(tx, {
+      accountId,
+      source: category === 'paid' ? 'manual' : 'promotional',
+      category,
+      priority: category === 'paid' ? 100 : 10,
+      expiresAt: grant.expiresAt ?? null,
+      amount: grant.amount,
+      businessKey: `test:${accountId}:${grant.key}`,
+      kind: 'grant',
+      reason: grant.key,
+    }),
+  );
 }
