@@ -15,6 +15,7 @@ import { healthRouter } from './routes/health';
 import { grantsRouter } from './routes/grants';
 import { packsRouter } from './routes/packs';
 import { purchasesRouter } from './routes/purchases';
+import { rejectedEventsRouter } from './routes/rejected-events';
 import { reservationsRouter } from './routes/reservations';
 import { webhookRouter } from './webhook';
 
@@ -58,6 +59,7 @@ export function createApp(deps: AppDependencies): Express {
   app.use(accountsRouter(deps));
   app.use(grantsRouter(deps));
   app.use(reservationsRouter(deps));
+  app.use(rejectedEventsRouter(deps));
   app.use(packsRouter(deps));
   app.use(purchasesRouter(deps));
   app.use(checkoutRouter(deps));

@@ -11,6 +11,18 @@ export function createMetrics() {
       labelNames: ['type', 'outcome'] as const,
       registers: [registry],
     }),
+    webhookRejected: new Counter({
+      name: 'billing_webhook_events_rejected_total',
+      help: 'Signed Stripe events that can never be processed, stored in rejected_events, by reason.',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    webhookUnknownApiVersion: new Counter({
+      name: 'billing_webhook_events_unknown_api_version_total',
+      help: 'Stripe events of an API version the event schemas were not written for (still processed).',
+      labelNames: ['api_version'] as const,
+      registers: [registry],
+    }),
     httpDuration: new Histogram({
       name: 'billing_http_request_duration_seconds',
       help: 'HTTP request duration by route and status.',

@@ -3,6 +3,17 @@ import { createDocument, type ZodOpenApiOperationObject, type ZodOpenApiResponse
 import {
   accountParams,
   accountResponse,
+  captureReservationBody,
+  createGrantBody,
+  createReservationBody,
+  grantPageResponse,
+  grantParams,
+  grantResponse,
+  rejectedEventListResponse,
+  reservationCaptureResponse,
+  reservationParams,
+  reservationResponse,
+  voidGrantBody,
   checkoutHeaders,
   checkoutResponse,
   createAccountBody,
@@ -54,12 +65,18 @@ const operations: Record<string, Record<string, ZodOpenApiOperationObject>> = {
         content: { 'application/json': { schema: { type: 'object', description: 'A Stripe Event.' } } },
       },
       responses: responses(
-        { '200': ['Accepted, a duplicate, or ignored.', webhookResponse] },
+        {
+          '200': [
+            'Accepted, a duplicate, ignored, or rejected for good (a signed event that can never be processed).',
+            webhookResponse,
+          ],
+        },
         {
           '400':
             '`missing_signature`, `invalid_signature`, `signature_expired`, `malformed_json` or `invalid_event`.',
           '413': 'Body over the limit (`payload_too_large`).',
-          '503': 'Temporal unavailable (`temporal_unavailable`): Stripe retries.',
+          '503':
+            'Temporal or the database unavailable (`temporal_unavailable`, `database_unavailable`): Stripe retries.',
         },
       ),
     },
@@ -117,6 +134,116 @@ const operations: Record<string, Record<string, ZodOpenApiOperationObject>> = {
           '404': '`account_not_found`.',
           '409': 'The key was used with another amount or reason (`idempotency_key_reused`).',
         },
+      ),
+    },
+  },
+  '/v1/accounts/{id}/grants': {
+    get: {
+      summary: "Page through an account's credit grants, newest first",
+      requestParams: { path: accountParams, query: ledgerQuery },
+      responses: responses(
+        { '200': ['One page of grants with what remains of each.', grantPageResponse] },
+        { '400': 'Bad limit or cursor.', ...AUTH_FAILURES, '404': '`account_not_found`.' },
+      ),
+    },
+    post: {
+      summary: 'Grant promotional or manual credits, once per idempotency key',
+      requestParams: { path: accountParams },
+      requestBody: json(createGrantBody),
+      responses: responses(
+        {
+          '201': ['Granted; `createdBy` names the API key.', grantResponse],
+          '200': ['The same key replayed: the grant it made.', grantResponse],
+        },
+        {
+          '400': '`invalid_request` (including an expiry in the past).',
+          ...AUTH_FAILURES,
+          '404': '`account_not_found`.',
+          '409': 'The key was used with other parameters (`idempotency_key_reused`).',
+        },
+      ),
+    },
+  },
+  '/v1/accounts/{id}/grants/{grantId}/void': {
+    post: {
+      summary: 'Void what remains of a grant (once; what was spent stays spent)',
+      requestParams: { path: grantParams },
+      requestBody: json(voidGrantBody),
+      responses: responses(
+        { '200': ['The grant, voided.', grantResponse] },
+        { '400': '`invalid_request`.', ...AUTH_FAILURES, '404': '`grant_not_found`.' },
+      ),
+    },
+  },
+  '/v1/accounts/{id}/reservations': {
+    post: {
+      summary: 'Hold credits until captured, released, or the TTL passes',
+      requestParams: { path: accountParams },
+      requestBody: json(createReservationBody),
+      responses: responses(
+        {
+          '201': ['Held.', reservationResponse],
+          '200': ['The same key replayed: the reservation it made.', reservationResponse],
+        },
+        {
+          '400': '`invalid_request`.',
+          ...AUTH_FAILURES,
+          '402': 'Not enough available credits (`insufficient_credits`).',
+          '404': '`account_not_found`.',
+          '409': '`idempotency_key_reused`.',
+        },
+      ),
+    },
+  },
+  '/v1/accounts/{id}/reservations/{reservationId}': {
+    get: {
+      summary: 'Read a reservation',
+      requestParams: { path: reservationParams },
+      responses: responses(
+        { '200': ['The reservation.', reservationResponse] },
+        { ...AUTH_FAILURES, '404': '`reservation_not_found`.' },
+      ),
+    },
+  },
+  '/v1/accounts/{id}/reservations/{reservationId}/capture': {
+    post: {
+      summary: 'Capture a hold, all or part, as a debit drawn from grants',
+      requestParams: { path: reservationParams },
+      requestBody: json(captureReservationBody),
+      responses: responses(
+        {
+          '201': [
+            'Captured (a replay with the same amount answers the same debit).',
+            reservationCaptureResponse,
+          ],
+        },
+        {
+          '400': '`invalid_request`.',
+          ...AUTH_FAILURES,
+          '404': '`reservation_not_found`.',
+          '409': 'Released, expired or captured otherwise (`reservation_settled`).',
+          '422': 'More than the hold (`capture_exceeds_hold`).',
+        },
+      ),
+    },
+  },
+  '/v1/accounts/{id}/reservations/{reservationId}/release': {
+    post: {
+      summary: 'Release a hold (a settled one is answered as it is)',
+      requestParams: { path: reservationParams },
+      responses: responses(
+        { '200': ['The reservation.', reservationResponse] },
+        { ...AUTH_FAILURES, '404': '`reservation_not_found`.' },
+      ),
+    },
+  },
+  '/v1/rejected-events': {
+    get: {
+      summary: 'Signed Stripe events rejected for good, newest first',
+      requestParams: { query: ledgerQuery },
+      responses: responses(
+        { '200': ['One page.', rejectedEventListResponse] },
+        { '400': 'Bad limit or cursor.', ...AUTH_FAILURES },
       ),
     },
   },

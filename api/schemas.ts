@@ -176,8 +176,6 @@ export const grantResponse = z
   })
   .meta({ id: 'Grant' });
 
-export const grantListResponse = z.object({ grants: z.array(grantResponse) }).meta({ id: 'GrantList' });
-
 export const reservationResponse = z
   .object({
     id: z.string(),
@@ -272,6 +270,37 @@ export const webhookResponse = z
   .object({
     received: z.literal(true),
     workflowId: z.string().nullable(),
-    status: z.enum(['started', 'duplicate', 'ignored']),
+    status: z.enum(['started', 'duplicate', 'ignored', 'rejected']).meta({
+      description: '`rejected`: a signed event that can never be processed, kept at GET /v1/rejected-events.',
+    }),
   })
   .meta({ id: 'WebhookAck' });
+
+export const rejectedEventListResponse = z
+  .object({
+    events: z.array(
+      z.object({
+        id: z.number().int(),
+        eventId: z.string(),
+        eventType: z.string().nullable(),
+        reasonCode: z.enum(['invalid_event', 'invalid_object', 'refused_by_temporal']),
+        reason: z.string(),
+        payloadExcerpt: z
+          .string()
+          .meta({ description: 'The first 4 KB of the body, control characters replaced.' }),
+        deliveries: z.number().int(),
+        firstReceivedAt: z.iso.datetime(),
+        lastReceivedAt: z.iso.datetime(),
+      }),
+    ),
+    nextCursor: z.string().nullable(),
+  })
+  .meta({ id: 'RejectedEventList' });
+
+export const reservationCaptureResponse = reservationResponse
+  .extend({ entryId: z.number().int(), balance: z.number().int() })
+  .meta({ id: 'ReservationCapture' });
+
+export const grantPageResponse = z
+  .object({ grants: z.array(grantResponse), nextCursor: z.string().nullable() })
+  .meta({ id: 'GrantPage' });

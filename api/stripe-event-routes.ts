@@ -184,7 +184,8 @@ export const STRIPE_EVENT_ROUTES: Readonly<Record<string, Router>> = {
 };
 
 export function routeStripeEvent(event: StripeEventEnvelope, settings: RouteSettings): EventRoute {
-  const router = STRIPE_EVENT_ROUTES[event.type];
+  // Own keys only: an event type such as `constructor` or `__proto__` is not a route.
+  const router = Object.hasOwn(STRIPE_EVENT_ROUTES, event.type) ? STRIPE_EVENT_ROUTES[event.type] : undefined;
   return router
     ? router(event, settings)
     : { action: 'ignore', reason: `event type ${event.type} is not handled` };

@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { nullableString, stripeRef } from './stripe-objects';
+import {
+  boundedText,
+  currencyCode,
+  nullableString,
+  stripeAmount,
+  stripeId,
+  stripeRef,
+} from './stripe-objects';
 
 /**
  * The parts of Stripe's Invoice and Subscription (API version 2025-10-29.clover) that the
@@ -12,7 +19,7 @@ import { nullableString, stripeRef } from './stripe-objects';
 const invoiceLineSchema = z.object({
   parent: z
     .object({
-      type: z.string(),
+      type: boundedText(100),
       subscription_item_details: z.object({ proration: z.boolean().nullish() }).nullish(),
     })
     .nullish(),
@@ -21,15 +28,15 @@ const invoiceLineSchema = z.object({
 });
 
 export const invoiceSchema = z.object({
-  id: z.string().regex(/^in_\w+$/),
+  id: stripeId('in'),
   object: z.literal('invoice'),
   customer: stripeRef,
   customer_email: nullableString,
   billing_reason: nullableString,
   status: nullableString,
-  amount_due: z.number().int(),
-  amount_paid: z.number().int(),
-  currency: z.string(),
+  amount_due: stripeAmount,
+  amount_paid: stripeAmount,
+  currency: currencyCode,
   livemode: z.boolean(),
   attempt_count: z.number().int().nullish(),
   next_payment_attempt: z.number().int().nullish(),
@@ -41,7 +48,7 @@ export const invoiceSchema = z.object({
       data: z.array(
         z.object({
           status: nullableString,
-          payment: z.object({ type: z.string(), payment_intent: stripeRef.optional() }),
+          payment: z.object({ type: boundedText(100), payment_intent: stripeRef.optional() }),
         }),
       ),
     })
@@ -90,7 +97,7 @@ export function summarizeInvoice(object: unknown): InvoiceSummary {
     billingReason: invoice.billing_reason,
     amountDue: invoice.amount_due,
     amountPaid: invoice.amount_paid,
-    currency: invoice.currency.toLowerCase(),
+    currency: invoice.currency,
     livemode: invoice.livemode,
     priceId: line?.pricing?.price_details?.price ?? null,
     periodStart: line?.period.start ?? null,
@@ -103,17 +110,17 @@ export function summarizeInvoice(object: unknown): InvoiceSummary {
 }
 
 export const subscriptionSchema = z.object({
-  id: z.string().regex(/^sub_\w+$/),
+  id: stripeId('sub'),
   object: z.literal('subscription'),
   customer: stripeRef,
-  status: z.string().min(1),
+  status: boundedText(100).min(1),
   cancel_at_period_end: z.boolean(),
   livemode: z.boolean(),
   items: z.object({
     data: z.array(
       z.object({
         current_period_end: z.number().int().nullish(),
-        price: z.object({ id: z.string() }),
+        price: z.object({ id: boundedText(255) }),
       }),
     ),
   }),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { stripeRef } from './stripe-objects';
+import { boundedText, currencyCode, stripeAmount, stripeId, stripeRef } from './stripe-objects';
 
 /**
  * The parts of Stripe's Charge and Dispute (API version 2025-10-29.clover) that the refund and
@@ -8,11 +8,11 @@ import { stripeRef } from './stripe-objects';
  */
 
 export const chargeSchema = z.object({
-  id: z.string().regex(/^(ch|py)_\w+$/),
+  id: stripeId('ch|py'),
   object: z.literal('charge'),
-  amount: z.number().int().nonnegative(),
-  amount_refunded: z.number().int().nonnegative(),
-  currency: z.string(),
+  amount: stripeAmount,
+  amount_refunded: stripeAmount,
+  currency: currencyCode,
   livemode: z.boolean(),
   payment_intent: stripeRef,
 });
@@ -34,21 +34,21 @@ export function summarizeCharge(object: unknown): ChargeSummary {
     paymentIntentId: charge.payment_intent,
     amount: charge.amount,
     amountRefunded: charge.amount_refunded,
-    currency: charge.currency.toLowerCase(),
+    currency: charge.currency,
     livemode: charge.livemode,
   };
 }
 
 export const disputeSchema = z.object({
-  id: z.string().regex(/^(dp|du)_\w+$/),
+  id: stripeId('dp|du'),
   object: z.literal('dispute'),
-  amount: z.number().int().nonnegative(),
+  amount: stripeAmount,
   charge: stripeRef,
-  currency: z.string(),
+  currency: currencyCode,
   livemode: z.boolean(),
   payment_intent: stripeRef,
-  reason: z.string().nullish(),
-  status: z.string().min(1),
+  reason: boundedText(100).nullish(),
+  status: boundedText(100).min(1),
 });
 
 export interface DisputeSummary {
@@ -69,7 +69,7 @@ export function summarizeDispute(object: unknown): DisputeSummary {
     chargeId: dispute.charge,
     paymentIntentId: dispute.payment_intent,
     amount: dispute.amount,
-    currency: dispute.currency.toLowerCase(),
+    currency: dispute.currency,
     livemode: dispute.livemode,
     reason: dispute.reason ?? null,
     status: dispute.status,

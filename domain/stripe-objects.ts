@@ -6,43 +6,88 @@ import { z } from 'zod';
  * we use is checked for shape before any workflow sees it.
  */
 
+// Stripe's own limits, so a field past them is refused here, before it reaches PostgreSQL (which
+// refuses NUL in text) or Temporal (which refuses a search attribute over 2 KiB).
+// eslint-disable-next-line no-control-regex -- refusing control characters is the point
+const NO_CONTROL_CHARACTERS = /^[^\u0000-\u001f\u007f]*$/;
+
+/** Text of at most `max` characters, with no NUL or other control character. */
+export const boundedText = (max: number) =>
+  z.string().max(max).regex(NO_CONTROL_CHARACTERS, 'no control characters');
+
+/** A Stripe object ID: one of its prefixes, then letters, digits and underscores; 255 at most. */
+export const stripeId = (prefixes: string) =>
+  z
+    .string()
+    .max(255)
+    .regex(
+      new RegExp(`^(${prefixes})_[A-Za-z0-9_]+$`),
+      `a Stripe ID starting with ${prefixes.replaceAll('|', ' or ')}_`,
+    );
+
+/** An amount in minor units: Stripe accepts at most twelve digits (eight for most currencies). */
+export const stripeAmount = z.number().int().nonnegative().max(999_999_999_999);
+
+/** A three-letter ISO currency code, lower-cased here once so every comparison downstream agrees. */
+export const currencyCode = z
+  .string()
+  .regex(/^[A-Za-z]{3}$/, 'a three-letter currency code')
+  .transform((value) => value.toLowerCase());
+
+/** Stripe metadata: at most 50 keys of up to 40 characters, values of up to 500. */
+export const stripeMetadata = z
+  .record(boundedText(40), boundedText(500))
+  .refine((metadata) => Object.keys(metadata).length <= 50, 'at most 50 metadata keys');
+
+/**
+ * The Stripe API versions whose event shapes the schemas here were written for. An event of
+ * another version is still processed (a field we read that moved fails its schema and is
+ * rejected), but it is logged and counted so an operator notices the endpoint's version changed.
+ */
+export const SUPPORTED_EVENT_API_VERSIONS: ReadonlySet<string> = new Set(['2025-10-29.clover']);
+
 export const stripeEventSchema = z.object({
-  id: z.string().regex(/^evt_\w+$/),
+  id: stripeId('evt'),
   object: z.literal('event'),
-  type: z.string().min(1),
+  type: boundedText(100).min(1),
   livemode: z.boolean(),
   created: z.number().int(),
+  api_version: boundedText(64).nullish(),
   data: z.object({ object: z.record(z.string(), z.unknown()) }),
 });
 export type StripeEventEnvelope = z.infer<typeof stripeEventSchema>;
 
-export const nullableString = z
-  .string()
+/** Optional text, bounded: Stripe's free-text fields stay under 5,000 characters. */
+export const nullableString = boundedText(5000)
   .nullish()
   .transform((value) => value ?? null);
 
+const refId = boundedText(255).regex(/^[A-Za-z0-9_]+$/, 'a Stripe ID');
+
 /** A reference Stripe sends as an ID, or as the object when expanded: the ID either way. */
 export const stripeRef = z
-  .union([z.string(), z.object({ id: z.string() })])
+  .union([refId, z.object({ id: refId })])
   .nullish()
   .transform((value) => (typeof value === 'string' ? value : (value?.id ?? null)));
 
 export const checkoutSessionSchema = z.object({
-  id: z.string().regex(/^cs_\w+$/),
+  id: stripeId('cs'),
   object: z.literal('checkout.session'),
   mode: z.enum(['payment', 'subscription', 'setup']),
   payment_status: z.enum(['paid', 'unpaid', 'no_payment_required']),
-  status: z.string().nullish(),
-  amount_total: z.number().int().nullable(),
-  currency: nullableString,
+  status: boundedText(100).nullish(),
+  amount_total: stripeAmount.nullable(),
+  currency: currencyCode.nullish().transform((value) => value ?? null),
   livemode: z.boolean(),
-  client_reference_id: nullableString,
+  client_reference_id: boundedText(200)
+    .nullish()
+    .transform((value) => value ?? null),
   customer: stripeRef,
   customer_email: nullableString,
   customer_details: z.object({ email: nullableString }).nullish(),
   payment_intent: stripeRef,
   subscription: stripeRef,
-  metadata: z.record(z.string(), z.string()).nullish(),
+  metadata: stripeMetadata.nullish(),
 });
 
 /** What the purchase workflow is told about a checkout session: plain data, no Stripe types. */
