@@ -5,14 +5,33 @@ export type Sql = postgres.Sql;
 export type Queryable = postgres.Sql | postgres.TransactionSql;
 
 /**
+ * Seconds a connection waits before it reconnects, after `attempt` failed connections in a row
+ * (the pool's count). postgres.js's own backoff grows to 20 s, and a query handed to a connection
+ * that is waiting waits with it: while the database is down an API request would take up to 20 s
+ * to be answered 503, and after it is back the pool would return no sooner. Here it grows from
+ * 50 ms to at most 1 s, with jitter so that the connections of many processes do not reconnect in
+ * step. A down database refuses a connection at once, so this is also how often it is tried.
+ */
+function reconnectDelaySeconds(attempt: number): number {
+  return Math.min(0.05 * 2 ** attempt, 1) * (0.5 + Math.random() / 2);
+}
+
+/**
  * One pool per process. int8 columns come back as strings from the driver; the query modules
  * convert them with `toSafeInteger`, so an out-of-range value fails loudly instead of rounding.
+ *
+ * Connections are made on demand and made again after they die (a restart of the server, a
+ * terminated backend): a query whose connection dies fails with CONNECTION_CLOSED (an outage, see
+ * `isDatabaseUnavailable`), the next one reconnects. postgres.js is patched (patches/) so that a
+ * connection dying with a write pending rejects that write's query instead of throwing where
+ * nothing can catch it, which would end the process.
  */
 export function createSql(databaseUrl: string, options: { max?: number } = {}): Sql {
   return postgres(databaseUrl, {
     max: options.max ?? 10,
     idle_timeout: 30,
     connect_timeout: 10,
+    backoff: reconnectDelaySeconds,
     onnotice: () => {},
   });
 }

@@ -1,0 +1,73 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { stopProcess } from '../../scripts/local-services';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+
+/**
+ * A process of the service (`worker/main.ts`, `api/main.ts`) run as production runs it: its own
+ * Node process (tsx as a loader, so a signal reaches the service itself, not a launcher), its own
+ * database pool. An error that escapes every promise ends such a process, where inside the test
+ * runner it would only fail a test; `assertRunning` says so with the process's last output.
+ */
+export class ServiceProcess {
+  private output = '';
+  private exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+  private readonly child: ChildProcess;
+
+  constructor(
+    readonly name: string,
+    entry: string,
+    env: Record<string, string>,
+  ) {
+    this.child = spawn(process.execPath, ['--import', 'tsx', entry], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const keep = (chunk: Buffer) => {
+      this.output = (this.output + chunk.toString()).slice(-16_000);
+    };
+    this.child.stdout?.on('data', keep);
+    this.child.stderr?.on('data', keep);
+    this.child.once('exit', (code, signal) => {
+      this.exit = { code, signal };
+    });
+  }
+
+  get running(): boolean {
+    return this.exit === null;
+  }
+
+  /** Everything it printed lately (the last 16 kB). */
+  get log(): string {
+    return this.output;
+  }
+
+  assertRunning(): void {
+    if (this.exit) {
+      throw new Error(
+        `the ${this.name} process exited (code ${String(this.exit.code)}, signal ${String(this.exit.signal)}); ` +
+          `its last output:\n${this.output}`,
+      );
+    }
+  }
+
+  /** Waits until its output matches, failing early if it exits. */
+  async waitForOutput(pattern: RegExp, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!pattern.test(this.output)) {
+      this.assertRunning();
+      if (Date.now() > deadline) {
+        throw new Error(
+          `the ${this.name} process printed nothing matching ${String(pattern)}:\n${this.output}`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  stop(): Promise<void> {
+    return stopProcess(this.child);
+  }
+}
