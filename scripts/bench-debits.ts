@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { parseApiKeys } from '../config/env';
+import { checkoutSession, deliverEvent, stripeEvent } from '../stripe-fixtures';
 import { assertLocalTarget, runPool, summarizeLatencies } from './bench-support';
-import { checkoutSession, deliverEvent, stripeEvent } from './stripe-events';
 
 /**
  * Debit throughput of a running API: N debits of 1 credit from C concurrent clients, first all
@@ -12,7 +13,7 @@ import { checkoutSession, deliverEvent, stripeEvent } from './stripe-events';
 const { values } = parseArgs({
   options: {
     url: { type: 'string', default: process.env.API_URL ?? 'http://127.0.0.1:3000' },
-    'api-key': { type: 'string', default: process.env.BILLING_API_KEYS?.split(',')[0]?.trim() },
+    'api-key': { type: 'string', default: parseApiKeys(process.env.BILLING_API_KEYS)[0]?.secret },
     secret: { type: 'string', default: process.env.STRIPE_WEBHOOK_SECRET?.split(',')[0]?.trim() },
     debits: { type: 'string', default: '2000' },
     concurrency: { type: 'string', default: '20' },

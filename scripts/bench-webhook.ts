@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { parseApiKeys } from '../config/env';
 import { loadPackCatalog } from '../db/catalog';
+import { checkoutSession, signPayload, stripeEvent } from '../stripe-fixtures';
 import { assertLocalTarget, runPool, summarizeLatencies } from './bench-support';
-import { webhookSecretFrom, webhookUrlFrom } from './send-event';
-import { checkoutSession, signPayload, stripeEvent } from './stripe-events';
+import { webhookSecretFrom, webhookUrlFrom } from './send-event/options';
 
 /**
  * Acknowledgement latency of a running webhook: N distinct, valid, signed purchase events sent C
@@ -101,12 +102,7 @@ function parseOptions(argv: string[]): Options | null {
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-  const apiKey =
-    values['api-key'] ??
-    (process.env.BILLING_API_KEYS ?? '')
-      .split(',')
-      .map((key) => key.trim())
-      .find((key) => key.length > 0);
+  const apiKey = values['api-key'] ?? parseApiKeys(process.env.BILLING_API_KEYS)[0]?.secret;
   if (values['wait-for-grants'] && !apiKey) {
     throw new UsageError(
       '--wait-for-grants reads the balance through the API: give --api-key or $BILLING_API_KEYS',

@@ -1,8 +1,7 @@
 import fc from 'fast-check';
 import { refundKey } from '../activities/reversal-activities';
 import { creditsForRefund } from '../domain/reversal-rules';
-import { dispute } from '../scripts/stripe-billing-events';
-import { stripeEvent, stripeId, type StripeEvent } from '../scripts/stripe-events';
+import { dispute, stripeEvent, stripeId, type StripeEvent } from '../stripe-fixtures';
 import {
   PACKS,
   PLANS,

@@ -13,7 +13,7 @@ import {
   periodCreditsToExpire,
   type PlanTerms,
 } from '../domain/subscription-rules';
-import { charge, dispute, invoice, subscription } from '../scripts/stripe-billing-events';
+import { charge, dispute, invoice, subscription } from '../stripe-fixtures';
 
 const terms = { credits: 1200, amountCents: 9000 };
 

@@ -1,4 +1,4 @@
-import { checkoutSession, stripeEvent } from '../scripts/stripe-events';
+import { checkoutSession, stripeEvent } from '../stripe-fixtures';
 import { checkedBalance, deliverAndSettle } from './support/billing';
 import { outboxRowsFor, purchaseRow } from './support/db';
 import { startHarness, type Harness } from './support/harness';

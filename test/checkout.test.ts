@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { statusQuery } from '../domain/purchase-workflow-contract';
-import { checkoutSession, stripeEvent } from '../scripts/stripe-events';
+import { checkoutSession, stripeEvent } from '../stripe-fixtures';
 import { balanceOf, ledgerRowsFor } from './support/db';
 import { startHarness, type Harness } from './support/harness';
 import { StripeStandIn } from './support/stripe-stand-in';

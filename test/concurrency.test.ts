@@ -1,4 +1,4 @@
-import { checkoutSession, stripeEvent } from '../scripts/stripe-events';
+import { checkoutSession, stripeEvent } from '../stripe-fixtures';
 import { balanceOf, driftedAccounts, ledgerRowsFor, outboxRowsFor } from './support/db';
 import { startHarness, type Harness } from './support/harness';
 import { sleep, waitUntil } from './support/wait';

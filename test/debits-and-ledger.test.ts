@@ -1,6 +1,6 @@
-import { checkoutSession, stripeEvent } from '../scripts/stripe-events';
 import { createAccount } from '../db/accounts';
 import { debitKey } from '../db/debits';
+import { checkoutSession, stripeEvent } from '../stripe-fixtures';
 import { balanceOf, driftedAccounts } from './support/db';
 import { startHarness, type Harness } from './support/harness';
 

@@ -1,5 +1,4 @@
-import { dispute } from '../scripts/stripe-billing-events';
-import { stripeEvent, stripeId } from '../scripts/stripe-events';
+import { dispute, stripeEvent, stripeId } from '../stripe-fixtures';
 import {
   checkedBalance,
   deliverAndSettle,

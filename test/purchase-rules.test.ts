@@ -1,7 +1,7 @@
 import { checkCheckoutPurchase, offerFromPack, type Offer } from '../domain/purchase-rules';
 import type { CheckoutSessionSummary } from '../domain/stripe-objects';
 import { summarizeCheckoutSession } from '../domain/stripe-objects';
-import { checkoutSession } from '../scripts/stripe-events';
+import { checkoutSession } from '../stripe-fixtures';
 
 const pack = offerFromPack({
   id: 'starter',

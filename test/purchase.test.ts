@@ -1,4 +1,4 @@
-import { checkoutSession, stripeEvent } from '../scripts/stripe-events';
+import { checkoutSession, stripeEvent } from '../stripe-fixtures';
 import { balanceOf, ledgerRowsFor, outboxRowsFor, purchaseRow } from './support/db';
 import { startHarness, type Harness } from './support/harness';
 import { waitUntil } from './support/wait';

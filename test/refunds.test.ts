@@ -1,7 +1,6 @@
 import { refundKey } from '../activities/reversal-activities';
+import { charge, checkoutSession, stripeEvent } from '../stripe-fixtures';
 import { ledgerRowsFor } from './support/db';
-import { charge } from '../scripts/stripe-billing-events';
-import { checkoutSession, stripeEvent } from '../scripts/stripe-events';
 import {
   checkedBalance,
   deliverAndSettle,

@@ -1,6 +1,6 @@
 import type { PurchaseWorkflowStatus } from '../domain/purchase-workflow-contract';
 import { reviewSignal, statusQuery } from '../domain/purchase-workflow-contract';
-import { checkoutSession, stripeEvent, type CheckoutSessionOptions } from '../scripts/stripe-events';
+import { checkoutSession, stripeEvent, type CheckoutSessionOptions } from '../stripe-fixtures';
 import { balanceOf, ledgerRowsFor, purchaseRow } from './support/db';
 import { startHarness, type Harness } from './support/harness';
 import { sleep, waitUntil } from './support/wait';

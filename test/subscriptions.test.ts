@@ -1,8 +1,7 @@
-import { subscription } from '../scripts/stripe-billing-events';
 import { invoiceStatusQuery } from '../domain/invoice-workflow-contract';
 import { reviewSignal } from '../domain/purchase-workflow-contract';
 import { summarizeInvoice } from '../domain/stripe-billing-objects';
-import { checkoutSession, stripeEvent, type StripeEvent } from '../scripts/stripe-events';
+import { checkoutSession, stripeEvent, subscription, type StripeEvent } from '../stripe-fixtures';
 import {
   checkedBalance,
   deliverAndSettle,

@@ -1,8 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import type { Sql } from '../../db/client';
 import { createGrant } from '../../db/credit-grants';
-import { checkoutSession, stripeEvent, stripeId, type StripeEvent } from '../../scripts/stripe-events';
-import { charge, invoice, subscription, type InvoiceOptions } from '../../scripts/stripe-billing-events';
+import {
+  charge,
+  checkoutSession,
+  invoice,
+  stripeEvent,
+  stripeId,
+  subscription,
+  type InvoiceOptions,
+  type StripeEvent,
+} from '../../stripe-fixtures';
 import type { Harness } from './harness';
 
 /** Fixtures and reads for the subscription, refund and dispute tests. */

@@ -2,8 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { freePort, stopProcess, waitForPort } from '../../scripts/local-services';
-import { stripeId } from '../../scripts/stripe-events';
 import { findStripeMock } from '../../scripts/stripe-mock';
+import { stripeId } from '../../stripe-fixtures';
 
 export interface ReceivedRequest {
   method: string;

@@ -1,59 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import Stripe from 'stripe';
+import { nowSeconds, stripeId } from './events';
 
-/**
- * Stripe events shaped like the real ones (API version 2025-10-29.clover), signed the way Stripe
- * signs them. Used by the event sender, the benchmark and the tests; Stripe's own CLI cannot
- * reach Stripe from an offline machine.
- */
-
-export const STRIPE_API_VERSION = '2025-10-29.clover';
-
-/**
- * The webhook secret of the local dev stack (`npm run dev`), the default of the event sender and
- * the benchmark when STRIPE_WEBHOOK_SECRET is unset. A development value, never a real secret.
- */
-export const DEV_WEBHOOK_SECRET = 'whsec_dev_change_me';
-
-const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
-
-/** An ID in Stripe's style: a prefix and 24 base-62 characters. */
-export function stripeId(prefix: string): string {
-  const bytes = randomBytes(24);
-  let id = '';
-  for (const byte of bytes) id += BASE62[byte % 62];
-  return `${prefix}_${id}`;
-}
-
-export interface StripeEvent {
-  id: string;
-  object: 'event';
-  api_version: string;
-  created: number;
-  data: { object: Record<string, unknown>; previous_attributes?: Record<string, unknown> };
-  livemode: boolean;
-  pending_webhooks: number;
-  request: { id: string | null; idempotency_key: string | null };
-  type: string;
-}
-
-export function stripeEvent(
-  type: string,
-  object: Record<string, unknown>,
-  options: { id?: string; livemode?: boolean; created?: number } = {},
-): StripeEvent {
-  return {
-    id: options.id ?? stripeId('evt'),
-    object: 'event',
-    api_version: STRIPE_API_VERSION,
-    created: options.created ?? Math.floor(Date.now() / 1000),
-    data: { object },
-    livemode: options.livemode ?? Boolean(object.livemode),
-    pending_webhooks: 1,
-    request: { id: null, idempotency_key: null },
-    type,
-  };
-}
+/** Stripe's Checkout Session as API version 2025-10-29.clover sends it in checkout.session.* events. */
 
 export interface CheckoutSessionOptions {
   id?: string;
@@ -79,7 +26,7 @@ export function checkoutSession(options: CheckoutSessionOptions = {}): Record<st
   const id = options.id ?? stripeId('cs_test');
   const amountTotal = options.amountTotal === undefined ? 900 : options.amountTotal;
   const paymentStatus = options.paymentStatus ?? 'paid';
-  const created = Math.floor(Date.now() / 1000) - 120;
+  const created = nowSeconds() - 120;
   const metadata: Record<string, string> = {
     ...(options.accountId && !options.accountInClientReferenceOnly ? { accountId: options.accountId } : {}),
     ...(options.packId ? { packId: options.packId } : {}),
@@ -160,39 +107,4 @@ export function checkoutSession(options: CheckoutSessionOptions = {}): Record<st
     url: null,
     wallet_options: null,
   };
-}
-
-/** The `Stripe-Signature` header for a payload, made by the official SDK. */
-export function signPayload(payload: string, secret: string, timestamp?: number): string {
-  return Stripe.webhooks.generateTestHeaderString({
-    payload,
-    secret,
-    ...(timestamp === undefined ? {} : { timestamp }),
-  });
-}
-
-/** POSTs a signed event to a webhook endpoint, as Stripe does. */
-export async function deliverEvent(
-  url: string,
-  event: StripeEvent,
-  secret: string,
-): Promise<{ status: number; body: unknown }> {
-  const payload = JSON.stringify(event, null, 2);
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json; charset=utf-8',
-      'user-agent': 'Stripe/1.0 (+https://stripe.com/docs/webhooks)',
-      'stripe-signature': signPayload(payload, secret),
-    },
-    body: payload,
-  });
-  const text = await response.text();
-  let body: unknown = text;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    // keep the text
-  }
-  return { status: response.status, body };
 }
