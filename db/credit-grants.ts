@@ -289,41 +289,56 @@ export async function closeGrant(
   sql: Sql,
   grantId: number,
   close: { as: 'expired' | 'voided'; reason?: string | null },
-): Promise<{ grant: Grant; entry: LedgerEntry | null; closedNow: boolean }> {
-  return sql.begin(async (tx) => {
-    const found = await findGrant(tx, grantId);
-    if (!found) throw new Error(`grant ${grantId} does not exist`);
-    await lockAccountBalance(tx, found.accountId);
-    const grant = await lockGrant(tx, grantId);
-    const key = close.as === 'expired' ? expiryKey(grantId) : voidKey(grantId);
-    const notDue =
-      close.as === 'expired' && (grant.expiresAt === null || grant.expiresAt > (await dbNow(tx)));
-    if (grant.closedAt !== null || notDue) {
-      return { grant, entry: await findEntryByKey(tx, key), closedNow: false };
-    }
-    const taken = grant.remaining;
-    const entry =
-      taken > 0
-        ? await recordMovement(tx, {
-            accountId: grant.accountId,
-            delta: -taken,
-            kind: close.as === 'expired' ? 'expiry' : 'void',
-            businessKey: key,
-            reason:
-              close.reason ??
-              `${taken} unused credits of grant ${grantId} (${grant.source}) ${close.as === 'expired' ? 'expired' : 'voided'}`,
-          })
-        : null;
-    if (taken > 0) await allocate(tx, key, grantId, taken);
-    const column = close.as === 'expired' ? tx`expired = expired + ${taken}` : tx`voided = voided + ${taken}`;
-    await tx`
-      UPDATE credit_grants SET remaining = 0, ${column}, closed_at = now(), closed_reason = ${close.as}
-      WHERE id = ${grantId}`;
-    return { grant: (await findGrant(tx, grantId)) ?? grant, entry, closedNow: true };
-  });
+): Promise<ClosedGrant> {
+  return sql.begin((tx) => closeGrantIn(tx, grantId, close));
 }
 
-async function dbNow(tx: Queryable): Promise<Date> {
+export interface ClosedGrant {
+  grant: Grant;
+  /** The grant as it was, under its lock, just before this call. */
+  before: Grant;
+  entry: LedgerEntry | null;
+  closedNow: boolean;
+}
+
+/** `closeGrant` in the caller's transaction, for callers that write more in the same one. */
+export async function closeGrantIn(
+  tx: Queryable,
+  grantId: number,
+  close: { as: 'expired' | 'voided'; reason?: string | null },
+): Promise<ClosedGrant> {
+  const found = await findGrant(tx, grantId);
+  if (!found) throw new Error(`grant ${grantId} does not exist`);
+  await lockAccountBalance(tx, found.accountId);
+  const grant = await lockGrant(tx, grantId);
+  const key = close.as === 'expired' ? expiryKey(grantId) : voidKey(grantId);
+  const notDue = close.as === 'expired' && (grant.expiresAt === null || grant.expiresAt > (await dbNow(tx)));
+  if (grant.closedAt !== null || notDue) {
+    return { grant, before: grant, entry: await findEntryByKey(tx, key), closedNow: false };
+  }
+  const taken = grant.remaining;
+  const entry =
+    taken > 0
+      ? await recordMovement(tx, {
+          accountId: grant.accountId,
+          delta: -taken,
+          kind: close.as === 'expired' ? 'expiry' : 'void',
+          businessKey: key,
+          reason:
+            close.reason ??
+            `${taken} unused credits of grant ${grantId} (${grant.source}) ${close.as === 'expired' ? 'expired' : 'voided'}`,
+        })
+      : null;
+  if (taken > 0) await allocate(tx, key, grantId, taken);
+  const column = close.as === 'expired' ? tx`expired = expired + ${taken}` : tx`voided = voided + ${taken}`;
+  await tx`
+    UPDATE credit_grants SET remaining = 0, ${column}, closed_at = now(), closed_reason = ${close.as}
+    WHERE id = ${grantId}`;
+  return { grant: (await findGrant(tx, grantId)) ?? grant, before: grant, entry, closedNow: true };
+}
+
+/** The database's clock: every process compares times against the same one. */
+export async function dbNow(tx: Queryable): Promise<Date> {
   const [row] = await tx<{ now: Date }[]>`SELECT now() AS now`;
   return row?.now ?? new Date();
 }

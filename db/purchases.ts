@@ -113,12 +113,32 @@ interface PurchaseRow {
 const nullableInteger = (value: string | null, what: string) =>
   value === null ? null : toSafeInteger(value, what);
 
+const PURCHASE_COLUMNS =
+  'id, account_id, pack_id, credits, amount_cents, currency, livemode, status, reason_code, ' +
+  'reason, workflow_id, ledger_entry_id, grant_id, payment_intent_id, updated_at';
+
 export async function findPurchase(sql: Queryable, id: string): Promise<Purchase | null> {
   const [row] = await sql<PurchaseRow[]>`
-    SELECT id, account_id, pack_id, credits, amount_cents, currency, livemode, status, reason_code,
-           reason, workflow_id, ledger_entry_id, grant_id, payment_intent_id, updated_at
-    FROM purchases WHERE id = ${id}`;
-  if (!row) return null;
+    SELECT ${sql.unsafe(PURCHASE_COLUMNS)} FROM purchases WHERE id = ${id}`;
+  return row ? toPurchase(row) : null;
+}
+
+/**
+ * The purchases these workflows recorded last (a purchase names the workflow that wrote it
+ * last; a session described by two events names one of them), and those with these IDs.
+ */
+export async function findPurchasesFor(
+  sql: Queryable,
+  lookup: { workflowIds: string[]; ids: string[] },
+): Promise<Purchase[]> {
+  if (lookup.workflowIds.length === 0 && lookup.ids.length === 0) return [];
+  const rows = await sql<PurchaseRow[]>`
+    SELECT ${sql.unsafe(PURCHASE_COLUMNS)} FROM purchases
+    WHERE workflow_id = ANY(${lookup.workflowIds}::text[]) OR id = ANY(${lookup.ids}::text[])`;
+  return rows.map(toPurchase);
+}
+
+function toPurchase(row: PurchaseRow): Purchase {
   return {
     id: row.id,
     accountId: row.account_id,

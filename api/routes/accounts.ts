@@ -7,6 +7,7 @@ import { listLedgerEntries, type LedgerEntryWithAllocations } from '../../db/led
 import { decodeCursor, pageOf } from '../cursors';
 import { errors, parseOrThrow } from '../errors';
 import { accountParams, createAccountBody, createDebitBody, ledgerQuery } from '../schemas';
+import { requireRole } from '../auth';
 
 const presentEntry = (entry: LedgerEntryWithAllocations) => ({
   id: entry.id,
@@ -42,18 +43,18 @@ export function accountsRouter({ sql }: { sql: Sql }): Router {
     };
   }
 
-  router.post('/v1/accounts', async (req, res) => {
+  router.post('/v1/accounts', requireRole('write'), async (req, res) => {
     const body = parseOrThrow(createAccountBody, req.body);
     const { account, created } = await createAccount(sql, body);
     res.status(created ? 201 : 200).json(await present(account));
   });
 
-  router.get('/v1/accounts/:id', async (req, res) => {
+  router.get('/v1/accounts/:id', requireRole('read'), async (req, res) => {
     const { id } = parseOrThrow(accountParams, req.params);
     res.json(await present(await requireAccount(sql, id)));
   });
 
-  router.get('/v1/accounts/:id/ledger', async (req, res) => {
+  router.get('/v1/accounts/:id/ledger', requireRole('read'), async (req, res) => {
     const { id } = parseOrThrow(accountParams, req.params);
     const query = parseOrThrow(ledgerQuery, req.query);
     const beforeId = decodeCursor(query.cursor);
@@ -63,7 +64,7 @@ export function accountsRouter({ sql }: { sql: Sql }): Router {
     res.json({ entries: items.map(presentEntry), nextCursor });
   });
 
-  router.post('/v1/accounts/:id/debits', async (req, res) => {
+  router.post('/v1/accounts/:id/debits', requireRole('write'), async (req, res) => {
     const { id } = parseOrThrow(accountParams, req.params);
     const body = parseOrThrow(createDebitBody, req.body);
     await requireAccount(sql, id);

@@ -5,6 +5,7 @@ import { findPurchase } from '../../db/purchases';
 import { statusQuery, type PurchaseWorkflowStatus } from '../../domain/purchase-workflow-contract';
 import { errors, parseOrThrow } from '../errors';
 import { purchaseParams } from '../schemas';
+import { requireRole } from '../auth';
 
 const QUERY_TIMEOUT_MS = 2000;
 
@@ -25,7 +26,7 @@ export function purchasesRouter({ sql, temporal }: { sql: Sql; temporal: Client 
     }
   }
 
-  router.get('/v1/purchases/:checkoutSessionId', async (req, res) => {
+  router.get('/v1/purchases/:checkoutSessionId', requireRole('read'), async (req, res) => {
     const { checkoutSessionId } = parseOrThrow(purchaseParams, req.params);
     const purchase = await findPurchase(sql, checkoutSessionId);
     if (!purchase) throw errors.purchaseNotFound(checkoutSessionId);

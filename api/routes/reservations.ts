@@ -19,6 +19,7 @@ import {
 import { errors, parseOrThrow } from '../errors';
 import { accountParams, captureReservationBody, createReservationBody, reservationParams } from '../schemas';
 import { requireAccount } from './accounts';
+import { requireRole } from '../auth';
 
 const present = (reservation: Reservation) => ({
   id: reservation.id,
@@ -62,7 +63,7 @@ export function reservationsRouter(deps: {
     }
   }
 
-  router.post('/v1/accounts/:id/reservations', async (req, res) => {
+  router.post('/v1/accounts/:id/reservations', requireRole('write'), async (req, res) => {
     const { id } = parseOrThrow(accountParams, req.params);
     const body = parseOrThrow(createReservationBody, req.body);
     await requireAccount(sql, id);
@@ -71,30 +72,38 @@ export function reservationsRouter(deps: {
     res.status(created ? 201 : 200).json(present(reservation));
   });
 
-  router.get('/v1/accounts/:id/reservations/:reservationId', async (req, res) => {
+  router.get('/v1/accounts/:id/reservations/:reservationId', requireRole('read'), async (req, res) => {
     const { id, reservationId } = parseOrThrow(reservationParams, req.params);
     const reservation = await findReservation(sql, id, reservationId);
     if (!reservation) throw errors.reservationNotFound(reservationId);
     res.json(present(reservation));
   });
 
-  router.post('/v1/accounts/:id/reservations/:reservationId/capture', async (req, res) => {
-    const { id, reservationId } = parseOrThrow(reservationParams, req.params);
-    const body = parseOrThrow(captureReservationBody, req.body);
-    const { reservation, entry } = await captureReservation(sql, {
-      accountId: id,
-      reservationId,
-      reason: body.reason,
-      ...(body.amount === undefined ? {} : { amount: body.amount }),
-    });
-    res.status(201).json({ ...present(reservation), entryId: entry.id, balance: entry.balanceAfter });
-  });
+  router.post(
+    '/v1/accounts/:id/reservations/:reservationId/capture',
+    requireRole('write'),
+    async (req, res) => {
+      const { id, reservationId } = parseOrThrow(reservationParams, req.params);
+      const body = parseOrThrow(captureReservationBody, req.body);
+      const { reservation, entry } = await captureReservation(sql, {
+        accountId: id,
+        reservationId,
+        reason: body.reason,
+        ...(body.amount === undefined ? {} : { amount: body.amount }),
+      });
+      res.status(201).json({ ...present(reservation), entryId: entry.id, balance: entry.balanceAfter });
+    },
+  );
 
-  router.post('/v1/accounts/:id/reservations/:reservationId/release', async (req, res) => {
-    const { id, reservationId } = parseOrThrow(reservationParams, req.params);
-    const reservation = await releaseReservation(sql, { accountId: id, reservationId, as: 'released' });
-    res.json(present(reservation));
-  });
+  router.post(
+    '/v1/accounts/:id/reservations/:reservationId/release',
+    requireRole('write'),
+    async (req, res) => {
+      const { id, reservationId } = parseOrThrow(reservationParams, req.params);
+      const reservation = await releaseReservation(sql, { accountId: id, reservationId, as: 'released' });
+      res.json(present(reservation));
+    },
+  );
 
   return router;
 }
