@@ -6,10 +6,12 @@ import type { ApiConfig } from '../config/env';
 import type { Logger } from '../config/logger';
 import type { Sql } from '../db/client';
 import { requireApiKey } from './auth';
+import { codecRouter } from './codec-server';
 import { errorHandler, errors } from './errors';
 import type { Metrics } from './metrics';
 import { createOpenApiDocument } from './openapi';
 import { accountsRouter } from './routes/accounts';
+import { auditRouter } from './routes/audit';
 import { checkoutRouter } from './routes/checkout';
 import { healthRouter } from './routes/health';
 import { grantsRouter } from './routes/grants';
@@ -17,6 +19,7 @@ import { packsRouter } from './routes/packs';
 import { purchasesRouter } from './routes/purchases';
 import { rejectedEventsRouter } from './routes/rejected-events';
 import { reservationsRouter } from './routes/reservations';
+import { reviewsRouter } from './routes/reviews';
 import { webhookRouter } from './webhook';
 
 export interface AppDependencies {
@@ -48,6 +51,8 @@ export function createApp(deps: AppDependencies): Express {
   // Before any JSON parser: the webhook needs the exact bytes Stripe signed.
   app.use(webhookRouter(deps));
   app.use(healthRouter(deps));
+  // Temporal's remote codec (its own auth, CORS and body limit), for the Temporal UI and CLI.
+  app.use(codecRouter(deps));
 
   const openApi = createOpenApiDocument(deps.config.publicBaseUrl);
   app.get('/openapi.json', (_req, res) => {
@@ -60,6 +65,8 @@ export function createApp(deps: AppDependencies): Express {
   app.use(grantsRouter(deps));
   app.use(reservationsRouter(deps));
   app.use(rejectedEventsRouter(deps));
+  app.use(reviewsRouter(deps));
+  app.use(auditRouter(deps));
   app.use(packsRouter(deps));
   app.use(purchasesRouter(deps));
   app.use(checkoutRouter(deps));

@@ -1,4 +1,4 @@
-import type { ErrorRequestHandler } from 'express';
+import type { ErrorRequestHandler, Request } from 'express';
 import type { z } from 'zod';
 import type { Logger } from '../config/logger';
 import { isDatabaseUnavailable } from '../db/client';
@@ -28,6 +28,13 @@ function fromBodyParser(error: unknown): BillingError | null {
   }
 }
 
+// The route's pattern when one matched (`/codec/:token/:operation`), so that no path parameter
+// (a codec token in the path) reaches a log line; the path itself otherwise.
+function loggedPath(req: Request): string {
+  const route = (req.route as { path?: unknown } | undefined)?.path;
+  return typeof route === 'string' ? `${req.baseUrl}${route}` : req.path;
+}
+
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (error: unknown, req, res, _next) => {
     const known =
@@ -37,7 +44,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
           ? errors.databaseUnavailable()
           : fromBodyParser(error);
     if (known) {
-      if (known.status >= 500) logger.warn({ code: known.code, path: req.path }, known.message);
+      if (known.status >= 500) logger.warn({ code: known.code, path: loggedPath(req) }, known.message);
       res.status(known.status).json({
         error: {
           code: known.code,
@@ -47,7 +54,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       });
       return;
     }
-    logger.error({ err: error, path: req.path, method: req.method }, 'unhandled error');
+    logger.error({ err: error, path: loggedPath(req), method: req.method }, 'unhandled error');
     res.status(500).json({ error: { code: 'internal_error', message: 'Something went wrong on our side.' } });
   };
 }

@@ -8,6 +8,7 @@ import { createSql } from '../db/client';
 import { createApp } from './app';
 import { createMetrics } from './metrics';
 import { createStripeClient } from '../config/stripe-client';
+import { payloadEncryptionWarnings, temporalDataConverter } from '../config/payload-codec';
 
 async function main(): Promise<void> {
   const config = loadOrExit(() => loadApiConfig());
@@ -22,7 +23,12 @@ async function main(): Promise<void> {
 
   // Lazy: the API starts (and answers 503 to webhooks) while Temporal is unreachable.
   const connection = Connection.lazy({ address: config.temporal.address, connectTimeout: '3 seconds' });
-  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  for (const warning of payloadEncryptionWarnings(config.temporalPayloads)) logger.warn(warning);
+  const temporal = new Client({
+    connection,
+    namespace: config.temporal.namespace,
+    dataConverter: temporalDataConverter(config.temporalPayloads),
+  });
   const stripe = createStripeClient(config.stripe);
   if (!stripe) logger.warn('STRIPE_SECRET_KEY is not set: checkout requests answer stripe_not_configured');
   const app = createApp({ config, sql, temporal, stripe, logger, metrics: createMetrics() });
@@ -37,6 +43,8 @@ async function main(): Promise<void> {
       livemode: config.stripe.livemode,
       webhookSecrets: config.webhookSecrets.length,
       apiKeys: config.apiKeys.length,
+      payloadKeys: config.temporalPayloads.keyRing.keyIds,
+      codecServer: config.codec.tokens.length > 0 ? '/codec' : 'off',
     },
     'api listening',
   );

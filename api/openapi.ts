@@ -1,8 +1,11 @@
-import type { ZodType } from 'zod';
+import { z, type ZodType } from 'zod';
+import type { ApiRole } from '../config/env';
 import { createDocument, type ZodOpenApiOperationObject, type ZodOpenApiResponsesObject } from 'zod-openapi';
 import {
   accountParams,
   accountResponse,
+  auditPageResponse,
+  auditQuery,
   captureReservationBody,
   createGrantBody,
   createReservationBody,
@@ -10,6 +13,11 @@ import {
   grantParams,
   grantResponse,
   rejectedEventListResponse,
+  reviewDecisionBody,
+  reviewDecisionResponse,
+  reviewListQuery,
+  reviewListResponse,
+  reviewParams,
   reservationCaptureResponse,
   reservationParams,
   reservationResponse,
@@ -28,6 +36,7 @@ import {
   purchaseResponse,
   webhookResponse,
 } from './schemas';
+import { codecPayloads } from './codec-server';
 
 const json = (schema: ZodType) => ({ content: { 'application/json': { schema } } });
 
@@ -247,6 +256,60 @@ const operations: Record<string, Record<string, ZodOpenApiOperationObject>> = {
       ),
     },
   },
+  '/v1/reviews': {
+    get: {
+      summary: 'What waits for a reviewer: purchases and invoices held for review, and rejected events',
+      description:
+        "Held runs come from a Temporal visibility query (`PurchaseStatus` or `BillingStatus` = 'held_for_review'), " +
+        'newest first; reason and amount from the purchase each recorded. Visibility lags a second or so.',
+      requestParams: { query: reviewListQuery },
+      responses: responses(
+        { '200': ['One page.', reviewListResponse] },
+        {
+          '400': 'Bad limit, cursor or account.',
+          ...AUTH_FAILURES,
+          '503': 'Temporal unavailable (`temporal_unavailable`).',
+        },
+      ),
+    },
+  },
+  '/v1/reviews/{workflowId}': {
+    post: {
+      summary: 'Approve (optionally with credits) or reject a held purchase or invoice',
+      description:
+        "Sends the workflow's `review` signal with the key's name as reviewer, then records the decision in the " +
+        'audit log. One decision at a time per workflow: a second one finds the first applied (409).',
+      requestParams: { path: reviewParams },
+      requestBody: json(reviewDecisionBody),
+      responses: responses(
+        {
+          '200': ['Sent and taken in by the workflow: `stage` is where it went.', reviewDecisionResponse],
+          '202': ['Sent; the workflow takes it in when its worker runs.', reviewDecisionResponse],
+        },
+        {
+          '400': '`invalid_request` (credits with a rejection, no note).',
+          ...AUTH_FAILURES,
+          '404': 'No purchase or invoice workflow has this ID (`review_not_found`).',
+          '409':
+            'Not held for review (`not_held_for_review`, with its stage), or an earlier decision is not applied yet (`review_in_progress`).',
+          '503': 'Temporal unavailable (`temporal_unavailable`).',
+        },
+      ),
+    },
+  },
+  '/v1/audit': {
+    get: {
+      summary: 'The audit log of operator actions, newest first',
+      description:
+        'Review decisions, manual and promotional grants, voids: who (the API key name), what, when, before, after, why. ' +
+        'Append-only: the database refuses to change or delete an entry.',
+      requestParams: { query: auditQuery },
+      responses: responses(
+        { '200': ['One page; `nextCursor` is null on the last.', auditPageResponse] },
+        { '400': 'Bad limit, cursor or subject.', ...AUTH_FAILURES },
+      ),
+    },
+  },
   '/v1/checkout/sessions': {
     post: {
       summary: 'Create a Stripe Checkout Session for a pack or a custom number of credits',
@@ -301,7 +364,104 @@ const operations: Record<string, Record<string, ZodOpenApiOperationObject>> = {
       responses: { '200': { description: 'Text format.' } },
     },
   },
+  '/codec/decode': { post: codecOperation('decode') },
+  '/codec/encode': { post: codecOperation('encode') },
 };
+
+/** Temporal's remote codec protocol (api/codec-server.ts), for the Temporal UI and CLI. */
+function codecOperation(operation: 'encode' | 'decode'): ZodOpenApiOperationObject {
+  return {
+    summary:
+      operation === 'decode'
+        ? "Decrypt payloads from Temporal's history (Temporal's remote codec protocol)"
+        : 'Encrypt payloads as the service does (Temporal remote codec protocol)',
+    description:
+      'For the Temporal UI and CLI, with the key ring of the clients and workers. Also served as ' +
+      `\`/codec/{token}/${operation}\`, the token in the path, for the Temporal UI, which sends no header of ` +
+      'its own. `X-Namespace`, when sent, must be the namespace the service uses. From a browser, only ' +
+      'from a `TEMPORAL_UI_ORIGIN` origin (CORS preflight answered for those origins only).',
+    security: [{ codecToken: [] }, { apiKey: [] }],
+    requestParams: {
+      header: z.object({
+        'x-namespace': z
+          .string()
+          .optional()
+          .meta({ description: 'The Temporal namespace.', example: 'default' }),
+      }),
+    },
+    requestBody: json(codecPayloads),
+    responses: responses(
+      { '200': [`The payloads, ${operation}d, in the same order.`, codecPayloads] },
+      {
+        '400': `A payload that cannot be ${operation}d (\`invalid_payload\`), or a malformed body.`,
+        '401': 'Missing or invalid codec token or admin API key (`unauthorized`).',
+        '403':
+          'A browser origin other than TEMPORAL_UI_ORIGIN (`origin_not_allowed`), or another namespace (`namespace_not_served`).',
+        '404': 'No codec token and no admin API key is configured (`codec_not_configured`).',
+        '413': 'Body over 8 MB (`payload_too_large`).',
+      },
+    ),
+  };
+}
+
+/**
+ * The role each /v1 operation needs (read < write < admin). The routes mount the same with
+ * `requireRole`; test/api-roles.test.ts calls every operation listed here to check they agree.
+ */
+const ROLES: Record<string, Record<string, ApiRole>> = {
+  '/v1/packs': { get: 'read' },
+  '/v1/accounts': { post: 'write' },
+  '/v1/accounts/{id}': { get: 'read' },
+  '/v1/accounts/{id}/ledger': { get: 'read' },
+  '/v1/accounts/{id}/debits': { post: 'write' },
+  '/v1/accounts/{id}/grants': { get: 'read', post: 'admin' },
+  '/v1/accounts/{id}/grants/{grantId}/void': { post: 'admin' },
+  '/v1/accounts/{id}/reservations': { post: 'write' },
+  '/v1/accounts/{id}/reservations/{reservationId}': { get: 'read' },
+  '/v1/accounts/{id}/reservations/{reservationId}/capture': { post: 'write' },
+  '/v1/accounts/{id}/reservations/{reservationId}/release': { post: 'write' },
+  '/v1/rejected-events': { get: 'admin' },
+  '/v1/reviews': { get: 'admin' },
+  '/v1/reviews/{workflowId}': { post: 'admin' },
+  '/v1/audit': { get: 'admin' },
+  '/v1/checkout/sessions': { post: 'write' },
+  '/v1/purchases/{checkoutSessionId}': { get: 'read' },
+};
+
+/** Each /v1 operation with its role (`x-required-role`, the description) and, above read, its 403. */
+function withRoles(paths: typeof operations): typeof operations {
+  return Object.fromEntries(
+    Object.entries(paths).map(([path, methods]) => [
+      path,
+      Object.fromEntries(
+        Object.entries(methods).map(([method, operation]) => {
+          if (!path.startsWith('/v1/')) return [method, operation];
+          const role = ROLES[path]?.[method];
+          if (!role) throw new Error(`no role is set for ${method.toUpperCase()} ${path}`);
+          const needs = `Needs an API key with the \`${role}\` role (or above).`;
+          return [
+            method,
+            {
+              ...operation,
+              'x-required-role': role,
+              description: operation.description ? `${operation.description}\n\n${needs}` : needs,
+              responses:
+                role === 'read'
+                  ? operation.responses
+                  : {
+                      ...operation.responses,
+                      '403': {
+                        description: `The key's role is below \`${role}\` (\`insufficient_role\`).`,
+                        ...json(errorResponse),
+                      },
+                    },
+            },
+          ];
+        }),
+      ),
+    ]),
+  );
+}
 
 /** The OpenAPI 3.1 description, generated from the schemas the handlers validate with. */
 export function createOpenApiDocument(serverUrl: string) {
@@ -317,9 +477,20 @@ export function createOpenApiDocument(serverUrl: string) {
     security: [{ apiKey: [] }],
     components: {
       securitySchemes: {
-        apiKey: { type: 'http', scheme: 'bearer', description: 'A key from BILLING_API_KEYS.' },
+        codecToken: {
+          type: 'http',
+          scheme: 'bearer',
+          description:
+            'A token from TEMPORAL_CODEC_TOKEN (the codec server only; an admin API key works too).',
+        },
+        apiKey: {
+          type: 'http',
+          scheme: 'bearer',
+          description:
+            'A key from BILLING_API_KEYS; its role (read, write, admin) decides which routes it may call.',
+        },
       },
     },
-    paths: operations,
+    paths: withRoles(operations),
   });
 }

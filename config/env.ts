@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { PayloadKeyRing } from './payload-codec';
 
 /**
  * Configuration comes from the environment, is parsed once at start-up, and a process with bad
@@ -25,6 +26,98 @@ const duration = z
 
 const port = z.coerce.number().int().min(0).max(65535);
 
+/**
+ * The payload key ring outside production when TEMPORAL_PAYLOAD_KEYS is unset (`npm run dev`, a
+ * process started by hand). Published here, so it protects nothing: production refuses to start
+ * without a ring of its own, and refuses this key in it.
+ */
+export const DEVELOPMENT_PAYLOAD_KEYS = 'dev:XMv/KLDE8zdw4bOR8UyEZov6Ntu7XeCnTtXzF4XDc34=';
+const DEVELOPMENT_KEY_RING = PayloadKeyRing.from(DEVELOPMENT_PAYLOAD_KEYS);
+
+// `id:base64key,…`; issues name an entry by position and key ID, never by its value.
+const payloadKeyRing = z.string().transform((value, ctx) => {
+  const parsed = PayloadKeyRing.parse(value);
+  if ('issues' in parsed) {
+    for (const message of parsed.issues) ctx.addIssue({ code: 'custom', message });
+    return z.NEVER;
+  }
+  return parsed.ring;
+});
+
+// What a browser sends as `Origin`: scheme://host[:port], nothing after it.
+const origin = z.string().refine((value) => {
+  try {
+    return new URL(value).origin === value;
+  } catch {
+    return false;
+  }
+}, 'each origin is scheme://host[:port] with no path, e.g. https://temporal.example.com');
+
+/** What an API key may do; each role includes the ones before it. */
+export const API_ROLES = ['read', 'write', 'admin'] as const;
+export type ApiRole = (typeof API_ROLES)[number];
+
+/** One entry of BILLING_API_KEYS. `name` is what logs, grants and the audit log show; never the secret. */
+export interface ApiKey {
+  name: string;
+  role: ApiRole;
+  secret: string;
+}
+
+const API_KEY_NAME = /^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$/;
+
+// `name:role:secret`, or a bare secret (the form before roles existed: role write, named key-N).
+// The messages never repeat a value: an entry that is malformed may still hold a secret.
+const apiKeyList = csv.transform((entries, ctx): ApiKey[] => {
+  const keys = entries.map((entry, index): ApiKey | null => {
+    const problem = (message: string) => {
+      ctx.addIssue({ code: 'custom', path: [index], message });
+      return null;
+    };
+    const [first, second, ...rest] = entry.split(':');
+    const named = second !== undefined;
+    const key = named
+      ? { name: first ?? '', role: second as ApiRole, secret: rest.join(':') }
+      : { name: `key-${index + 1}`, role: 'write' as const, secret: entry };
+    if (named && rest.length === 0) {
+      return problem('an entry with a ":" is name:role:secret, for example ops:admin:<secret>');
+    }
+    if (named && !API_KEY_NAME.test(key.name)) {
+      return problem('the name (before the first ":") is 1 to 64 letters, digits or _ . @ -');
+    }
+    if (!API_ROLES.includes(key.role)) {
+      return problem('the role (between the two ":") is read, write or admin');
+    }
+    if (key.secret.length < 16) return problem('each API key has at least 16 characters');
+    if (/\s/.test(key.secret)) return problem('an API key has no spaces');
+    return key;
+  });
+  const seenNames = new Map<string, number>();
+  const seenSecrets = new Map<string, number>();
+  keys.forEach((key, index) => {
+    if (!key) return;
+    const sameName = seenNames.get(key.name);
+    const sameSecret = seenSecrets.get(key.secret);
+    if (sameName !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [index],
+        message: `entry ${sameName + 1} has the name ${key.name} too: give each key its own name`,
+      });
+    }
+    if (sameSecret !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [index],
+        message: `entry ${sameSecret + 1} has the same secret: give each key its own secret`,
+      });
+    }
+    seenNames.set(key.name, index);
+    seenSecrets.set(key.secret, index);
+  });
+  return keys.filter((key): key is ApiKey => key !== null);
+});
+
 // Explicit: z.coerce.boolean() would read "false" as true.
 const flag = z.enum(['true', 'false']).transform((value) => value === 'true');
 
@@ -50,6 +143,10 @@ const baseSchema = z.object({
     .optional(),
   // Only for stripe-mock or a local stand-in: where the Stripe SDK sends its requests.
   STRIPE_API_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
+  // Encrypts every Temporal payload: `id:base64key` entries, the first encrypts, all decrypt.
+  TEMPORAL_PAYLOAD_KEYS: payloadKeyRing.optional(),
+  // Development only: `off` stops encrypting new payloads (decrypting goes on), to measure the codec.
+  TEMPORAL_PAYLOAD_ENCRYPTION: z.enum(['on', 'off']).default('on'),
 });
 
 const workerSchema = baseSchema.extend({
@@ -65,12 +162,22 @@ const workerSchema = baseSchema.extend({
   OUTBOX_GIVE_UP_AFTER: duration.default('3 days'),
 });
 
+/** The keys of a BILLING_API_KEYS value, for scripts that call the API with one of them. */
+export function parseApiKeys(value: string | undefined): ApiKey[] {
+  const result = apiKeyList.safeParse(value);
+  if (!result.success)
+    throw new ConfigError(
+      result.error.issues.map((issue) => `BILLING_API_KEYS.${issue.path.join('.')}: ${issue.message}`),
+    );
+  return result.data;
+}
+
 const apiSchema = baseSchema.extend({
   PORT: port.default(3000),
   // Loopback unless told otherwise: a container sets 0.0.0.0 to be reachable from outside.
   HOST: z.string().min(1).default('127.0.0.1'),
   STRIPE_WEBHOOK_SECRET: csv.pipe(z.array(z.string().regex(/^whsec_\S+$/, 'each secret starts with whsec_'))),
-  BILLING_API_KEYS: csv.pipe(z.array(z.string().min(16, 'each API key has at least 16 characters'))),
+  BILLING_API_KEYS: apiKeyList,
   PUBLIC_BASE_URL: z.url().optional(),
   CHECKOUT_ALLOWED_REDIRECT_HOSTS: csv,
   CUSTOM_CREDITS_UNIT_PRICE_CENTS: z.coerce.number().int().positive().default(9),
@@ -94,6 +201,16 @@ const apiSchema = baseSchema.extend({
     .int()
     .positive()
     .default(256 * 1024),
+  // Bearer tokens of the codec server (/codec/encode, /codec/decode); none: the codec server is off.
+  TEMPORAL_CODEC_TOKEN: csv.pipe(
+    z.array(
+      z
+        .string()
+        .regex(/^[A-Za-z0-9_-]{32,256}$/, 'each codec token has 32 to 256 letters, digits, "_" or "-"'),
+    ),
+  ),
+  // The Temporal UI's origins, the only ones a browser may call the codec server from.
+  TEMPORAL_UI_ORIGIN: csv.pipe(z.array(origin)),
 });
 
 /** Every variable the API and the worker read (`.env.example` documents each one). */
@@ -106,7 +223,12 @@ function isLiveKey(key: string | undefined): boolean {
 }
 
 function refineProduction(
-  env: { NODE_ENV: string; STRIPE_SECRET_KEY?: string | undefined },
+  env: {
+    NODE_ENV: string;
+    STRIPE_SECRET_KEY?: string | undefined;
+    TEMPORAL_PAYLOAD_KEYS?: PayloadKeyRing | undefined;
+    TEMPORAL_PAYLOAD_ENCRYPTION: 'on' | 'off';
+  },
   ctx: z.RefinementCtx,
 ): void {
   if (env.NODE_ENV === 'production' && !isLiveKey(env.STRIPE_SECRET_KEY)) {
@@ -114,6 +236,27 @@ function refineProduction(
       code: 'custom',
       path: ['STRIPE_SECRET_KEY'],
       message: 'production needs a live-mode key (sk_live_… or rk_live_…)',
+    });
+  }
+  if (env.NODE_ENV === 'production' && !env.TEMPORAL_PAYLOAD_KEYS) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['TEMPORAL_PAYLOAD_KEYS'],
+      message: 'required in production: id:base64key (a key: `openssl rand -base64 32`)',
+    });
+  }
+  if (env.NODE_ENV === 'production' && env.TEMPORAL_PAYLOAD_KEYS?.sharesKeyWith(DEVELOPMENT_KEY_RING)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['TEMPORAL_PAYLOAD_KEYS'],
+      message: 'production may not use the published development key',
+    });
+  }
+  if (env.NODE_ENV !== 'development' && env.TEMPORAL_PAYLOAD_ENCRYPTION === 'off') {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['TEMPORAL_PAYLOAD_ENCRYPTION'],
+      message: 'only development may turn payload encryption off',
     });
   }
 }
@@ -152,6 +295,13 @@ function common(env: z.output<typeof baseSchema>) {
       // Events whose livemode differs from the key's mode are never credited.
       livemode: isLiveKey(env.STRIPE_SECRET_KEY),
       apiBaseUrl: env.STRIPE_API_BASE_URL,
+    },
+    // What every Temporal client and worker encrypts payloads with (config/payload-codec.ts).
+    temporalPayloads: {
+      keyRing: env.TEMPORAL_PAYLOAD_KEYS ?? DEVELOPMENT_KEY_RING,
+      encrypt: env.TEMPORAL_PAYLOAD_ENCRYPTION === 'on',
+      /** True when the published development key is in use (TEMPORAL_PAYLOAD_KEYS unset). */
+      developmentKey: env.TEMPORAL_PAYLOAD_KEYS === undefined,
     },
   };
 }
@@ -206,6 +356,7 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env) {
     receiptDeadline: parsed.RECEIPT_DEADLINE,
     webhookTemporalTimeoutMs: parsed.WEBHOOK_TEMPORAL_TIMEOUT_MS,
     webhookMaxBodyBytes: parsed.WEBHOOK_MAX_BODY_BYTES,
+    codec: { tokens: parsed.TEMPORAL_CODEC_TOKEN, uiOrigins: parsed.TEMPORAL_UI_ORIGIN },
   };
 }
 

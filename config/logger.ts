@@ -11,6 +11,7 @@ const REDACT_PATHS = [
   '*.apiKeys',
   '*.secretKey',
   '*.webhookSecrets',
+  '*.tokens',
   '*.password',
   '*.smtpUrl',
   '*.databaseUrl',

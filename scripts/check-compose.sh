@@ -83,6 +83,8 @@ PLACEHOLDERS=(
   STRIPE_SECRET_KEY=sk_test_placeholder
   STRIPE_WEBHOOK_SECRET=whsec_placeholder
   BILLING_API_KEYS=placeholder-api-key-0001
+  TEMPORAL_PAYLOAD_KEYS=k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=
+  TEMPORAL_CODEC_TOKEN=placeholder_codec_token_0123456789
 )
 compose_config() { # compose_config VAR=value… — runs `config -q` with exactly those variables
   env -i PATH="$PATH" HOME="${HOME:-/tmp}" "$@" \

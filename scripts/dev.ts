@@ -8,11 +8,11 @@ import path from 'node:path';
 import readline from 'node:readline';
 import type { Readable } from 'node:stream';
 import { prettyFactory } from 'pino-pretty';
-import { loadApiConfig, loadWorkerConfig } from '../config/env';
+import { API_ROLES, loadApiConfig, loadWorkerConfig } from '../config/env';
 import { migrate } from '../db/migrate';
 import { SEARCH_ATTRIBUTES } from '../domain/search-attributes';
+import { DEV_WEBHOOK_SECRET } from '../stripe-fixtures';
 import { startPostgres, startTemporalDevServer, waitForPort, type RunningService } from './local-services';
-import { DEV_WEBHOOK_SECRET } from './stripe-events';
 
 /**
  * `npm run dev`: the whole service on 127.0.0.1, in one terminal. Embedded PostgreSQL, the
@@ -25,8 +25,10 @@ const ROOT = path.resolve(__dirname, '..');
 const DATA_DIR = path.join(ROOT, '.data');
 const BIN = path.join(ROOT, 'node_modules', '.bin');
 
-/** The API key of the dev stack when BILLING_API_KEYS is unset. A development value, never a real key. */
+/** The API key (role admin, named `dev`) when BILLING_API_KEYS is unset. A development value, never a real key. */
 const DEV_API_KEY = 'dev_api_key_change_me';
+/** The codec server's token when TEMPORAL_CODEC_TOKEN is unset. A development value, never a real token. */
+const DEV_CODEC_TOKEN = 'dev_codec_token_change_me_0123456789';
 const DEMO_ACCOUNT = { id: 'demo', email: 'demo@example.com' };
 const DATABASE = 'credits';
 const READY_TIMEOUT_MS = 90_000;
@@ -331,6 +333,9 @@ async function prepareTemporal(
   const temporal = await startTemporalDevServer({
     port: ports.temporal,
     uiPort: ports.temporalUi,
+    // The UI decodes payloads through the API's codec server (it sends no header of ours: the
+    // token is in the endpoint's path).
+    uiCodecEndpoint: codecEndpoint(ports, codecToken()),
     // History survives restarts, like the database it refers to.
     dbFile: path.join(DATA_DIR, 'temporal.db'),
     namespace: env('TEMPORAL_NAMESPACE') ?? 'default',
@@ -386,6 +391,19 @@ async function startInfrastructure(stack: Stack, ports: Ports): Promise<Endpoint
 
 // --- apps ---------------------------------------------------------------------------------------
 
+/** The codec server's token: the first of TEMPORAL_CODEC_TOKEN, else the dev stack's. */
+function codecToken(): string {
+  const configured = env('TEMPORAL_CODEC_TOKEN')
+    ?.split(',')
+    .map((token) => token.trim())
+    .find((token) => token.length > 0);
+  return configured ?? DEV_CODEC_TOKEN;
+}
+
+function codecEndpoint(ports: Ports, token: string): string {
+  return `http://127.0.0.1:${ports.api}/codec/${token}`;
+}
+
 function appEnv(endpoints: Endpoints, ports: Ports): NodeJS.ProcessEnv {
   return {
     ...inheritedEnv(),
@@ -394,8 +412,13 @@ function appEnv(endpoints: Endpoints, ports: Ports): NodeJS.ProcessEnv {
     TEMPORAL_ADDRESS: endpoints.temporalAddress,
     SMTP_URL: endpoints.smtpUrl,
     STRIPE_WEBHOOK_SECRET: env('STRIPE_WEBHOOK_SECRET') ?? DEV_WEBHOOK_SECRET,
-    BILLING_API_KEYS: env('BILLING_API_KEYS') ?? DEV_API_KEY,
+    BILLING_API_KEYS: env('BILLING_API_KEYS') ?? `dev:admin:${DEV_API_KEY}`,
     PORT: String(ports.api),
+    TEMPORAL_CODEC_TOKEN: env('TEMPORAL_CODEC_TOKEN') ?? DEV_CODEC_TOKEN,
+    // The embedded UI, under either name of the loopback host.
+    TEMPORAL_UI_ORIGIN:
+      env('TEMPORAL_UI_ORIGIN') ??
+      `http://127.0.0.1:${ports.temporalUi},http://localhost:${ports.temporalUi}`,
   };
 }
 
@@ -468,8 +491,14 @@ function printBanner(
     row('Temporal', endpoints.temporalAddress, source('temporal')),
     row('SMTP', redactUrl(endpoints.smtpUrl), source('smtp')),
     '',
+    row('Codec server', `${apiUrl}/codec`, 'decrypts payloads for the Temporal UI and CLI'),
     row('Webhook secret', webhookSecret, env('STRIPE_WEBHOOK_SECRET') ? 'from STRIPE_WEBHOOK_SECRET' : ''),
     row('API key', apiKey, env('BILLING_API_KEYS') ? 'from BILLING_API_KEYS' : ''),
+    row('Codec token', codecToken(), env('TEMPORAL_CODEC_TOKEN') ? 'from TEMPORAL_CODEC_TOKEN' : ''),
+    row(
+      'Payload keys',
+      env('TEMPORAL_PAYLOAD_KEYS') ? 'from TEMPORAL_PAYLOAD_KEYS' : 'the published development key (dev)',
+    ),
     '',
     '  Create an account:',
     `    curl -s -X POST ${apiUrl}/v1/accounts ${auth} -H 'content-type: application/json' \\`,
@@ -478,6 +507,9 @@ function printBanner(
     `    ${sendEventEnv}npm run send-event -- purchase --account ${DEMO_ACCOUNT.id} --pack starter`,
     '  Then the balance, and the receipt in the mail inbox:',
     `    curl -s ${apiUrl}/v1/accounts/${DEMO_ACCOUNT.id} ${auth}`,
+    "  A workflow's history, decrypted (without the codec flags, as Temporal stores it: ciphertext):",
+    `    temporal workflow show --workflow-id evt_… --address ${endpoints.temporalAddress} \\`,
+    `      --codec-endpoint ${apiUrl}/codec --codec-auth 'Bearer ${codecToken()}'`,
     '',
   ];
   process.stdout.write(`${lines.map((line) => line.trimEnd()).join('\n')}\n`);
@@ -505,7 +537,9 @@ async function main(stack: Stack): Promise<void> {
   await waitUntil(stack, `${apiUrl}/readyz`, async () => (await fetch(`${apiUrl}/readyz`)).ok);
   await waitForWorker(stack, worker.temporal);
   if (stack.stopping) return;
-  const credentials = { apiUrl, webhookSecret: api.webhookSecrets[0] ?? '', apiKey: api.apiKeys[0] ?? '' };
+  // The key that may do the most: the banner's examples and the demo account need write or admin.
+  const [strongest] = [...api.apiKeys].sort((a, b) => API_ROLES.indexOf(b.role) - API_ROLES.indexOf(a.role));
+  const credentials = { apiUrl, webhookSecret: api.webhookSecrets[0] ?? '', apiKey: strongest?.secret ?? '' };
   await createDemoAccount(apiUrl, credentials.apiKey);
   printBanner(endpoints, ports, credentials);
 }

@@ -52,7 +52,7 @@ export async function waitForPort(port: number, timeoutMs: number, host = '127.0
  * makes) would hide them, so each enclosing folder gets the search bit for others: it lets a
  * process pass through by exact path, never list what is inside.
  */
-function letPostgresUserReach(target: string): void {
+export function letPostgresUserReach(target: string): void {
   for (let dir = path.resolve(target); ; dir = path.dirname(dir)) {
     if (existsSync(dir)) {
       const { mode } = statSync(dir);
@@ -119,6 +119,8 @@ export async function startTemporalDevServer(options: {
   port: number;
   /** Serve the Web UI on this port; omit to run headless. */
   uiPort?: number;
+  /** The remote codec the Web UI decodes payloads with (Temporal's codec server protocol). */
+  uiCodecEndpoint?: string;
   /** Persist workflow history in this SQLite file; omit to keep it in memory. */
   dbFile?: string;
   namespace: string;
@@ -137,6 +139,9 @@ export async function startTemporalDevServer(options: {
     '--log-level',
     'error',
     ...(options.uiPort === undefined ? ['--headless'] : ['--ui-port', String(options.uiPort)]),
+    ...(options.uiPort !== undefined && options.uiCodecEndpoint
+      ? ['--ui-codec-endpoint', options.uiCodecEndpoint]
+      : []),
     // WAL with synchronous=NORMAL survives a crash of the server (not of the OS): ample for a
     // local history file, and several times faster than SQLite's default of a sync per commit.
     ...(options.dbFile

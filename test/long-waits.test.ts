@@ -5,12 +5,12 @@ import { createMailer } from '../activities/mailer';
 import { routeStripeEvent } from '../api/stripe-event-routes';
 import { createSql, type Sql } from '../db/client';
 import { findTemporalTestServer } from '../scripts/temporal-cli';
-import { charge } from '../scripts/stripe-billing-events';
-import { checkoutSession, stripeEvent, type StripeEvent } from '../scripts/stripe-events';
 import { createAccount } from '../db/accounts';
 import { holdCredits } from '../db/reservations';
 import { SEARCH_ATTRIBUTES } from '../domain/search-attributes';
 import { encodeSearchAttributeIndexedValueType } from '@temporalio/common/lib/search-attributes';
+import { charge, checkoutSession, stripeEvent, type StripeEvent } from '../stripe-fixtures';
+import { testDataConverter } from './support/payload-keys';
 import { installQuietRuntime } from './support/quiet-runtime';
 import { activityInterceptors } from '../worker/billing-error-interceptor';
 import { grantDirectly } from './support/billing';
@@ -32,11 +32,14 @@ describe('waits of days, with time skipped', () => {
   let smtp: SmtpCatcher;
   const taskQueue = `long-waits-${randomUUID()}`;
   const settings = { purchaseReviewTimeout: '7 days', receiptDeadline: '3 days' };
+  // The service's payload codec, as on every other server.
+  const dataConverter = testDataConverter();
 
   beforeAll(async () => {
     installQuietRuntime();
     env = await TestWorkflowEnvironment.createTimeSkipping({
       server: { executable: { type: 'existing-path', path: findTemporalTestServer() } },
+      client: { dataConverter },
     });
     const KEYWORD = encodeSearchAttributeIndexedValueType('KEYWORD');
     if (KEYWORD === undefined) throw new Error('no Keyword search attribute type');
@@ -52,6 +55,7 @@ describe('waits of days, with time skipped', () => {
       connection: env.nativeConnection,
       taskQueue,
       workflowBundle: { codePath: process.env.TEST_WORKFLOW_BUNDLE as string },
+      dataConverter,
       activities: createActivities({
         sql,
         mailer,

@@ -16,10 +16,13 @@ describe('API description', () => {
     expect(document.openapi).toBe('3.1.0');
     expect(Object.keys(document.paths).sort()).toEqual(
       [
+        '/codec/decode',
+        '/codec/encode',
         '/healthz',
         '/metrics',
         '/readyz',
         '/v1/accounts',
+        '/v1/audit',
         '/v1/accounts/{id}',
         '/v1/accounts/{id}/debits',
         '/v1/accounts/{id}/grants',
@@ -33,6 +36,8 @@ describe('API description', () => {
         '/v1/packs',
         '/v1/purchases/{checkoutSessionId}',
         '/v1/rejected-events',
+        '/v1/reviews',
+        '/v1/reviews/{workflowId}',
         '/webhooks/stripe',
       ].sort(),
     );

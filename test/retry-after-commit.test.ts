@@ -2,7 +2,8 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities, type Activities } from '../activities';
 import { createMailer } from '../activities/mailer';
 import { enqueueEmail } from '../db/outbox';
-import { checkoutSession, stripeEvent } from '../scripts/stripe-events';
+import { checkoutSession, stripeEvent } from '../stripe-fixtures';
+import { temporalDataConverter } from '../config/payload-codec';
 import { activityInterceptors } from '../worker/billing-error-interceptor';
 import { temporalWorkflowDirectory } from '../worker/maintenance-schedule';
 import {
@@ -64,6 +65,7 @@ describe('a retry after the commit', () => {
       namespace: h.config.temporal.namespace,
       taskQueue: h.config.temporal.taskQueue,
       workflowBundle: { codePath: process.env.TEST_WORKFLOW_BUNDLE as string },
+      dataConverter: temporalDataConverter(h.config.temporalPayloads),
       activities,
       interceptors: { activity: activityInterceptors },
     });

@@ -6,7 +6,7 @@ import { createMetrics } from '../api/metrics';
 import { createLogger } from '../config/logger';
 import { createSql } from '../db/client';
 import { freePort } from '../scripts/local-services';
-import { checkoutSession, signPayload, stripeEvent } from '../scripts/stripe-events';
+import { checkoutSession, signPayload, stripeEvent } from '../stripe-fixtures';
 import { balanceOf, ledgerRowsFor } from './support/db';
 import {
   ROTATED_WEBHOOK_SECRET,
@@ -16,6 +16,7 @@ import {
   type Harness,
 } from './support/harness';
 import { waitUntil } from './support/wait';
+import { temporalDataConverter } from '../config/payload-codec';
 
 describe('POST /webhooks/stripe', () => {
   let h: Harness;
@@ -153,7 +154,7 @@ describe('POST /webhooks/stripe', () => {
     const app = createApp({
       config,
       sql,
-      temporal: new Client({ connection }),
+      temporal: new Client({ connection, dataConverter: temporalDataConverter(config.temporalPayloads) }),
       stripe: null,
       logger: createLogger({ level: 'silent', name: 'test' }),
       metrics: createMetrics(),

@@ -1,19 +1,26 @@
+import { defaultPayloadConverter, type Payload, type PayloadCodec } from '@temporalio/common';
+import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { Worker } from '@temporalio/worker';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { payloadKeyId } from '../config/payload-codec';
 import { invoiceStatusQuery } from '../domain/invoice-workflow-contract';
 import { reviewSignal, statusQuery } from '../domain/purchase-workflow-contract';
 import { findTemporalCli } from '../scripts/temporal-cli';
-import { charge, dispute, subscription } from '../scripts/stripe-billing-events';
 import {
+  charge,
   checkoutSession,
+  dispute,
   stripeEvent,
+  subscription,
   type CheckoutSessionOptions,
   type StripeEvent,
-} from '../scripts/stripe-events';
+} from '../stripe-fixtures';
 import { grantedPurchase, newSubscription } from './support/billing';
 import { startHarness, type Harness } from './support/harness';
+import { payloadsOf, readableText, spelledIn } from './support/history-privacy';
+import { testDataConverter } from './support/payload-keys';
 import { installQuietRuntime } from './support/quiet-runtime';
 import { sleep, waitUntil } from './support/wait';
 
@@ -59,7 +66,8 @@ if (recording)
     /** Waits for the run to finish, then keeps its history as test/histories/<name>.json. */
     async function saveHistory(name: string, workflowId: string) {
       await h.temporal.workflow.getHandle(workflowId).result();
-      // The CLI's JSON export is the format Temporal documents for replay.
+      // The CLI's JSON export is the format Temporal documents for replay. Without codec flags it
+      // keeps the payloads as the server stores them: encrypted with the test key.
       const history = execFileSync(
         findTemporalCli(),
         [
@@ -158,21 +166,56 @@ if (recording)
   });
 
 describe('workflow replay', () => {
-  it('when recorded histories are replayed against the current workflow code, then none is non-deterministic', async () => {
+  /** Replays every history of `dir` against the current workflow code, with the service's codec. */
+  async function replayAll(dir: string): Promise<{ count: number; failures: string[] }> {
     installQuietRuntime();
-    const files = readdirSync(HISTORIES_DIR).filter((file) => file.endsWith('.json'));
-    expect(files.length).toBeGreaterThanOrEqual(18);
+    const files = readdirSync(dir).filter((file) => file.endsWith('.json'));
     const histories = files.map((file) => ({
       workflowId: file,
-      history: JSON.parse(readFileSync(path.join(HISTORIES_DIR, file), 'utf8')) as unknown,
+      history: JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as unknown,
     }));
     const failures: string[] = [];
     for await (const result of Worker.runReplayHistories(
-      { workflowBundle: { codePath: process.env.TEST_WORKFLOW_BUNDLE ?? '' } },
+      {
+        workflowBundle: { codePath: process.env.TEST_WORKFLOW_BUNDLE ?? '' },
+        dataConverter: testDataConverter(),
+      },
       histories,
     )) {
       if (result.error) failures.push(`${result.workflowId}: ${String(result.error)}`);
     }
+    return { count: files.length, failures };
+  }
+
+  it('when recorded histories are replayed against the current workflow code, then none is non-deterministic', async () => {
+    const { count, failures } = await replayAll(HISTORIES_DIR);
+    expect(count).toBeGreaterThanOrEqual(18);
     expect(failures).toEqual([]);
+  });
+
+  it('when histories recorded before payloads were encrypted are replayed with the codec, then they replay too (workflows running at the upgrade go on)', async () => {
+    const { count, failures } = await replayAll(path.join(HISTORIES_DIR, 'before-codec'));
+    expect(count).toBeGreaterThanOrEqual(2);
+    expect(failures).toEqual([]);
+  });
+
+  it('when a recorded history is read without the codec, then every payload is ciphertext of the test key, and the codec reads it back', async () => {
+    const file = path.join(HISTORIES_DIR, 'purchase-granted.json');
+    const raw = readFileSync(file, 'utf8');
+    const history = historyFromJSON(JSON.parse(raw));
+    const payloads = payloadsOf(history);
+    expect(payloads.length).toBeGreaterThan(5);
+    expect(payloads.map(({ payload }) => payloadKeyId(payload))).toEqual(payloads.map(() => 'test-1'));
+    // The recorded purchase's customer, in no spelling a reader of the file could decode.
+    const readable = `${raw}\n${readableText(history, { withSearchAttributes: true })}`;
+    expect(spelledIn(readable, ['customer@example.com'])).toEqual([]);
+
+    const [codec] = testDataConverter().payloadCodecs ?? [];
+    const started = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads ?? [];
+    const [input] = await (codec as PayloadCodec).decode(started);
+    expect(defaultPayloadConverter.fromPayload(input as Payload)).toMatchObject({
+      eventType: 'checkout.session.completed',
+      session: { customerEmail: 'customer@example.com', mode: 'payment', paymentStatus: 'paid' },
+    });
   });
 });

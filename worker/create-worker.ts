@@ -1,3 +1,4 @@
+import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDependencies } from '../activities';
 import { activityInterceptors } from './billing-error-interceptor';
@@ -9,6 +10,8 @@ export interface CreateWorkerOptions {
   namespace: string;
   taskQueue: string;
   dependencies: ActivityDependencies;
+  /** The service's payload codec and failure converter (config/payload-codec.ts). */
+  dataConverter: DataConverter;
   /** A prebuilt bundle (tests build one for every worker); otherwise bundled at start-up. */
   workflowBundle?: WorkerOptions['workflowBundle'];
   maxConcurrentActivityTaskExecutions?: number;
@@ -20,6 +23,7 @@ export async function createWorker(options: CreateWorkerOptions): Promise<Worker
     namespace: options.namespace,
     taskQueue: options.taskQueue,
     activities: createActivities(options.dependencies),
+    dataConverter: options.dataConverter,
     interceptors: { activity: activityInterceptors },
     ...(options.workflowBundle
       ? { workflowBundle: options.workflowBundle }

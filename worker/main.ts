@@ -6,6 +6,7 @@ import { createMailer } from '../activities/mailer';
 import { createSql } from '../db/client';
 import { loadOrExit, loadWorkerConfig } from '../config/env';
 import { createLogger } from '../config/logger';
+import { payloadEncryptionWarnings, temporalDataConverter } from '../config/payload-codec';
 import { createStripeClient } from '../config/stripe-client';
 import { createWorker } from './create-worker';
 import { ensureMaintenanceSchedule, temporalWorkflowDirectory } from './maintenance-schedule';
@@ -27,13 +28,20 @@ async function main(): Promise<void> {
       'STRIPE_SECRET_KEY is not set: refunds of invoices whose events omit their payments are not matched',
     );
   }
+  for (const warning of payloadEncryptionWarnings(config.temporalPayloads)) logger.warn(warning);
+  const dataConverter = temporalDataConverter(config.temporalPayloads);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const clientConnection = await Connection.connect({ address: config.temporal.address });
-  const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
+  const client = new Client({
+    connection: clientConnection,
+    namespace: config.temporal.namespace,
+    dataConverter,
+  });
   const worker = await createWorker({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
+    dataConverter,
     dependencies: {
       sql,
       mailer,
@@ -60,6 +68,7 @@ async function main(): Promise<void> {
       taskQueue: config.temporal.taskQueue,
       namespace: config.temporal.namespace,
       livemode: config.stripe.livemode,
+      payloadKeys: config.temporalPayloads.keyRing.keyIds,
     },
     'worker started',
   );

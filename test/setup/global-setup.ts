@@ -6,6 +6,7 @@ import { loadPackCatalog, syncPackCatalog } from '../../db/catalog';
 import { syncPlanCatalog } from '../../db/plan-catalog';
 import { createSql } from '../../db/client';
 import { migrate } from '../../db/migrate';
+import { FAILURE_CONVERTER_PATH } from '../../config/payload-codec';
 import {
   freePort,
   startPostgres,
@@ -48,7 +49,12 @@ export default async function globalSetup(): Promise<void> {
   });
   started.push(temporal);
 
-  const bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietBundlerLogger });
+  // With the service's failure converter, as a worker bundles it (worker/create-worker.ts).
+  const bundle = await bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_PATH,
+    failureConverterPath: FAILURE_CONVERTER_PATH,
+    logger: quietBundlerLogger,
+  });
   const bundlePath = path.join(workDir, 'workflow-bundle.js');
   writeFileSync(bundlePath, bundle.code);
 

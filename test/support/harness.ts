@@ -10,17 +10,23 @@ import { createMetrics } from '../../api/metrics';
 import { createStripeClient } from '../../config/stripe-client';
 import { loadApiConfig, type ApiConfig } from '../../config/env';
 import { createLogger } from '../../config/logger';
+import { temporalDataConverter } from '../../config/payload-codec';
 import { createAccount } from '../../db/accounts';
 import { createSql, type Sql } from '../../db/client';
-import { deliverEvent, type StripeEvent } from '../../scripts/stripe-events';
+import { deliverEvent, type StripeEvent } from '../../stripe-fixtures';
 import { createWorker } from '../../worker/create-worker';
 import { temporalWorkflowDirectory } from '../../worker/maintenance-schedule';
+import { TEST_CODEC_TOKEN, TEST_PAYLOAD_KEYS, TEST_UI_ORIGIN } from './payload-keys';
 import { installQuietRuntime } from './quiet-runtime';
 import { SmtpCatcher } from './smtp-catcher';
 
 export const WEBHOOK_SECRET = 'whsec_test_primary_0123456789abcdef';
 export const ROTATED_WEBHOOK_SECRET = 'whsec_test_rotated_0123456789abcdef';
+/** A bare key (the form before roles): role write, named key-1. */
 export const API_KEY = 'test_api_key_0123456789abcdef';
+/** The key `api()` sends unless told otherwise: role admin, so every route is open to tests. */
+export const ADMIN_API_KEY = 'test_admin_key_0123456789abcdef';
+export const ADMIN_KEY_NAME = 'ops';
 
 /** Sweep ages in tests: only rows a test backdates on purpose are old enough to be swept. */
 export const TEST_OUTBOX_AGES = { sweepAfterMs: 60 * 60_000, giveUpAfterMs: 24 * 60 * 60_000 };
@@ -45,11 +51,14 @@ export function testApiConfig(overrides: Record<string, string> = {}): ApiConfig
     TEMPORAL_ADDRESS: temporalAddress,
     TEMPORAL_TASK_QUEUE: `test-${randomUUID()}`,
     STRIPE_WEBHOOK_SECRET: `${WEBHOOK_SECRET},${ROTATED_WEBHOOK_SECRET}`,
-    BILLING_API_KEYS: API_KEY,
+    BILLING_API_KEYS: `${API_KEY},${ADMIN_KEY_NAME}:admin:${ADMIN_API_KEY}`,
     PORT: '0',
     PURCHASE_REVIEW_TIMEOUT: '1 hour',
     RECEIPT_DEADLINE: '2 minutes',
     WEBHOOK_TEMPORAL_TIMEOUT_MS: '3000',
+    TEMPORAL_PAYLOAD_KEYS: TEST_PAYLOAD_KEYS,
+    TEMPORAL_CODEC_TOKEN: TEST_CODEC_TOKEN,
+    TEMPORAL_UI_ORIGIN: TEST_UI_ORIGIN,
     ...overrides,
   });
 }
@@ -89,7 +98,9 @@ export async function startHarness(
   const sql = createSql(config.databaseUrl, { max: 20 });
   const smtp = await SmtpCatcher.start();
   const connection = await Connection.connect({ address: temporalAddress });
-  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  // The service's codec, with the tests' key ring (or the one a test configures).
+  const dataConverter = temporalDataConverter(config.temporalPayloads);
+  const temporal = new Client({ connection, namespace: config.temporal.namespace, dataConverter });
   const stripe = createStripeClient(config.stripe);
   const app = createApp({ config, sql, temporal, stripe, logger, metrics: createMetrics() });
   const server: Server = await new Promise((resolve) => {
@@ -114,6 +125,7 @@ export async function startHarness(
         namespace: config.temporal.namespace,
         taskQueue: config.temporal.taskQueue,
         workflowBundle: { codePath: workflowBundle },
+        dataConverter,
         dependencies: {
           sql,
           mailer,
@@ -135,7 +147,7 @@ export async function startHarness(
     deliver(event, secret = WEBHOOK_SECRET) {
       return deliverEvent(`${baseUrl}/webhooks/stripe`, event, secret);
     },
-    async api(method, path, body, apiKey = API_KEY) {
+    async api(method, path, body, apiKey = ADMIN_API_KEY) {
       const response = await fetch(`${baseUrl}${path}`, {
         method,
         headers: {
