@@ -111,8 +111,9 @@ export function webhookRouter({ temporal, sql, logger, metrics, config }: Webhoo
         );
         status = 'started';
       } catch (error) {
-        if (isInvalidArgument(error)) {
-          await reject(event.id, event.type, 'refused_by_temporal', (error as Error).message);
+        const refusal = permanentRefusal(error);
+        if (refusal) {
+          await reject(event.id, event.type, 'refused_by_temporal', refusal);
           return;
         }
         if (!(error instanceof WorkflowExecutionAlreadyStartedError)) {
@@ -144,12 +145,20 @@ function identify(payload: unknown, rawBody: Buffer): { id: string; type: string
   return { id, type: sane(fields.type, 100) };
 }
 
-/** Temporal refused the start itself as invalid (gRPC INVALID_ARGUMENT): retrying cannot help. */
-function isInvalidArgument(error: unknown): boolean {
+/**
+ * Temporal refused the start for a reason no redelivery can change: a value over one of its size
+ * limits (gRPC INVALID_ARGUMENT, "… exceeds size limit …"). Other INVALID_ARGUMENT answers, such
+ * as a namespace without the search attributes registered, are the operator's to fix: those stay
+ * 503, so Stripe keeps the event until the configuration is right.
+ */
+function permanentRefusal(error: unknown): string | null {
   const INVALID_ARGUMENT = 3;
   for (let current: unknown = error, depth = 0; current && depth < 5; depth += 1) {
-    if ((current as { code?: unknown }).code === INVALID_ARGUMENT) return true;
+    const { code, details } = current as { code?: unknown; details?: unknown };
+    if (code === INVALID_ARGUMENT && typeof details === 'string' && /exceeds size limit/i.test(details)) {
+      return details;
+    }
     current = (current as { cause?: unknown }).cause;
   }
-  return false;
+  return null;
 }

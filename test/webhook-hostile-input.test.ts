@@ -1,12 +1,15 @@
+import { Client } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time';
+import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { createApp } from '../api/app';
 import { createMetrics } from '../api/metrics';
 import { createLogger } from '../config/logger';
 import { createSql } from '../db/client';
-import { charge } from '../scripts/stripe-billing-events';
-import { checkoutSession, deliverEvent, stripeEvent, type StripeEvent } from '../scripts/stripe-events';
+import { charge, checkoutSession, deliverEvent, stripeEvent, type StripeEvent } from '../stripe-fixtures';
 import { checkedBalance, deliverAndSettle } from './support/billing';
 import { startHarness, WEBHOOK_SECRET, type Harness } from './support/harness';
+import { temporalDataConverter } from '../config/payload-codec';
 
 /**
  * Signed events that can never be processed are permanent: stored, answered 2xx, never a 5xx
@@ -127,6 +130,45 @@ describe('hostile or impossible Stripe events', () => {
     const [result] = await deliverAndSettle(h, [stripeEvent('charge.refunded', refund)]);
     expect(result).toMatchObject({ stage: 'applied', delta: -100 });
     expect(await checkedBalance(h, account.id)).toBe(0);
+  });
+
+  it('when the namespace lacks the search attributes (a configuration to fix), then 503 and the event is not rejected for good', async () => {
+    const namespace = `unconfigured-${randomUUID()}`;
+    await h.temporal.connection.workflowService.registerNamespace({
+      namespace,
+      workflowExecutionRetentionPeriod: msToTs('1 day'),
+    });
+    const temporal = new Client({
+      connection: h.temporal.connection,
+      namespace,
+      dataConverter: temporalDataConverter(h.config.temporalPayloads),
+    });
+    const app = createApp({
+      config: h.config,
+      sql: h.sql,
+      temporal,
+      stripe: null,
+      logger: createLogger({ level: 'silent', name: 'test' }),
+      metrics: createMetrics(),
+    });
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const account = await h.newAccount();
+      const event = stripeEvent(
+        'checkout.session.completed',
+        checkoutSession({ accountId: account.id, packId: 'starter' }),
+      );
+      const answer = await deliverEvent(`http://127.0.0.1:${port}/webhooks/stripe`, event, WEBHOOK_SECRET);
+      expect(answer).toMatchObject({ status: 503, body: { error: { code: 'temporal_unavailable' } } });
+      expect(await rejectedRow(event.id)).toBeNull();
+      // Delivered where the namespace is set up, the same event is processed as usual.
+      const [result] = await deliverAndSettle(h, [event]);
+      expect(result).toMatchObject({ stage: 'completed' });
+    } finally {
+      server.close();
+    }
   });
 
   it('when the database is down while an impossible event must be stored, then 503 so that Stripe retries', async () => {
