@@ -2,12 +2,18 @@ import { heartbeat, log } from '@temporalio/activity';
 import {
   deliverOutboxMessage,
   findStalePendingEmails,
+  type StalePendingEmail,
   markEmailFailed,
   type DeliveryOutcome,
 } from '../db/outbox';
 import { errors } from '../domain/errors';
 import type { ActivityDependencies } from './dependencies';
 import { isPermanentSmtpError } from './mailer';
+
+// One sweep reads at most 50 pages of 200: the sweep runs every maintenance interval, so any
+// backlog beyond that is reached by the next one.
+const SWEEP_PAGE_SIZE = 200;
+const SWEEP_MAX_PAGES = 50;
 
 /** Emails queued in the outbox: delivery by their workflow, and the sweep for any left behind. */
 export function createEmailActivities({ sql, mailer, config, workflows }: ActivityDependencies) {
@@ -44,31 +50,41 @@ export function createEmailActivities({ sql, mailer, config, workflows }: Activi
      * permanent refusal, or still no success past the give-up age, records it as failed.
      */
     async sweepOutbox(): Promise<{ delivered: number; failed: number; waiting: number }> {
-      const stale = await findStalePendingEmails(sql, config.outbox.sweepAfterMs / 1000, 200);
       const tally = { delivered: 0, failed: 0, waiting: 0 };
-      for (const { key, workflowId, ageSeconds } of stale) {
-        heartbeat(key);
-        if (workflowId !== null && (await workflows.isRunning(workflowId))) {
-          tally.waiting += 1;
-          continue;
-        }
-        try {
-          await deliver(key);
-          tally.delivered += 1;
-          log.warn('outbox sweep delivered an email its workflow left pending', {
-            emailKey: key,
-            workflowId,
-          });
-        } catch (error) {
-          const reason = error instanceof Error ? error.message : String(error);
-          if (isPermanentSmtpError(error) || ageSeconds * 1000 >= config.outbox.giveUpAfterMs) {
-            await markEmailFailed(sql, key, `outbox sweep: ${reason}`);
-            tally.failed += 1;
-            log.error('outbox sweep recorded an email as failed', { emailKey: key, workflowId, reason });
-          } else {
+      // Page on past the emails whose workflows still run, so that however many of those there
+      // are, an abandoned one behind them is reached; bounded, the next sweep goes on.
+      let after: StalePendingEmail['position'] | null = null;
+      for (let page = 0; page < SWEEP_MAX_PAGES; page += 1) {
+        const stale = await findStalePendingEmails(sql, config.outbox.sweepAfterMs / 1000, {
+          limit: SWEEP_PAGE_SIZE,
+          after,
+        });
+        for (const { key, workflowId, ageSeconds } of stale) {
+          heartbeat(key);
+          if (workflowId !== null && (await workflows.isRunning(workflowId))) {
             tally.waiting += 1;
+            continue;
+          }
+          try {
+            await deliver(key);
+            tally.delivered += 1;
+            log.warn('outbox sweep delivered an email its workflow left pending', {
+              emailKey: key,
+              workflowId,
+            });
+          } catch (error) {
+            const reason = error instanceof Error ? error.message : String(error);
+            if (isPermanentSmtpError(error) || ageSeconds * 1000 >= config.outbox.giveUpAfterMs) {
+              await markEmailFailed(sql, key, `outbox sweep: ${reason}`);
+              tally.failed += 1;
+              log.error('outbox sweep recorded an email as failed', { emailKey: key, workflowId, reason });
+            } else {
+              tally.waiting += 1;
+            }
           }
         }
+        if (stale.length < SWEEP_PAGE_SIZE) break;
+        after = stale[stale.length - 1]?.position ?? null;
       }
       return tally;
     },

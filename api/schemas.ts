@@ -28,6 +28,21 @@ const idempotencyKey = z
     example: 'order-7731',
   });
 
+/**
+ * Text a person wrote (a reason, a note): it is stored and read back, so it must survive
+ * PostgreSQL as sent. NUL and other control characters are refused (PostgreSQL text refuses
+ * NUL), and so are lone surrogates (the driver would store them as U+FFFD, and a faithful
+ * replay would no longer match).
+ */
+const humanText = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    // eslint-disable-next-line no-control-regex -- refusing control characters is the point
+    .refine((text) => !/[\u0000-\u001f\u007f]/.test(text), 'no control characters')
+    .refine((text) => !/\p{Cs}/u.test(text), 'well-formed Unicode (no lone surrogates)');
+
 // --- requests -----------------------------------------------------------------------------
 
 export const accountParams = z.object({ id: accountId });
@@ -55,7 +70,7 @@ export const createDebitBody = z
   .strictObject({
     amount: positiveCount.meta({ description: 'Credits to spend.', example: 5 }),
     idempotencyKey,
-    reason: z.string().min(1).max(500).meta({ example: 'image generation' }),
+    reason: humanText(500).meta({ example: 'image generation' }),
   })
   .meta({ id: 'CreateDebit' });
 
@@ -77,13 +92,13 @@ export const createGrantBody = z
       description: 'When the unused rest expires; none means never.',
       example: '2027-01-31T00:00:00Z',
     }),
-    reason: z.string().min(1).max(500).meta({ example: 'launch promotion' }),
+    reason: humanText(500).meta({ example: 'launch promotion' }),
     idempotencyKey,
   })
   .meta({ id: 'CreateGrant' });
 
 export const voidGrantBody = z
-  .strictObject({ reason: z.string().min(1).max(500).meta({ example: 'granted by mistake' }) })
+  .strictObject({ reason: humanText(500).meta({ example: 'granted by mistake' }) })
   .meta({ id: 'VoidGrant' });
 
 const reservationId = z.string().regex(/^rsv_[0-9a-f]{32}$/, 'a reservation ID (rsv_…)');
@@ -108,7 +123,7 @@ export const captureReservationBody = z
     amount: positiveCount
       .optional()
       .meta({ description: 'Credits to spend (at most the hold); all by default.' }),
-    reason: z.string().min(1).max(500).meta({ example: 'video render' }),
+    reason: humanText(500).meta({ example: 'video render' }),
   })
   .meta({ id: 'CaptureReservation' });
 
@@ -304,3 +319,131 @@ export const reservationCaptureResponse = reservationResponse
 export const grantPageResponse = z
   .object({ grants: z.array(grantResponse), nextCursor: z.string().nullable() })
   .meta({ id: 'GrantPage' });
+
+// --- the review desk and the audit log (admin keys) -----------------------------------------
+
+// Purchases and invoices run as workflows whose ID is the Stripe event's.
+const reviewWorkflowId = z
+  .string()
+  .regex(/^evt_[A-Za-z0-9_]{1,251}$/, 'a workflow ID (the Stripe event ID, evt_…)')
+  .meta({ example: 'evt_1QxAbC2eZvKYlo2C' });
+
+export const reviewParams = z.object({ workflowId: reviewWorkflowId });
+
+export const reviewListQuery = z.strictObject({
+  limit: ledgerQuery.shape.limit,
+  cursor: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,4096}$/, 'a cursor returned by a previous page')
+    .optional()
+    .meta({ description: 'The `nextCursor` of the previous page.' }),
+  accountId: accountId.optional().meta({ description: 'Only what is held for this account.' }),
+});
+
+export const reviewDecisionBody = z
+  .strictObject({
+    decision: z.enum(['approve', 'reject']),
+    credits: positiveCount.optional().meta({
+      description:
+        'Approve only: the credits to grant instead of what the catalog or plan says (needed when it knows none).',
+      example: 100,
+    }),
+    note: humanText(500).meta({
+      description: 'Why: kept in the audit log and, for a rejection, as the reason.',
+      example: 'coupon',
+    }),
+  })
+  .refine((body) => body.decision === 'approve' || body.credits === undefined, {
+    message: 'credits are given only with an approval',
+    path: ['credits'],
+  })
+  .meta({ id: 'ReviewDecision' });
+
+export const auditQuery = z.strictObject({
+  limit: ledgerQuery.shape.limit,
+  cursor: ledgerQuery.shape.cursor,
+  subject: z
+    .string()
+    .regex(/^[a-z]+:[\x21-\x7e]{1,290}$/, 'a subject such as grant:17 or workflow:evt_…')
+    .optional()
+    .meta({ description: 'Only the entries about this subject.', example: 'grant:17' }),
+});
+
+const rejectedEvent = rejectedEventListResponse.shape.events.element;
+
+export const heldForReviewResponse = z
+  .object({
+    workflowId: z.string(),
+    runId: z.string(),
+    kind: z.enum(['purchase', 'invoice']),
+    eventType: z.string().nullable(),
+    purchaseId: z
+      .string()
+      .nullable()
+      .meta({ description: 'The checkout session (cs_…) or invoice (in_…), as at GET /v1/purchases.' }),
+    purchaseStatus: z.enum(PURCHASE_RECORD_STATUSES).nullable().meta({
+      description: 'Usually held_for_review; completed when another event for it was granted meanwhile.',
+    }),
+    accountId: z.string().nullable(),
+    reasonCode: z.string().nullable(),
+    reason: z.string().nullable(),
+    amountCents: z.number().int().nullable().meta({ description: 'What the customer paid.' }),
+    currency: z.string().nullable(),
+    credits: z
+      .number()
+      .int()
+      .nullable()
+      .meta({ description: 'What approving grants by default; null: the reviewer says.' }),
+    heldSince: z.iso.datetime().nullable(),
+    startedAt: z.iso.datetime(),
+  })
+  .meta({ id: 'HeldForReview' });
+
+export const reviewListResponse = z
+  .object({
+    reviews: z.array(heldForReviewResponse),
+    nextCursor: z.string().nullable().meta({
+      description: "Temporal's page token; a page may be short (or, at the very end, empty).",
+    }),
+    rejectedEvents: z
+      .object({
+        total: z.number().int(),
+        newest: z.array(rejectedEvent).meta({ description: 'Up to 5; the rest at GET /v1/rejected-events.' }),
+      })
+      .meta({ description: 'Signed Stripe events rejected for good, which an operator may replay by hand.' }),
+  })
+  .meta({ id: 'ReviewList' });
+
+export const reviewDecisionResponse = z
+  .object({
+    workflowId: z.string(),
+    decision: z.enum(['approve', 'reject']),
+    reviewer: z.string().meta({ description: 'The name of the API key that decided.' }),
+    applied: z.boolean().meta({
+      description: 'Whether the workflow has taken the decision in yet (200) or has it waiting (202).',
+    }),
+    stage: z.string().nullable().meta({
+      description:
+        'Its stage now, as `PurchaseStatus` / `BillingStatus` say (e.g. granting, completed, rejected).',
+    }),
+    auditId: z.number().int(),
+  })
+  .meta({ id: 'ReviewOutcome' });
+
+export const auditPageResponse = z
+  .object({
+    entries: z.array(
+      z.object({
+        id: z.number().int(),
+        at: z.iso.datetime(),
+        actor: z.string().meta({ description: 'The name of the API key that acted.' }),
+        action: z.enum(['grant.created', 'grant.voided', 'review.approved', 'review.rejected']),
+        subject: z.string().meta({ example: 'grant:17' }),
+        before: z.unknown().meta({ description: 'What the subject was before (null for a creation).' }),
+        after: z.unknown(),
+        reason: z.string().nullable(),
+      }),
+    ),
+    nextCursor: z.string().nullable(),
+  })
+  .meta({ id: 'AuditPage' });

@@ -77,17 +77,23 @@ export async function findEntryByKey(tx: Queryable, businessKey: string): Promis
 /**
  * Appends the ledger row and moves the balance by the same delta; null when the business key
  * was recorded before (nothing changes). The caller holds the account's lock, so the balance
- * each row records is the one it produced.
+ * each row records is the one it produced. A balance past what a JS number holds exactly is
+ * refused before anything is written.
  */
 export async function recordMovement(tx: Queryable, movement: CreditMovement): Promise<LedgerEntry | null> {
   const [inserted] = await tx<LedgerRow[]>`
     INSERT INTO credit_ledger (account_id, delta, kind, business_key, reason, balance_after)
     SELECT ${movement.accountId}, ${movement.delta}, ${movement.kind}, ${movement.businessKey},
            ${movement.reason ?? null}, balance + ${movement.delta}
-    FROM credit_balances WHERE account_id = ${movement.accountId}
+    FROM credit_balances
+    WHERE account_id = ${movement.accountId}
+      AND abs(balance + ${movement.delta}) <= ${Number.MAX_SAFE_INTEGER}
     ON CONFLICT (business_key) DO NOTHING
     RETURNING ${tx.unsafe(LEDGER_COLUMNS)}`;
-  if (!inserted) return null;
+  if (!inserted) {
+    if (await findEntryByKey(tx, movement.businessKey)) return null;
+    throw errors.balanceOutOfRange(movement.accountId);
+  }
   await tx`
     UPDATE credit_balances SET balance = balance + ${movement.delta}, updated_at = now()
     WHERE account_id = ${movement.accountId}`;

@@ -53,16 +53,34 @@ export async function isEmailQueued(tx: Queryable, key: string): Promise<boolean
  * (the longest delivery deadline has passed). The outbox sweep delivers them or records them as
  * failed, so nothing stays pending forever.
  */
+export interface StalePendingEmail {
+  key: string;
+  workflowId: string | null;
+  ageSeconds: number;
+  /** Where the next page starts: the row's queue time, exact to the microsecond, and its key. */
+  position: { createdAt: string; key: string };
+}
+
 export async function findStalePendingEmails(
   sql: Sql,
   olderThanSeconds: number,
-  limit: number,
-): Promise<Array<{ key: string; workflowId: string | null; ageSeconds: number }>> {
-  const rows = await sql<{ key: string; workflow_id: string | null; age_seconds: number }[]>`
-    SELECT key, workflow_id, extract(epoch FROM now() - created_at)::float8 AS age_seconds FROM email_outbox
+  page: { limit: number; after: StalePendingEmail['position'] | null },
+): Promise<StalePendingEmail[]> {
+  const rows = await sql<
+    { key: string; workflow_id: string | null; age_seconds: number; created_at: string }[]
+  >`
+    SELECT key, workflow_id, extract(epoch FROM now() - created_at)::float8 AS age_seconds,
+           created_at::text AS created_at
+    FROM email_outbox
     WHERE status = 'pending' AND created_at < now() - make_interval(secs => ${olderThanSeconds})
-    ORDER BY created_at LIMIT ${limit}`;
-  return rows.map((row) => ({ key: row.key, workflowId: row.workflow_id, ageSeconds: row.age_seconds }));
+    ${page.after ? sql`AND (created_at, key) > (${page.after.createdAt}::timestamptz, ${page.after.key})` : sql``}
+    ORDER BY created_at, key LIMIT ${page.limit}`;
+  return rows.map((row) => ({
+    key: row.key,
+    workflowId: row.workflow_id,
+    ageSeconds: row.age_seconds,
+    position: { createdAt: row.created_at, key: row.key },
+  }));
 }
 
 export type DeliveryOutcome =

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { errors } from '../domain/errors';
 import { toSafeInteger } from '../domain/integers';
 import type { Queryable, Sql } from './client';
-import { drawDown, summarizeCredits } from './credit-grants';
+import { dbNow, drawDown, summarizeCredits } from './credit-grants';
 import { lockAccountBalance, type LedgerEntry } from './ledger';
 
 /**
@@ -132,6 +132,9 @@ export async function captureReservation(
       return { reservation, entry: (await debit()).entry };
     }
     if (reservation.status !== 'held') throw errors.reservationSettled(reservation.id, reservation.status);
+    // Past its TTL a hold is over, whether or not its timer has released it yet.
+    if (reservation.expiresAt <= (await dbNow(tx)))
+      throw errors.reservationSettled(reservation.id, 'expired');
     if (amount > reservation.amount) throw errors.captureExceedsHold(reservation.amount, amount);
     // Free the hold first, so the debit may draw the credits it held.
     await tx`UPDATE credit_balances SET held = held - ${reservation.amount} WHERE account_id = ${request.accountId}`;

@@ -49,12 +49,44 @@ export const errors = {
     ),
   unauthorized: () =>
     new BillingError(401, 'unauthorized', 'A valid API key is required: Authorization: Bearer <key>.'),
+  insufficientRole: (needed: string, has: string) =>
+    new BillingError(
+      403,
+      'insufficient_role',
+      `This route needs an API key with the ${needed} role; this key has the ${has} role.`,
+      { needed, has },
+    ),
+  reviewNotFound: (workflowId: string) =>
+    new BillingError(
+      404,
+      'review_not_found',
+      `No purchase or invoice workflow ${workflowId} exists that could wait for review.`,
+    ),
+  notHeldForReview: (workflowId: string, stage: string | null) =>
+    new BillingError(
+      409,
+      'not_held_for_review',
+      `Workflow ${workflowId} is not held for review (it is ${stage ?? 'closed'}); nothing was sent.`,
+      { stage },
+    ),
+  reviewInProgress: (workflowId: string) =>
+    new BillingError(
+      409,
+      'review_in_progress',
+      `A decision sent to workflow ${workflowId} is not applied yet; look again once its worker has run it.`,
+    ),
   accountNotFound: (id: string) => new BillingError(404, 'account_not_found', `Account ${id} was not found.`),
   packNotFound: (id: string) => new BillingError(404, 'pack_not_found', `Pack ${id} is not for sale.`),
   purchaseNotFound: (id: string) =>
     new BillingError(404, 'purchase_not_found', `Purchase ${id} was not found.`),
   invalidValue: (path: string, message: string) =>
     new BillingError(400, 'invalid_request', `${path}: ${message}`, [{ path, message }]),
+  balanceOutOfRange: (accountId: string) =>
+    new BillingError(
+      422,
+      'balance_out_of_range',
+      `The movement would take the balance of account ${accountId} past ±2^53 − 1 credits.`,
+    ),
   insufficientCredits: (available: number, amount: number) =>
     new BillingError(
       402,
@@ -107,6 +139,28 @@ export const errors = {
   databaseUnavailable: () =>
     new BillingError(503, 'database_unavailable', 'The database is unavailable; retry later.'),
   routeNotFound: () => new BillingError(404, 'route_not_found', 'No such route.'),
+  codecUnauthorized: () =>
+    new BillingError(
+      401,
+      'unauthorized',
+      'A codec token (or an admin API key) is required: Authorization: Bearer <token>, or the endpoint /codec/<token>.',
+    ),
+  codecNotConfigured: () =>
+    new BillingError(404, 'codec_not_configured', 'The codec server is off: set TEMPORAL_CODEC_TOKEN.'),
+  originNotAllowed: (origin: string) =>
+    new BillingError(
+      403,
+      'origin_not_allowed',
+      `Origin ${origin.slice(0, 200)} may not call the codec server (TEMPORAL_UI_ORIGIN).`,
+    ),
+  namespaceNotServed: (namespace: string, served: string) =>
+    new BillingError(
+      403,
+      'namespace_not_served',
+      `This codec server serves the namespace ${served}, not ${namespace.slice(0, 200)}.`,
+    ),
+  invalidPayload: (index: number, operation: 'encode' | 'decode', reason: string) =>
+    new BillingError(400, 'invalid_payload', `Payload ${index} could not be ${operation}d: ${reason}`),
   payloadTooLarge: () => new BillingError(413, 'payload_too_large', 'The request body is too large.'),
   unsupportedMediaType: () =>
     new BillingError(415, 'unsupported_media_type', 'Send the body as application/json (UTF-8).'),

@@ -1,7 +1,6 @@
 import { closeGrant, drawDown } from '../db/credit-grants';
 import { holdCredits } from '../db/reservations';
-import { charge, dispute } from '../scripts/stripe-billing-events';
-import { checkoutSession, stripeEvent, stripeId } from '../scripts/stripe-events';
+import { charge, checkoutSession, dispute, stripeEvent, stripeId } from '../stripe-fixtures';
 import {
   checkedBalance,
   deliverAndSettle,
@@ -12,7 +11,7 @@ import {
   newSubscription,
   runMaintenance,
 } from './support/billing';
-import { startHarness, type Harness } from './support/harness';
+import { ADMIN_KEY_NAME, startHarness, type Harness } from './support/harness';
 import { sleep } from './support/wait';
 
 /**
@@ -51,7 +50,7 @@ describe('credit grants', () => {
 
   describe('expiry of subscription periods (plans without rollover)', () => {
     it('when a refunded period ends, then expiry takes nothing from a pack bought separately', async () => {
-      const fixture = await newSubscription(h, 'basic', { firstPeriodEndsIn: 3 });
+      const fixture = await newSubscription(h, 'basic', { firstPeriodEndsIn: 8 });
       await deliverAndSettle(h, fixture.startEvents());
       await deliverAndSettle(h, [refundOfFirstInvoice(fixture)]);
       const pack = checkoutSession({ accountId: fixture.account.id, packId: 'starter' });
@@ -66,7 +65,7 @@ describe('credit grants', () => {
     });
 
     it('when a period is refunded after it expired, then nothing is taken a second time', async () => {
-      const fixture = await newSubscription(h, 'basic', { firstPeriodEndsIn: 2 });
+      const fixture = await newSubscription(h, 'basic', { firstPeriodEndsIn: 6 });
       await deliverAndSettle(h, fixture.startEvents());
       const pack = checkoutSession({ accountId: fixture.account.id, packId: 'starter' });
       await deliverAndSettle(h, [stripeEvent('checkout.session.completed', pack)]);
@@ -82,9 +81,10 @@ describe('credit grants', () => {
     });
 
     it('when two subscriptions without rollover share an account, then each period expires its own unused credits', async () => {
-      const first = await newSubscription(h, 'basic', { firstPeriodEndsIn: 3 });
+      // Long enough for both purchases and the debit to settle before the first period ends.
+      const first = await newSubscription(h, 'basic', { firstPeriodEndsIn: 10 });
       await deliverAndSettle(h, first.startEvents());
-      const second = await newSubscription(h, 'basic', { firstPeriodEndsIn: 5 });
+      const second = await newSubscription(h, 'basic', { firstPeriodEndsIn: 12 });
       // The second subscription belongs to the same account as the first.
       const sameAccount = { ...second.session, client_reference_id: first.account.id, metadata: {} };
       await deliverAndSettle(h, [
@@ -261,7 +261,7 @@ describe('credit grants', () => {
         category: 'promotional',
         source: 'promotional',
         status: 'live',
-        createdBy: 'key-1',
+        createdBy: ADMIN_KEY_NAME,
         reason: 'launch promotion',
         expiresAt,
       });
@@ -290,7 +290,9 @@ describe('credit grants', () => {
       expect(voids.map((answer) => answer.status)).toEqual([200, 200, 200]);
       expect(voids[0]?.body).toMatchObject({ status: 'voided', remaining: 0 });
       const voidRows = (await ledgerOf(h, account.id)).filter((row) => row.kind === 'void');
-      expect(voidRows).toEqual([expect.objectContaining({ delta: -70, reason: 'voided by key-1: mistake' })]);
+      expect(voidRows).toEqual([
+        expect.objectContaining({ delta: -70, reason: `voided by ${ADMIN_KEY_NAME}: mistake` }),
+      ]);
       expect(await checkedBalance(h, account.id)).toBe(0);
     });
 

@@ -11,9 +11,11 @@ import {
   type CheckoutSnapshot,
 } from '../../db/checkout-sessions';
 import type { Sql } from '../../db/client';
+import { accountScopedKey } from '../../db/debits';
 import { priceCustomCredits } from '../../domain/checkout-pricing';
 import { errors, parseOrThrow } from '../errors';
 import { checkoutHeaders, createCheckoutBody } from '../schemas';
+import { requireRole } from '../auth';
 
 export interface CheckoutDependencies {
   sql: Sql;
@@ -42,7 +44,7 @@ export function checkoutRouter({ sql, stripe, config }: CheckoutDependencies): R
     if (!hostAllowed || !schemeAllowed) throw errors.redirectNotAllowed(field, url.host);
   }
 
-  router.post('/v1/checkout/sessions', async (req, res) => {
+  router.post('/v1/checkout/sessions', requireRole('write'), async (req, res) => {
     const body = parseOrThrow(createCheckoutBody, req.body);
     const headers = parseOrThrow(checkoutHeaders, { 'idempotency-key': req.get('idempotency-key') });
     assertRedirectAllowed('successUrl', body.successUrl);
@@ -71,7 +73,10 @@ export function checkoutRouter({ sql, stripe, config }: CheckoutDependencies): R
     }
 
     const fingerprint = createHash('sha256').update(JSON.stringify(body)).digest('hex');
-    const scopedKey = headers['idempotency-key'] ? `${account.id}:${headers['idempotency-key']}` : null;
+    // Scoped to the account without ambiguity: no (account, key) pair spells another pair's key.
+    const scopedKey = headers['idempotency-key']
+      ? accountScopedKey('checkout', account.id, headers['idempotency-key'])
+      : null;
     if (scopedKey) {
       const earlier = await findCheckoutByIdempotencyKey(sql, scopedKey);
       if (earlier && earlier.requestFingerprint !== fingerprint) throw errors.idempotencyKeyReused();
@@ -81,8 +86,11 @@ export function checkoutRouter({ sql, stripe, config }: CheckoutDependencies): R
       }
     }
     // Derived from our own IDs, never a clock or a random number, so a retry is the same request.
+    // Stripe takes keys of at most 255 characters; a longer one is sent as its digest.
     const stripeIdempotencyKey = scopedKey
-      ? `checkout:${scopedKey}`
+      ? scopedKey.length <= 255
+        ? scopedKey
+        : `checkout:sha256:${createHash('sha256').update(scopedKey).digest('hex')}`
       : `checkout:request-${await nextCheckoutRequestNumber(sql)}`;
 
     const metadata = {

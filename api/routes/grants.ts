@@ -1,8 +1,17 @@
 import { Router } from 'express';
 import type { Sql } from '../../db/client';
-import { closeGrant, createGrant, findGrant, listGrants, type Grant } from '../../db/credit-grants';
+import { grantSubject, recordAudit } from '../../db/audit-log';
+import {
+  closeGrantIn,
+  createGrant,
+  findGrant,
+  listGrants,
+  summarizeCredits,
+  type Grant,
+} from '../../db/credit-grants';
 import { accountScopedKey } from '../../db/debits';
 import { DEFAULT_PRIORITY } from '../../domain/credit-grant-rules';
+import { requireRole } from '../auth';
 import { decodeCursor, pageOf } from '../cursors';
 import { errors, parseOrThrow } from '../errors';
 import { accountParams, createGrantBody, grantParams, ledgerQuery, voidGrantBody } from '../schemas';
@@ -24,7 +33,10 @@ export const presentGrant = (grant: Grant) => ({
   createdAt: grant.createdAt.toISOString(),
 });
 
-/** Promotional and manual grants, and their voiding; each records the API key that did it. */
+/**
+ * Promotional and manual grants, and their voiding (admin keys): each records the API key that
+ * did it, and writes its audit entry in the same transaction as the credits it moves.
+ */
 export function grantsRouter({ sql }: { sql: Sql }): Router {
   const router = Router();
 
@@ -34,7 +46,7 @@ export function grantsRouter({ sql }: { sql: Sql }): Router {
     return grant;
   }
 
-  router.get('/v1/accounts/:id/grants', async (req, res) => {
+  router.get('/v1/accounts/:id/grants', requireRole('read'), async (req, res) => {
     const { id } = parseOrThrow(accountParams, req.params);
     const query = parseOrThrow(ledgerQuery, req.query);
     await requireAccount(sql, id);
@@ -43,7 +55,7 @@ export function grantsRouter({ sql }: { sql: Sql }): Router {
     res.json({ grants: items.map(presentGrant), nextCursor });
   });
 
-  router.post('/v1/accounts/:id/grants', async (req, res) => {
+  router.post('/v1/accounts/:id/grants', requireRole('admin'), async (req, res) => {
     const { id } = parseOrThrow(accountParams, req.params);
     const body = parseOrThrow(createGrantBody, req.body);
     await requireAccount(sql, id);
@@ -52,8 +64,8 @@ export function grantsRouter({ sql }: { sql: Sql }): Router {
       throw errors.invalidValue('expiresAt', 'must be in the future');
     }
     const createdBy = String(res.locals.apiKeyName);
-    const { grant, applied } = await sql.begin((tx) =>
-      createGrant(tx, {
+    const { grant, applied } = await sql.begin(async (tx) => {
+      const made = await createGrant(tx, {
         accountId: id,
         source: body.category === 'paid' ? 'manual' : 'promotional',
         category: body.category,
@@ -64,25 +76,54 @@ export function grantsRouter({ sql }: { sql: Sql }): Router {
         kind: body.category === 'paid' ? 'manual_grant' : 'promotional_grant',
         reason: body.reason,
         createdBy,
-      }),
-    );
+      });
+      // A replay changes nothing, so it records nothing.
+      if (made.applied) {
+        await recordAudit(tx, {
+          actor: createdBy,
+          action: 'grant.created',
+          subject: grantSubject(made.grant.id),
+          before: { accountId: id, balance: made.entry.balanceAfter - made.grant.amount },
+          after: { accountId: id, balance: made.entry.balanceAfter, grant: presentGrant(made.grant) },
+          reason: body.reason,
+        });
+      }
+      return made;
+    });
     const same =
       grant.amount === body.amount &&
       grant.category === body.category &&
+      grant.priority === (body.priority ?? DEFAULT_PRIORITY[body.category]) &&
       grant.reason === body.reason &&
       (grant.expiresAt?.getTime() ?? null) === (expiresAt?.getTime() ?? null);
     if (!applied && !same) throw errors.idempotencyKeyReused();
     res.status(applied ? 201 : 200).json(presentGrant(grant));
   });
 
-  router.post('/v1/accounts/:id/grants/:grantId/void', async (req, res) => {
+  router.post('/v1/accounts/:id/grants/:grantId/void', requireRole('admin'), async (req, res) => {
     const { id, grantId } = parseOrThrow(grantParams, req.params);
     const body = parseOrThrow(voidGrantBody, req.body);
     await requireGrant(id, grantId);
     const who = String(res.locals.apiKeyName);
-    const { grant } = await closeGrant(sql, grantId, {
-      as: 'voided',
-      reason: `voided by ${who}: ${body.reason}`,
+    const { grant } = await sql.begin(async (tx) => {
+      const closed = await closeGrantIn(tx, grantId, {
+        as: 'voided',
+        reason: `voided by ${who}: ${body.reason}`,
+      });
+      // Voiding a closed grant changes nothing, so it records nothing.
+      if (closed.closedNow) {
+        const { balance } = await summarizeCredits(tx, id);
+        const voided = closed.before.remaining;
+        await recordAudit(tx, {
+          actor: who,
+          action: 'grant.voided',
+          subject: grantSubject(grantId),
+          before: { accountId: id, balance: balance + voided, grant: presentGrant(closed.before) },
+          after: { accountId: id, balance, grant: presentGrant(closed.grant) },
+          reason: body.reason,
+        });
+      }
+      return closed;
     });
     res.json(presentGrant(grant));
   });
