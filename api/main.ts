@@ -2,8 +2,7 @@ import { Client, Connection } from '@temporalio/client';
 import { once } from 'node:events';
 import { loadApiConfig, loadOrExit } from '../config/env';
 import { createLogger } from '../config/logger';
-import { loadPackCatalog, syncPackCatalog } from '../db/catalog';
-import { syncPlanCatalog } from '../db/plan-catalog';
+import { syncCatalogs } from '../db/catalog';
 import { createSql } from '../db/client';
 import { createApp } from './app';
 import { createMetrics } from './metrics';
@@ -15,11 +14,10 @@ async function main(): Promise<void> {
   const logger = createLogger({ level: config.logLevel, name: 'api' });
   const sql = createSql(config.databaseUrl);
 
-  const catalog = await syncPackCatalog(sql, loadPackCatalog());
-  if (!catalog.applied) {
-    logger.warn(catalog, 'pack catalog in the database is newer than this release; left as it is');
+  const catalogs = await syncCatalogs(sql);
+  if (!catalogs.packs.applied) {
+    logger.warn(catalogs.packs, 'pack catalog in the database is newer than this release; left as it is');
   }
-  await syncPlanCatalog(sql);
 
   // Lazy: the API starts (and answers 503 to webhooks) while Temporal is unreachable.
   const connection = Connection.lazy({ address: config.temporal.address, connectTimeout: '3 seconds' });

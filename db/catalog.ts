@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { toSafeInteger } from '../domain/integers';
 import type { PackPrice } from '../domain/purchase-rules';
 import type { Sql } from './client';
+import { syncPlanCatalog } from './plan-catalog';
 
 export const DEFAULT_PACK_CATALOG = path.join(__dirname, '..', 'config', 'catalog', 'packs.json');
 
@@ -88,6 +89,16 @@ function toPack(row: PackRow): Pack {
     currency: row.currency,
     active: row.active,
   };
+}
+
+/** Applies the shipped catalogs, packs and plans: what every start-up and test set-up does. */
+export async function syncCatalogs(sql: Sql): Promise<{
+  packs: Awaited<ReturnType<typeof syncPackCatalog>>;
+  plans: Awaited<ReturnType<typeof syncPlanCatalog>>;
+}> {
+  const packs = await syncPackCatalog(sql, loadPackCatalog());
+  const plans = await syncPlanCatalog(sql);
+  return { packs, plans };
 }
 
 export async function listActivePacks(sql: Sql): Promise<Pack[]> {

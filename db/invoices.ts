@@ -1,12 +1,11 @@
 import { emailKeys, renderDunningEmail } from '../domain/billing-emails';
 import { DEFAULT_PRIORITY } from '../domain/credit-grant-rules';
-import { renderPurchaseReceipt } from '../domain/receipt';
 import type { InvoiceSummary } from '../domain/stripe-billing-objects';
-import type { Queryable, Sql } from './client';
+import type { Sql } from './client';
 import { createGrant } from './credit-grants';
 import type { InvoiceGrant, InvoiceGrantOutcome } from '../domain/invoice-workflow-contract';
-import { enqueueAccountEmail } from './outbox';
-import { receiptKeyFor, replayedGrant } from './purchase-grants';
+import { enqueueAccountEmail, queueReceipt } from './outbox';
+import { replayedGrant } from './purchase-grants';
 import { recordPurchase, type PurchaseRecord } from './purchases';
 
 /**
@@ -58,29 +57,20 @@ export async function grantInvoiceCredits(sql: Sql, grant: InvoiceGrant): Promis
                                         period_start, period_end, ledger_entry_id)
       VALUES (${grant.invoiceId}, ${grant.subscriptionId}, ${grant.accountId}, ${grant.planId}, ${grant.credits},
               ${grant.rollover}, ${grant.periodStart}, ${grant.periodEnd}, ${entry.id})`;
-    const receiptKey = later ? null : await queueReceipt(tx, grant, entry.balanceAfter);
+    const receiptKey = later
+      ? null
+      : await queueReceipt(tx, {
+          accountId: grant.accountId,
+          packName: grant.planName,
+          credits: grant.credits,
+          amountCents: grant.amountCents,
+          currency: grant.currency,
+          balanceAfter: entry.balanceAfter,
+          reference: grant.invoiceId,
+          workflowId: grant.workflowId,
+        });
     return { ledgerEntryId: entry.id, applied: true, receiptKey, grantId: created.grant.id };
   });
-}
-
-async function queueReceipt(tx: Queryable, grant: InvoiceGrant, balanceAfter: number): Promise<string> {
-  const key = receiptKeyFor(grant.invoiceId);
-  const receipt = renderPurchaseReceipt({
-    accountId: grant.accountId,
-    packName: grant.planName,
-    credits: grant.credits,
-    amountCents: grant.amountCents,
-    currency: grant.currency,
-    balanceAfter,
-    reference: grant.invoiceId,
-  });
-  await enqueueAccountEmail(tx, {
-    key,
-    accountId: grant.accountId,
-    workflowId: grant.workflowId,
-    ...receipt,
-  });
-  return key;
 }
 
 /** The purchases row of an invoice: every field but its status and outcome. */

@@ -1,4 +1,6 @@
+import { emailKeys } from '../domain/billing-emails';
 import { errors } from '../domain/errors';
+import { renderPurchaseReceipt, type ReceiptFacts } from '../domain/receipt';
 import type { Queryable, Sql } from './client';
 
 export interface OutboxMessage {
@@ -40,6 +42,24 @@ export async function enqueueAccountEmail(
   const [account] = await tx<{ email: string }[]>`SELECT email FROM accounts WHERE id = ${message.accountId}`;
   if (!account) throw new Error(`account ${message.accountId} has no address to write to`);
   await enqueueEmail(tx, { ...message, to: account.email });
+}
+
+/**
+ * Queues the receipt of a grant that is committing in `tx`, keyed by its purchase (the
+ * receipt's reference), and answers the key: the one place a receipt is rendered and queued.
+ */
+export async function queueReceipt(
+  tx: Queryable,
+  receipt: ReceiptFacts & { workflowId: string },
+): Promise<string> {
+  const key = emailKeys.receipt(receipt.reference);
+  await enqueueAccountEmail(tx, {
+    key,
+    accountId: receipt.accountId,
+    workflowId: receipt.workflowId,
+    ...renderPurchaseReceipt(receipt),
+  });
+  return key;
 }
 
 /** Whether a message with this key was ever queued (what a retried grant answers). */

@@ -1,13 +1,11 @@
 import { DEFAULT_PRIORITY } from '../domain/credit-grant-rules';
-import { renderPurchaseReceipt } from '../domain/receipt';
+import { emailKeys } from '../domain/billing-emails';
 import type { Queryable, Sql } from './client';
 import { createGrant } from './credit-grants';
 import type { GrantOutcome, PurchaseGrant } from '../domain/purchase-workflow-contract';
 import type { LedgerEntry } from './ledger';
-import { enqueueAccountEmail, isEmailQueued } from './outbox';
+import { isEmailQueued, queueReceipt } from './outbox';
 import { findPurchase, recordPurchase } from './purchases';
-
-export const receiptKeyFor = (purchaseId: string) => `receipt:${purchaseId}`;
 
 /**
  * What a grant answers when its key was recorded before. If this workflow recorded it (its
@@ -23,7 +21,7 @@ export async function replayedGrant(
 ): Promise<GrantOutcome> {
   const purchase = await findPurchase(tx, purchaseId);
   const ours = purchase?.status === 'completed' && purchase.workflowId === workflowId;
-  const receiptKey = receiptKeyFor(purchaseId);
+  const receiptKey = emailKeys.receipt(purchaseId);
   return {
     ledgerEntryId: entry.id,
     balanceAfter: entry.balanceAfter,
@@ -71,8 +69,7 @@ export async function grantPurchaseCredits(sql: Sql, grant: PurchaseGrant): Prom
       grantId: created.grant.id,
       paymentIntentId: grant.paymentIntentId,
     });
-    const receiptKey = receiptKeyFor(grant.checkoutSessionId);
-    const receipt = renderPurchaseReceipt({
+    const receiptKey = await queueReceipt(tx, {
       accountId: grant.accountId,
       packName: grant.packName,
       credits: grant.credits,
@@ -80,13 +77,7 @@ export async function grantPurchaseCredits(sql: Sql, grant: PurchaseGrant): Prom
       currency: grant.currency ?? 'usd',
       balanceAfter: entry.balanceAfter,
       reference: grant.checkoutSessionId,
-    });
-    await enqueueAccountEmail(tx, {
-      key: receiptKey,
-      accountId: grant.accountId,
       workflowId: grant.workflowId,
-      subject: receipt.subject,
-      text: receipt.text,
     });
     return {
       ledgerEntryId: entry.id,

@@ -11,6 +11,8 @@ export interface RenderedEmail {
 }
 
 export const emailKeys = {
+  /** A grant's receipt, keyed by its purchase: a checkout session or an invoice. */
+  receipt: (purchaseId: string) => `receipt:${purchaseId}`,
   dunning: (invoiceId: string) => `dunning:${invoiceId}`,
   subscriptionEnded: (subscriptionId: string) => `subscription-ended:${subscriptionId}`,
   checkoutPaymentFailed: (checkoutSessionId: string) => `payment-failed:${checkoutSessionId}`,

@@ -1,10 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import { createApp } from '../api/app';
-import { createMetrics } from '../api/metrics';
-import { createLogger } from '../config/logger';
 import { createSql } from '../db/client';
-import { API_KEY, startHarness, type Harness } from './support/harness';
+import { API_KEY, startAppWith, startHarness, type Harness } from './support/harness';
 
 describe('accounts API', () => {
   let h: Harness;
@@ -116,19 +112,9 @@ describe('accounts API', () => {
   it('when the database is unreachable, then /v1 answers 503 database_unavailable, not 500', async () => {
     // Nothing listens on port 1: every query fails to connect.
     const sql = createSql('postgres://postgres@127.0.0.1:1/none', { max: 1 });
-    const app = createApp({
-      config: h.config,
-      sql,
-      temporal: h.temporal,
-      stripe: null,
-      logger: createLogger({ level: 'silent', name: 'test' }),
-      metrics: createMetrics(),
-    });
-    const server = app.listen(0, '127.0.0.1');
-    await new Promise((resolve) => server.once('listening', resolve));
+    const withoutDatabase = await startAppWith(h, { sql });
     try {
-      const { port } = server.address() as AddressInfo;
-      const response = await fetch(`http://127.0.0.1:${port}/v1/accounts/${newId()}`, {
+      const response = await fetch(`${withoutDatabase.url}/v1/accounts/${newId()}`, {
         headers: { authorization: `Bearer ${API_KEY}` },
       });
       expect(response.status).toBe(503);
@@ -136,7 +122,7 @@ describe('accounts API', () => {
         error: { code: 'database_unavailable', message: expect.any(String) },
       });
     } finally {
-      server.close();
+      await withoutDatabase.close();
       await sql.end({ timeout: 1 });
     }
   });

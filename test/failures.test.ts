@@ -9,6 +9,7 @@ import { freePort, startPostgres, stopProcess, type PostgresService } from '../s
 import { statusQuery } from '../domain/purchase-workflow-contract';
 import { checkoutSession, stripeEvent } from '../stripe-fixtures';
 import { balanceOf, ledgerRowsFor, outboxRowsFor } from './support/db';
+import { TEST_PAYLOAD_KEYS } from './support/payload-keys';
 import { startHarness, type Harness } from './support/harness';
 import { sleep, waitUntil } from './support/wait';
 
@@ -129,6 +130,8 @@ describe('when a worker is killed between the grant and the receipt', () => {
         DATABASE_URL: h.config.databaseUrl,
         TEMPORAL_ADDRESS: h.config.temporal.address,
         TEMPORAL_TASK_QUEUE: h.config.temporal.taskQueue,
+        // The key ring the harness's API encrypts the workflow's input with.
+        TEMPORAL_PAYLOAD_KEYS: TEST_PAYLOAD_KEYS,
         SMTP_URL: h.smtp.url,
       },
       stdio: 'ignore',

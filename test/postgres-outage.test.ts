@@ -4,10 +4,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createAccount } from '../db/accounts';
-import { loadPackCatalog, syncPackCatalog } from '../db/catalog';
+import { syncCatalogs } from '../db/catalog';
 import { createSql, type Sql } from '../db/client';
 import { migrate } from '../db/migrate';
-import { syncPlanCatalog } from '../db/plan-catalog';
 import { maintenanceScheduleId } from '../domain/maintenance-workflow-contract';
 import { freePort } from '../scripts/local-services';
 import { checkoutSession, deliverEvent, stripeEvent } from '../stripe-fixtures';
@@ -61,8 +60,7 @@ describe('when PostgreSQL connections die and the server restarts under load', (
       prepare: async (url) => {
         await migrate(url);
         const setup = createSql(url, { max: 1 });
-        await syncPackCatalog(setup, loadPackCatalog());
-        await syncPlanCatalog(setup);
+        await syncCatalogs(setup);
         await setup.end();
       },
     });

@@ -1,14 +1,10 @@
 import { Client } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import { randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import { createApp } from '../api/app';
-import { createMetrics } from '../api/metrics';
-import { createLogger } from '../config/logger';
 import { createSql } from '../db/client';
 import { charge, checkoutSession, deliverEvent, stripeEvent, type StripeEvent } from '../stripe-fixtures';
 import { checkedBalance, deliverAndSettle } from './support/billing';
-import { startHarness, WEBHOOK_SECRET, type Harness } from './support/harness';
+import { startAppWith, startHarness, WEBHOOK_SECRET, type Harness } from './support/harness';
 import { temporalDataConverter } from '../config/payload-codec';
 
 /**
@@ -143,53 +139,33 @@ describe('hostile or impossible Stripe events', () => {
       namespace,
       dataConverter: temporalDataConverter(h.config.temporalPayloads),
     });
-    const app = createApp({
-      config: h.config,
-      sql: h.sql,
-      temporal,
-      stripe: null,
-      logger: createLogger({ level: 'silent', name: 'test' }),
-      metrics: createMetrics(),
-    });
-    const server = app.listen(0, '127.0.0.1');
-    await new Promise((resolve) => server.once('listening', resolve));
+    const unconfigured = await startAppWith(h, { temporal });
     try {
-      const { port } = server.address() as AddressInfo;
       const account = await h.newAccount();
       const event = stripeEvent(
         'checkout.session.completed',
         checkoutSession({ accountId: account.id, packId: 'starter' }),
       );
-      const answer = await deliverEvent(`http://127.0.0.1:${port}/webhooks/stripe`, event, WEBHOOK_SECRET);
+      const answer = await deliverEvent(`${unconfigured.url}/webhooks/stripe`, event, WEBHOOK_SECRET);
       expect(answer).toMatchObject({ status: 503, body: { error: { code: 'temporal_unavailable' } } });
       expect(await rejectedRow(event.id)).toBeNull();
       // Delivered where the namespace is set up, the same event is processed as usual.
       const [result] = await deliverAndSettle(h, [event]);
       expect(result).toMatchObject({ stage: 'completed' });
     } finally {
-      server.close();
+      await unconfigured.close();
     }
   });
 
   it('when the database is down while an impossible event must be stored, then 503 so that Stripe retries', async () => {
     const sql = createSql('postgres://postgres@127.0.0.1:1/none', { max: 1 });
-    const app = createApp({
-      config: h.config,
-      sql,
-      temporal: h.temporal,
-      stripe: null,
-      logger: createLogger({ level: 'silent', name: 'test' }),
-      metrics: createMetrics(),
-    });
-    const server = app.listen(0, '127.0.0.1');
-    await new Promise((resolve) => server.once('listening', resolve));
+    const withoutDatabase = await startAppWith(h, { sql });
     try {
-      const { port } = server.address() as AddressInfo;
       const event = stripeEvent('checkout.session.completed', { id: 'cs_x', object: 'checkout.session' });
-      const answer = await deliverEvent(`http://127.0.0.1:${port}/webhooks/stripe`, event, WEBHOOK_SECRET);
+      const answer = await deliverEvent(`${withoutDatabase.url}/webhooks/stripe`, event, WEBHOOK_SECRET);
       expect(answer).toMatchObject({ status: 503, body: { error: { code: 'database_unavailable' } } });
     } finally {
-      server.close();
+      await withoutDatabase.close();
       await sql.end({ timeout: 1 });
     }
   });

@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { Sql } from '../../db/client';
 import { findBalanceDrift } from '../../db/ledger';
-import { receiptKeyFor } from '../../db/purchase-grants';
+import { emailKeys } from '../../domain/billing-emails';
 import { PURCHASE_WORKFLOWS } from './drain';
 import type { FaultRecord } from './faults';
 import type { AcceptedMail } from './mail-sink';
@@ -191,7 +191,7 @@ export async function checkRun(input: {
   const unexplained: string[] = [];
   let delivered = 0;
   for (const sale of plan.sales) {
-    const row = rowByKey.get(receiptKeyFor(sale.sessionId));
+    const row = rowByKey.get(emailKeys.receipt(sale.sessionId));
     const times = (row ? (acceptedByRow.get(row.id) ?? []) : []).map((mail) => mail.at).sort((a, b) => a - b);
     if (times.length === 0) {
       missing.push(`${sale.sessionId}: ${row ? `outbox ${row.status}, never accepted` : 'no outbox row'}`);

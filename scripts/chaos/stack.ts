@@ -1,9 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { loadPackCatalog, syncPackCatalog } from '../../db/catalog';
+import { syncCatalogs } from '../../db/catalog';
 import { createSql, type Sql } from '../../db/client';
 import { migrate } from '../../db/migrate';
-import { syncPlanCatalog } from '../../db/plan-catalog';
 import { freePort } from '../local-services';
 import { apiProcess, workerProcess, type AppSettings } from './apps';
 import { MailSink } from './mail-sink';
@@ -99,8 +98,7 @@ export class ChaosStack {
 
     await migrate(postgres.url);
     this.sql = createSql(postgres.url, { max: 4 });
-    await syncPackCatalog(this.sql, loadPackCatalog());
-    await syncPlanCatalog(this.sql);
+    await syncCatalogs(this.sql);
 
     this.settings = {
       databaseUrl: postgres.url,

@@ -2,8 +2,7 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadPackCatalog, syncPackCatalog } from '../../db/catalog';
-import { syncPlanCatalog } from '../../db/plan-catalog';
+import { syncCatalogs } from '../../db/catalog';
 import { createSql } from '../../db/client';
 import { migrate } from '../../db/migrate';
 import { FAILURE_CONVERTER_PATH } from '../../config/payload-codec';
@@ -38,8 +37,7 @@ export default async function globalSetup(): Promise<void> {
 
   await migrate(postgres.url);
   const sql = createSql(postgres.url, { max: 1 });
-  await syncPackCatalog(sql, loadPackCatalog());
-  await syncPlanCatalog(sql);
+  await syncCatalogs(sql);
   await sql.end();
 
   const temporal = await startTemporalDevServer({

@@ -63,6 +63,31 @@ export function testApiConfig(overrides: Record<string, string> = {}): ApiConfig
   });
 }
 
+/**
+ * A second API beside the harness's, on its own ephemeral port, with some of its dependencies
+ * swapped (a database that is down, a namespace that is not set up…): its URL and how to stop it.
+ */
+export async function startAppWith(
+  h: Harness,
+  swap: { sql?: Sql; temporal?: Client },
+): Promise<{ url: string; close: () => Promise<void> }> {
+  const app = createApp({
+    config: h.config,
+    sql: swap.sql ?? h.sql,
+    temporal: swap.temporal ?? h.temporal,
+    stripe: null,
+    logger: createLogger({ level: 'silent', name: 'test' }),
+    metrics: createMetrics(),
+  });
+  const server: Server = await new Promise((resolve) => {
+    const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
+  });
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
 export interface Harness {
   config: ApiConfig;
   baseUrl: string;
