@@ -72,9 +72,13 @@ const commonHelp = [
   '-h, --help         this help',
 ];
 
+/** Own keys only: `constructor` or `__proto__` is not a command. */
+const commandNamed = (name: string): Subcommand | undefined =>
+  Object.hasOwn(SUBCOMMANDS, name) ? SUBCOMMANDS[name] : undefined;
+
 function usage(name?: string): string {
   const indent = (lines: string[]) => lines.map((line) => `  ${line}`).join('\n');
-  const command = name ? SUBCOMMANDS[name] : undefined;
+  const command = name ? commandNamed(name) : undefined;
   if (name && command) {
     return `usage: npm run send-event -- ${name} [options]\n\n${command.summary}\n\n${indent([
       ...command.help,
@@ -125,7 +129,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(usage());
     return name ? 0 : 2;
   }
-  const command = SUBCOMMANDS[name];
+  const command = commandNamed(name);
   if (!command) {
     process.stderr.write(`unknown command ${name}\n\n${usage()}`);
     return 2;
