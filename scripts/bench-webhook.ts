@@ -3,7 +3,7 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { parseApiKeys } from '../config/env';
 import { loadPackCatalog } from '../db/catalog';
-import { checkoutSession, signPayload, stripeEvent } from '../stripe-fixtures';
+import { checkoutSession, stripeEvent, webhookRequest } from '../stripe-fixtures';
 import { assertLocalTarget, runPool, summarizeLatencies } from './bench-support';
 import { webhookSecretFrom, webhookUrlFrom } from './send-event/options';
 
@@ -178,13 +178,7 @@ async function sendOne(options: Options, payload: string): Promise<Sample> {
   const started = performance.now();
   try {
     const response = await fetch(options.webhookUrl, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json; charset=utf-8',
-        'user-agent': 'Stripe/1.0 (+https://stripe.com/docs/webhooks)',
-        'stripe-signature': signPayload(payload, options.secret),
-      },
-      body: payload,
+      ...webhookRequest(payload, options.secret),
       signal: AbortSignal.timeout(options.requestTimeoutMs),
     });
     const text = await response.text();

@@ -1,12 +1,6 @@
-import { invoiceStatusQuery } from '../domain/invoice-workflow-contract';
 import { statusQuery } from '../domain/purchase-workflow-contract';
-import {
-  checkoutSession,
-  stripeEvent,
-  type CheckoutSessionOptions,
-  type StripeEvent,
-} from '../stripe-fixtures';
-import { deliverAndSettle, newSubscription, PACKS, PLANS } from './support/billing';
+import { checkoutSession, stripeEvent, type CheckoutSessionOptions } from '../stripe-fixtures';
+import { deliverAndSettle, heldInvoice, PACKS, PLANS } from './support/billing';
 import { balanceOf, ledgerRowsFor } from './support/db';
 import { ADMIN_KEY_NAME, API_KEY, startHarness, type Harness } from './support/harness';
 import { waitUntil } from './support/wait';
@@ -171,18 +165,7 @@ describe('the review desk', () => {
   });
 
   it('when a subscription invoice is held, then it is on the desk and an approval with credits grants them', async () => {
-    const fixture = await newSubscription(h, 'basic');
-    await deliverAndSettle(h, [fixture.startEvents()[0] as StripeEvent]);
-    const unknown = fixture.renewal(0, {
-      priceId: 'price_legacy_plan',
-      billingReason: 'subscription_create',
-    });
-    const event = stripeEvent('invoice.paid', unknown);
-    await h.deliver(event);
-    const handle = h.temporal.workflow.getHandle(event.id);
-    await waitUntil(async () => (await handle.query(invoiceStatusQuery)).stage === 'held_for_review', {
-      what: 'held invoice',
-    });
+    const { fixture, unknown, event, handle } = await heldInvoice(h);
     expect((await desk(fixture.account.id)).reviews).toEqual([
       expect.objectContaining({
         workflowId: event.id,

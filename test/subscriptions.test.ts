@@ -7,13 +7,14 @@ import {
   deliverAndSettle,
   grantsOf,
   ledgerOf,
+  heldInvoice,
   newSubscription,
   PLANS,
   runMaintenance,
 } from './support/billing';
 import { outboxRowsFor } from './support/db';
 import { startHarness, type Harness } from './support/harness';
-import { sleep, waitUntil } from './support/wait';
+import { sleep } from './support/wait';
 
 function permutations<T>(items: T[]): T[][] {
   if (items.length <= 1) return [items];
@@ -298,18 +299,7 @@ describe('subscriptions', () => {
   });
 
   it('when an invoice bills a price no plan has, then it is held until an operator approves with credits', async () => {
-    const fixture = await newSubscription(h, 'basic');
-    await deliverAndSettle(h, [fixture.startEvents()[0] as StripeEvent]);
-    const unknown = fixture.renewal(0, {
-      priceId: 'price_legacy_plan',
-      billingReason: 'subscription_create',
-    });
-    const event = stripeEvent('invoice.paid', unknown);
-    await h.deliver(event);
-    const handle = h.temporal.workflow.getHandle(event.id);
-    await waitUntil(async () => (await handle.query(invoiceStatusQuery)).stage === 'held_for_review', {
-      what: 'held invoice',
-    });
+    const { fixture, unknown, handle } = await heldInvoice(h);
     expect(await handle.query(invoiceStatusQuery)).toMatchObject({
       reasonCode: 'plan_unknown',
       accountId: fixture.account.id,

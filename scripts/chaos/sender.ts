@@ -1,4 +1,4 @@
-import { signPayload } from '../../stripe-fixtures';
+import { webhookRequest } from '../../stripe-fixtures';
 import { sleep } from './processes';
 import { Random } from './random';
 import type { Plan } from './workload';
@@ -51,13 +51,7 @@ async function attempt(
 ): Promise<{ outcome: string; answer: string | null }> {
   try {
     const response = await fetch(url, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json; charset=utf-8',
-        'user-agent': 'Stripe/1.0 (+https://stripe.com/docs/webhooks)',
-        'stripe-signature': signPayload(payload, secret),
-      },
-      body: payload,
+      ...webhookRequest(payload, secret),
       signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });
     const text = await response.text();

@@ -11,7 +11,9 @@ import {
   type InvoiceOptions,
   type StripeEvent,
 } from '../../stripe-fixtures';
+import { invoiceStatusQuery } from '../../domain/invoice-workflow-contract';
 import type { Harness } from './harness';
+import { waitUntil } from './wait';
 
 /** Fixtures and reads for the subscription, refund and dispute tests. */
 
@@ -250,4 +252,24 @@ export function grantDirectly(
       reason: grant.key,
     }),
   );
+}
+
+/**
+ * A subscription whose first invoice bills a price no plan has: the invoice's workflow, once it
+ * waits held for review, with the invoice and its event.
+ */
+export async function heldInvoice(h: Harness) {
+  const fixture = await newSubscription(h, 'basic');
+  await deliverAndSettle(h, [fixture.startEvents()[0] as StripeEvent]);
+  const unknown = fixture.renewal(0, {
+    priceId: 'price_legacy_plan',
+    billingReason: 'subscription_create',
+  });
+  const event = stripeEvent('invoice.paid', unknown);
+  await h.deliver(event);
+  const handle = h.temporal.workflow.getHandle(event.id);
+  await waitUntil(async () => (await handle.query(invoiceStatusQuery)).stage === 'held_for_review', {
+    what: 'held invoice',
+  });
+  return { fixture, unknown, event, handle };
 }
