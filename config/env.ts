@@ -196,6 +196,8 @@ const apiSchema = baseSchema.extend({
   RECEIPT_DEADLINE: duration.default('3 days'),
   // Past this, the webhook answers 503 so that Stripe retries later.
   WEBHOOK_TEMPORAL_TIMEOUT_MS: z.coerce.number().int().positive().default(5000),
+  // How long a review decision waits for its workflow to take it in before answering 202.
+  REVIEW_APPLY_WAIT_MS: z.coerce.number().int().positive().max(60_000).default(5000),
   WEBHOOK_MAX_BODY_BYTES: z.coerce
     .number()
     .int()
@@ -355,6 +357,7 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env) {
     purchaseReviewTimeout: parsed.PURCHASE_REVIEW_TIMEOUT,
     receiptDeadline: parsed.RECEIPT_DEADLINE,
     webhookTemporalTimeoutMs: parsed.WEBHOOK_TEMPORAL_TIMEOUT_MS,
+    reviewApplyWaitMs: parsed.REVIEW_APPLY_WAIT_MS,
     webhookMaxBodyBytes: parsed.WEBHOOK_MAX_BODY_BYTES,
     codec: { tokens: parsed.TEMPORAL_CODEC_TOKEN, uiOrigins: parsed.TEMPORAL_UI_ORIGIN },
   };

@@ -24,8 +24,6 @@ import { presentRejectedEvent } from './rejected-events';
 
 const HELD = 'held_for_review';
 const TEMPORAL_TIMEOUT_MS = 3000;
-/** How long a decision waits for the workflow to take it in before the answer is 202. */
-const APPLY_WAIT_MS = 5000;
 const REJECTED_EVENTS_SHOWN = 5;
 
 /** The workflows that can hold a payment for a reviewer, and the attribute that shows their stage. */
@@ -89,10 +87,13 @@ export function reviewsRouter({
   sql,
   temporal,
   logger,
+  config,
 }: {
   sql: Sql;
   temporal: Client;
   logger: Logger;
+  /** How long a decision waits for the workflow to take it in before the answer is 202. */
+  config: { reviewApplyWaitMs: number };
 }): Router {
   const router = Router();
   const namespace = temporal.options.namespace;
@@ -230,7 +231,7 @@ export function reviewsRouter({
    */
   async function settledRun(workflowId: string) {
     const handle = temporal.workflow.getHandle(workflowId);
-    const deadline = Date.now() + APPLY_WAIT_MS;
+    const deadline = Date.now() + config.reviewApplyWaitMs;
     for (;;) {
       let description;
       try {

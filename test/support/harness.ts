@@ -56,6 +56,8 @@ export function testApiConfig(overrides: Record<string, string> = {}): ApiConfig
     PURCHASE_REVIEW_TIMEOUT: '1 hour',
     RECEIPT_DEADLINE: '2 minutes',
     WEBHOOK_TEMPORAL_TIMEOUT_MS: '3000',
+    // Room for a decision to be taken in on a loaded machine: the review tests assert it applied.
+    REVIEW_APPLY_WAIT_MS: '30000',
     TEMPORAL_PAYLOAD_KEYS: TEST_PAYLOAD_KEYS,
     TEMPORAL_CODEC_TOKEN: TEST_CODEC_TOKEN,
     TEMPORAL_UI_ORIGIN: TEST_UI_ORIGIN,
