@@ -39,8 +39,8 @@ const humanText = (max: number) =>
     .string()
     .min(1)
     .max(max)
-    // eslint-disable-next-line no-control-regex -- refusing control characters is the point
-    .refine((text) => !/[\u0000-\u001f\u007f]/.test(text), 'no control characters')
+    // Cc: C0, DEL and C1 (U+0085 is a line break, U+009B a terminal escape introducer).
+    .refine((text) => !/\p{Cc}/u.test(text), 'no control characters')
     .refine((text) => !/\p{Cs}/u.test(text), 'well-formed Unicode (no lone surrogates)');
 
 // --- requests -----------------------------------------------------------------------------
