@@ -1,15 +1,18 @@
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
-import { WorkflowIdReusePolicy } from '@temporalio/common';
-import { createHash } from 'node:crypto';
+import type { Client } from '@temporalio/client';
 import express, { Router } from 'express';
-import { z } from 'zod';
 import type { Logger } from '../config/logger';
 import type { Sql } from '../db/client';
 import { recordRejectedEvent } from '../db/rejected-events';
-import { stripeEventSchema, SUPPORTED_EVENT_API_VERSIONS } from '../domain/stripe-objects';
+import {
+  eventWorkflowStart,
+  permanentTemporalRefusal,
+  startEventWorkflow,
+  takeInStripeEvent,
+} from '../domain/stripe-event-intake';
+import type { RouteSettings } from '../domain/stripe-event-routes';
+import { SUPPORTED_EVENT_API_VERSIONS } from '../domain/stripe-objects';
 import { errors } from './errors';
-import type { Metrics } from './metrics';
-import { routeStripeEvent, type RouteSettings } from './stripe-event-routes';
+import { timeWebhook, type Metrics } from './metrics';
 import { verifyStripeSignature } from './stripe-signature';
 
 export interface WebhookDependencies {
@@ -34,6 +37,7 @@ export function webhookRouter({ temporal, sql, logger, metrics, config }: Webhoo
   // The raw bytes are what Stripe signed, so this route alone reads the body unparsed.
   router.post(
     '/webhooks/stripe',
+    timeWebhook(metrics),
     express.raw({ type: () => true, limit: config.webhookMaxBodyBytes }),
     async (req, res) => {
       const rawBody = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
@@ -67,13 +71,12 @@ export function webhookRouter({ temporal, sql, logger, metrics, config }: Webhoo
         res.json({ received: true, workflowId: null, status: 'rejected' });
       };
 
-      const parsed = stripeEventSchema.safeParse(payload);
-      if (!parsed.success) {
-        const { id, type } = identify(payload, rawBody);
-        await reject(id, type, 'invalid_event', z.prettifyError(parsed.error));
+      const intake = takeInStripeEvent(payload, rawBody, config);
+      if (intake.action === 'reject') {
+        await reject(intake.eventId, intake.eventType, intake.reasonCode, intake.reason);
         return;
       }
-      const event = parsed.data;
+      const { event } = intake;
       const log = logger.child({ eventId: event.id, eventType: event.type });
       if (event.api_version && !SUPPORTED_EVENT_API_VERSIONS.has(event.api_version)) {
         metrics.webhookUnknownApiVersion.inc({ api_version: event.api_version });
@@ -82,83 +85,38 @@ export function webhookRouter({ temporal, sql, logger, metrics, config }: Webhoo
           'event of an API version the schemas were not written for',
         );
       }
-
-      let route;
-      try {
-        route = routeStripeEvent(event, config);
-      } catch (error) {
-        if (!(error instanceof z.ZodError)) throw error;
-        await reject(event.id, event.type, 'invalid_object', z.prettifyError(error));
-        return;
-      }
-      if (route.action === 'ignore') {
+      if (intake.action === 'ignore') {
         metrics.webhookEvents.inc({ type: event.type, outcome: 'ignored' });
-        log.info({ reason: route.reason }, 'event ignored');
+        log.info({ reason: intake.reason }, 'event ignored');
         res.json({ received: true, workflowId: null, status: 'ignored' });
         return;
       }
+      const { route } = intake;
 
       let status: 'started' | 'duplicate';
+      const start = eventWorkflowStart(route, event.id, config.temporal.taskQueue);
+      const routed = log.child({
+        workflowId: start.workflowId,
+        accountId: route.searchAttributes.find((pair) => pair.key.name === 'AccountId')?.value ?? null,
+      });
       try {
-        await temporal.withDeadline(Date.now() + config.webhookTemporalTimeoutMs, () =>
-          temporal.workflow.start(route.workflowType, {
-            workflowId: event.id,
-            taskQueue: config.temporal.taskQueue,
-            args: route.args,
-            workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-            typedSearchAttributes: route.searchAttributes,
-          }),
+        status = await temporal.withDeadline(Date.now() + config.webhookTemporalTimeoutMs, () =>
+          startEventWorkflow(temporal.workflow, route, event.id, config.temporal.taskQueue),
         );
-        status = 'started';
       } catch (error) {
-        const refusal = permanentRefusal(error);
+        const refusal = permanentTemporalRefusal(error);
         if (refusal) {
           await reject(event.id, event.type, 'refused_by_temporal', refusal);
           return;
         }
-        if (!(error instanceof WorkflowExecutionAlreadyStartedError)) {
-          metrics.webhookEvents.inc({ type: event.type, outcome: 'unavailable' });
-          log.warn({ err: error }, 'could not hand the event to Temporal; answering 503 so Stripe retries');
-          throw errors.temporalUnavailable();
-        }
-        status = 'duplicate';
+        metrics.webhookEvents.inc({ type: event.type, outcome: 'unavailable' });
+        routed.warn({ err: error }, 'could not hand the event to Temporal; answering 503 so Stripe retries');
+        throw errors.temporalUnavailable();
       }
       metrics.webhookEvents.inc({ type: event.type, outcome: status });
-      log.info({ workflowType: route.workflowType, status }, 'event accepted');
-      res.json({ received: true, workflowId: event.id, status });
+      routed.info({ workflowType: route.workflowType, status }, 'event accepted');
+      res.json({ received: true, workflowId: start.workflowId, status });
     },
   );
   return router;
-}
-
-/**
- * Who a malformed but signed event is, as far as can be told: its own ID when it has a sane
- * one, else a digest of the body (the same bytes redelivered are the same rejected event).
- */
-function identify(payload: unknown, rawBody: Buffer): { id: string; type: string | null } {
-  const fields = (typeof payload === 'object' && payload !== null ? payload : {}) as Record<string, unknown>;
-  const sane = (value: unknown, max: number) =>
-    typeof value === 'string' && value.length > 0 && value.length <= max && /^[\x21-\x7e]+$/.test(value)
-      ? value
-      : null;
-  const id = sane(fields.id, 255) ?? `sha256:${createHash('sha256').update(rawBody).digest('hex')}`;
-  return { id, type: sane(fields.type, 100) };
-}
-
-/**
- * Temporal refused the start for a reason no redelivery can change: a value over one of its size
- * limits (gRPC INVALID_ARGUMENT, "… exceeds size limit …"). Other INVALID_ARGUMENT answers, such
- * as a namespace without the search attributes registered, are the operator's to fix: those stay
- * 503, so Stripe keeps the event until the configuration is right.
- */
-function permanentRefusal(error: unknown): string | null {
-  const INVALID_ARGUMENT = 3;
-  for (let current: unknown = error, depth = 0; current && depth < 5; depth += 1) {
-    const { code, details } = current as { code?: unknown; details?: unknown };
-    if (code === INVALID_ARGUMENT && typeof details === 'string' && /exceeds size limit/i.test(details)) {
-      return details;
-    }
-    current = (current as { cause?: unknown }).cause;
-  }
-  return null;
 }

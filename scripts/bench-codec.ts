@@ -2,7 +2,7 @@ import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import { routeStripeEvent } from '../api/stripe-event-routes';
+import { routeStripeEvent } from '../domain/stripe-event-routes';
 import { EncryptionCodec, PayloadKeyRing, generatePayloadKey } from '../config/payload-codec';
 import { checkoutSession, stripeEvent } from '../stripe-fixtures';
 

@@ -2,7 +2,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { createMailer } from '../activities/mailer';
-import { routeStripeEvent } from '../api/stripe-event-routes';
+import { routeStripeEvent } from '../domain/stripe-event-routes';
 import { createSql, type Sql } from '../db/client';
 import { findTemporalTestServer } from '../scripts/temporal-cli';
 import { createAccount } from '../db/accounts';

@@ -5,7 +5,21 @@ import {
   type Client,
 } from '@temporalio/client';
 import type { WorkflowDirectory } from '../activities';
+import type Stripe from 'stripe';
+import {
+  stripeEventLister,
+  type EventWorkflowStarter,
+  type ReconcileDependencies,
+  type ReconcileSettings,
+} from '../activities/reconcile-activities';
 import { MAINTENANCE_WORKFLOW_TYPE, maintenanceScheduleId } from '../domain/maintenance-workflow-contract';
+import {
+  RECONCILE_WORKFLOW_TYPE,
+  reconcileScheduleId,
+  type ReconcileWorkflowInput,
+} from '../domain/reconcile-workflow-contract';
+import { startEventWorkflow } from '../domain/stripe-event-intake';
+import type { RouteSettings } from '../domain/stripe-event-routes';
 
 /**
  * Creates the maintenance schedule of a task queue, or brings an existing one up to date, so
@@ -50,6 +64,83 @@ export function temporalWorkflowDirectory(client: Client): WorkflowDirectory {
         if (error instanceof WorkflowNotFoundError) return false;
         throw error;
       }
+    },
+  };
+}
+
+/**
+ * Creates the reconcile schedule of a task queue, or brings it up to date, as the maintenance
+ * schedule is. A run still going (Stripe down, a long backfill) makes the next ones skip; one
+ * missed while Temporal was down runs once when it is back.
+ */
+export async function ensureReconcileSchedule(
+  client: Client,
+  options: { taskQueue: string; interval: string },
+): Promise<string> {
+  const scheduleId = reconcileScheduleId(options.taskQueue);
+  const spec = { intervals: [{ every: options.interval }] };
+  const action = {
+    type: 'startWorkflow' as const,
+    workflowType: RECONCILE_WORKFLOW_TYPE,
+    workflowId: scheduleId,
+    taskQueue: options.taskQueue,
+    args: [{}] as [ReconcileWorkflowInput],
+  };
+  try {
+    await client.schedule.create({
+      scheduleId,
+      spec,
+      action,
+      policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: options.interval },
+    });
+  } catch (error) {
+    if (!(error instanceof ScheduleAlreadyRunning)) throw error;
+    await client.schedule.getHandle(scheduleId).update((current) => ({ ...current, spec, action }));
+  }
+  return scheduleId;
+}
+
+/** Starts event workflows as the webhook does, on the service's task queue (reconciliation). */
+export function temporalEventStarter(client: Client, taskQueue: string): EventWorkflowStarter {
+  return {
+    start: (route, eventId, memo) => startEventWorkflow(client.workflow, route, eventId, taskQueue, memo),
+    async startedByRun(workflowId) {
+      try {
+        const { memo } = await client.workflow.getHandle(workflowId).describe();
+        const run = memo?.reconcileRun;
+        return typeof run === 'string' ? run : null;
+      } catch (error) {
+        if (error instanceof WorkflowNotFoundError) return null;
+        throw error;
+      }
+    },
+  };
+}
+
+/** Reconciliation reads full pages, in slices of a day: the watermark moves a day at a time at most. */
+const RECONCILE_PAGE_SIZE = 100;
+const RECONCILE_SLICE_SECONDS = 24 * 60 * 60;
+
+/** What the reconcile activities are built from in the worker: the SDK's events, this client's starts. */
+export function reconcileDependencies(
+  stripe: Stripe,
+  client: Client,
+  config: {
+    temporal: { taskQueue: string };
+    routes: RouteSettings;
+    reconcile: Omit<ReconcileSettings, 'routes' | 'pageSize' | 'sliceSeconds'>;
+  },
+): ReconcileDependencies {
+  return {
+    listEvents: stripeEventLister(stripe),
+    starter: temporalEventStarter(client, config.temporal.taskQueue),
+    settings: {
+      routes: config.routes,
+      pageSize: RECONCILE_PAGE_SIZE,
+      sliceSeconds: RECONCILE_SLICE_SECONDS,
+      overlapSeconds: config.reconcile.overlapSeconds,
+      lookbackSeconds: config.reconcile.lookbackSeconds,
+      delaySeconds: config.reconcile.delaySeconds,
     },
   };
 }

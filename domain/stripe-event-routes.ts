@@ -2,23 +2,28 @@ import type { SearchAttributePair } from '@temporalio/common';
 import {
   CHECKOUT_CLOSED_WORKFLOW_TYPE,
   type CheckoutClosedWorkflowInput,
-} from '../domain/checkout-closed-workflow-contract';
-import { INVOICE_WORKFLOW_TYPE, type InvoiceWorkflowInput } from '../domain/invoice-workflow-contract';
-import { PURCHASE_WORKFLOW_TYPE, type PurchaseWorkflowInput } from '../domain/purchase-workflow-contract';
+} from './checkout-closed-workflow-contract';
+import { INVOICE_WORKFLOW_TYPE, type InvoiceWorkflowInput } from './invoice-workflow-contract';
+import { PURCHASE_WORKFLOW_TYPE, type PurchaseWorkflowInput } from './purchase-workflow-contract';
 import {
   DISPUTE_WORKFLOW_TYPE,
   REFUND_WORKFLOW_TYPE,
   type DisputeWorkflowInput,
   type RefundWorkflowInput,
-} from '../domain/reversal-workflow-contracts';
-import { AccountId, BillingStatus, PurchaseStatus, StripeEventType } from '../domain/search-attributes';
-import { summarizeInvoice, summarizeSubscription } from '../domain/stripe-billing-objects';
-import { summarizeCharge, summarizeDispute } from '../domain/stripe-charge-objects';
-import { summarizeCheckoutSession, type StripeEventEnvelope } from '../domain/stripe-objects';
+} from './reversal-workflow-contracts';
+import { AccountId, BillingStatus, PurchaseStatus, StripeEventType } from './search-attributes';
+import { summarizeInvoice, summarizeSubscription } from './stripe-billing-objects';
+import { summarizeCharge, summarizeDispute } from './stripe-charge-objects';
+import { summarizeCheckoutSession, type StripeEventEnvelope } from './stripe-objects';
+import { summarizePaymentIntent } from './topup-payment-intent';
 import {
-  SUBSCRIPTION_WORKFLOW_TYPE,
-  type SubscriptionWorkflowInput,
-} from '../domain/subscription-workflow-contract';
+  TOPUP_WORKFLOW_TYPE,
+  topupPaymentSignal,
+  topupWorkflowId,
+  type TopupPaymentSignal,
+  type TopupWorkflowInput,
+} from './topup-workflow-contract';
+import { SUBSCRIPTION_WORKFLOW_TYPE, type SubscriptionWorkflowInput } from './subscription-workflow-contract';
 
 /** What the webhook does with one verified event: start a workflow, or acknowledge and ignore. */
 export type EventRoute =
@@ -28,6 +33,11 @@ export type EventRoute =
       workflowType: string;
       args: unknown[];
       searchAttributes: SearchAttributePair[];
+      /**
+       * The event is news for a running business workflow: signal it under its own ID (starting
+       * it if it is not running) instead of starting one under the event's ID.
+       */
+      signal?: { workflowId: string; name: string; args: unknown[] };
     };
 
 export interface RouteSettings {
@@ -161,6 +171,41 @@ const startDispute =
       { dispute: summarizeDispute(event.data.object), phase, purchaseTimeout: EARLIER_EVENT_WAIT },
     );
 
+/**
+ * A payment intent our own top-up created (metadata.purpose `topup`): the event goes to that
+ * top-up's workflow by signal. Checkout's payment intents are granted by their session's events.
+ */
+const routeTopupPayment: Router = (event) => {
+  const metadata = (event.data.object as { metadata?: { purpose?: unknown } | null }).metadata;
+  if (metadata?.purpose !== 'topup') {
+    return {
+      action: 'ignore',
+      reason: 'a payment intent of no automatic top-up (checkout grants by session)',
+    };
+  }
+  const paymentIntent = summarizePaymentIntent(event.data.object);
+  if (!paymentIntent.topupId || !paymentIntent.accountId) {
+    return { action: 'ignore', reason: 'a top-up payment intent that names no top-up or account' };
+  }
+  const input: TopupWorkflowInput = { topupId: paymentIntent.topupId, accountId: paymentIntent.accountId };
+  const news: TopupPaymentSignal = { eventId: event.id, eventType: event.type, paymentIntent };
+  return {
+    action: 'start',
+    workflowType: TOPUP_WORKFLOW_TYPE,
+    args: [input],
+    searchAttributes: [
+      { key: StripeEventType, value: event.type },
+      billingStage('starting'),
+      { key: AccountId, value: paymentIntent.accountId },
+    ],
+    signal: {
+      workflowId: topupWorkflowId(paymentIntent.topupId),
+      name: topupPaymentSignal.name,
+      args: [news],
+    },
+  };
+};
+
 const acknowledge =
   (reason: string): Router =>
   () => ({ action: 'ignore', reason });
@@ -181,6 +226,8 @@ export const STRIPE_EVENT_ROUTES: Readonly<Record<string, Router>> = {
   'charge.refunded': startRefund,
   'charge.dispute.created': startDispute('opened'),
   'charge.dispute.closed': startDispute('closed'),
+  'payment_intent.succeeded': routeTopupPayment,
+  'payment_intent.payment_failed': routeTopupPayment,
 };
 
 export function routeStripeEvent(event: StripeEventEnvelope, settings: RouteSettings): EventRoute {
@@ -190,3 +237,6 @@ export function routeStripeEvent(event: StripeEventEnvelope, settings: RouteSett
     ? router(event, settings)
     : { action: 'ignore', reason: `event type ${event.type} is not handled` };
 }
+
+/** The event types that have a route, in the table's order: what reconciliation asks Stripe for. */
+export const ROUTED_STRIPE_EVENT_TYPES: readonly string[] = Object.keys(STRIPE_EVENT_ROUTES);
