@@ -16,9 +16,11 @@ const SWEEP_PAGE_SIZE = 200;
 const SWEEP_MAX_PAGES = 50;
 
 /** Emails queued in the outbox: delivery by their workflow, and the sweep for any left behind. */
-export function createEmailActivities({ sql, mailer, config, workflows }: ActivityDependencies) {
-  const deliver = (key: string): Promise<DeliveryOutcome> =>
-    deliverOutboxMessage(sql, key, (row) =>
+export function createEmailActivities({ sql, mailer, config, workflows, metrics }: ActivityDependencies) {
+  // `sent` is answered only by the call that handed the email over (a retry finds it
+  // `already_sent`), and a failure is recorded only while the row is pending: each counts once.
+  const deliver = async (key: string): Promise<DeliveryOutcome> => {
+    const outcome = await deliverOutboxMessage(sql, key, (row) =>
       mailer.send({
         to: row.to_address,
         subject: row.subject,
@@ -26,6 +28,12 @@ export function createEmailActivities({ sql, mailer, config, workflows }: Activi
         messageId: `<outbox-${row.id}@${config.emailDomain}>`,
       }),
     );
+    if (outcome.status === 'sent') metrics?.emailSent(key);
+    return outcome;
+  };
+  const recordFailure = async (key: string, reason: string): Promise<void> => {
+    if (await markEmailFailed(sql, key, reason)) metrics?.emailFailed(key);
+  };
 
   return {
     async sendReceipt(input: { receiptKey: string }): Promise<{ status: string }> {
@@ -40,7 +48,7 @@ export function createEmailActivities({ sql, mailer, config, workflows }: Activi
     },
 
     async recordReceiptFailure(input: { receiptKey: string; reason: string }): Promise<void> {
-      await markEmailFailed(sql, input.receiptKey, input.reason);
+      await recordFailure(input.receiptKey, input.reason);
       log.error('email not delivered', input);
     },
 
@@ -75,7 +83,7 @@ export function createEmailActivities({ sql, mailer, config, workflows }: Activi
           } catch (error) {
             const reason = error instanceof Error ? error.message : String(error);
             if (isPermanentSmtpError(error) || ageSeconds * 1000 >= config.outbox.giveUpAfterMs) {
-              await markEmailFailed(sql, key, `outbox sweep: ${reason}`);
+              await recordFailure(key, `outbox sweep: ${reason}`);
               tally.failed += 1;
               log.error('outbox sweep recorded an email as failed', { emailKey: key, workflowId, reason });
             } else {

@@ -14,6 +14,7 @@ import {
   INVOICE_HOLD_REASONS,
   type InvoiceApproval,
 } from '../domain/subscription-rules';
+import { recordsFirst } from './business-metrics';
 import type { ActivityDependencies } from './dependencies';
 
 export type InvoiceFailureResult =
@@ -22,7 +23,7 @@ export type InvoiceFailureResult =
   | { outcome: 'recorded'; accountId: string; emailKey: string };
 
 /** Activities of the invoice workflow. */
-export function createInvoiceActivities({ sql, config }: ActivityDependencies) {
+export function createInvoiceActivities({ sql, config, metrics }: ActivityDependencies) {
   return {
     /**
      * Decides what a paid invoice grants: the catalog plan of the price it bills, to the account
@@ -92,7 +93,9 @@ export function createInvoiceActivities({ sql, config }: ActivityDependencies) {
     },
 
     async grantInvoice(grant: InvoiceGrant): Promise<InvoiceGrantOutcome> {
+      const first = metrics ? await recordsFirst(sql, grant.invoiceId) : false;
       const outcome = await grantInvoiceCredits(sql, grant);
+      if (first && outcome.applied) metrics?.creditsGranted('subscription', grant.credits);
       log.info(outcome.applied ? 'period credits granted' : 'invoice already credited', {
         invoiceId: grant.invoiceId,
         accountId: grant.accountId,

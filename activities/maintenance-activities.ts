@@ -6,17 +6,19 @@ import type { ActivityDependencies } from './dependencies';
 const BATCH = 500;
 
 /** Expiry of grants and of holds: each is idempotent, so duplicate timers and sweeps are harmless. */
-export function createMaintenanceActivities({ sql }: ActivityDependencies) {
+export function createMaintenanceActivities({ sql, metrics }: ActivityDependencies) {
   return {
     /** Expires every grant whose time has come, each in its own transaction, exactly once. */
     async expireDueGrants(): Promise<{ grants: number; credits: number }> {
       const tally = { grants: 0, credits: 0 };
       for (const grantId of await findDueGrants(sql, BATCH)) {
         heartbeat(grantId);
-        const { entry, closedNow } = await closeGrant(sql, grantId, { as: 'expired' });
+        const { entry, closedNow, grant } = await closeGrant(sql, grantId, { as: 'expired' });
         if (!closedNow) continue;
         tally.grants += 1;
         tally.credits += -(entry?.delta ?? 0);
+        // closedNow is true for the one call that closed it: a retry or an overlapping run is not.
+        if (entry) metrics?.creditsExpired(grant.source, -entry.delta);
         log.info('grant expired', {
           grantId,
           credits: -(entry?.delta ?? 0),

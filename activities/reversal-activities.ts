@@ -4,6 +4,7 @@ import { applyPurchaseReversal, type ReversalEvent } from '../db/reversals';
 import type { ReversalOutcome } from '../domain/reversal-workflow-contracts';
 import { withDispute, withRefundTotal, type DisputeChange } from '../domain/reversal-rules';
 import type { ChargeSummary, DisputeSummary } from '../domain/stripe-charge-objects';
+import { purchaseGrantSource, recordsFirst } from './business-metrics';
 import type { ActivityDependencies } from './dependencies';
 
 /**
@@ -17,15 +18,24 @@ export const disputeKey = (disputeId: string, change: DisputeChange) =>
   change.phase === 'opened' ? `dispute:${disputeId}` : `dispute:${disputeId}:closed`;
 
 /** Activities of the refund and dispute workflows. */
-export function createReversalActivities({ sql, invoicePayments }: ActivityDependencies) {
+export function createReversalActivities({ sql, invoicePayments, metrics }: ActivityDependencies) {
   async function apply(event: Omit<ReversalEvent, 'paymentIntentId'>, paymentIntentId: string | null) {
     if (!paymentIntentId) return { outcome: 'purchase_unknown' } as const;
     const workflowId = activityInfo().workflowExecution?.workflowId ?? activityInfo().activityId;
+    const first = metrics ? await recordsFirst(sql, event.businessKey) : false;
     let outcome = await applyPurchaseReversal(sql, { ...event, paymentIntentId }, workflowId);
     if (outcome.outcome === 'purchase_unknown' && (await linkInvoicePayment(paymentIntentId))) {
       outcome = await applyPurchaseReversal(sql, { ...event, paymentIntentId }, workflowId);
     }
     log.info('reversal', { businessKey: event.businessKey, paymentIntentId, ...outcome });
+    if (metrics && first && outcome.outcome === 'applied' && outcome.delta !== 0) {
+      const source = await purchaseGrantSource(sql, outcome.purchaseId);
+      if (outcome.delta < 0) {
+        metrics.creditsRevoked(source, event.kind === 'refund' ? 'refund' : 'dispute', -outcome.delta);
+      } else {
+        metrics.creditsRestored(source, outcome.delta);
+      }
+    }
     return outcome;
   }
 

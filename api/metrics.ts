@@ -1,3 +1,4 @@
+import type { RequestHandler } from 'express';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export function createMetrics() {
@@ -23,6 +24,13 @@ export function createMetrics() {
       labelNames: ['api_version'] as const,
       registers: [registry],
     }),
+    webhookDuration: new Histogram({
+      name: 'billing_webhook_duration_seconds',
+      help: 'Stripe webhook answer time, from the first byte read to the answer sent (signature, routing, the workflow start), by HTTP status.',
+      labelNames: ['status'] as const,
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
     httpDuration: new Histogram({
       name: 'billing_http_request_duration_seconds',
       help: 'HTTP request duration by route and status.',
@@ -34,3 +42,15 @@ export function createMetrics() {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/**
+ * Times a webhook delivery whatever ends it: mounted before the body parser, it also sees the
+ * answers given before the handler runs (413 too large) and by the error middleware (400, 5xx).
+ */
+export function timeWebhook(metrics: Metrics): RequestHandler {
+  return (_req, res, next) => {
+    const stop = metrics.webhookDuration.startTimer();
+    res.once('finish', () => stop({ status: String(res.statusCode) }));
+    next();
+  };
+}

@@ -146,10 +146,12 @@ export async function deliverOutboxMessage(
 }
 
 /** The final word on a message that will not be delivered; credits are never touched. */
-export async function markEmailFailed(sql: Sql, key: string, reason: string): Promise<void> {
-  await sql`
+/** True when this call recorded the failure (the email was still pending). */
+export async function markEmailFailed(sql: Sql, key: string, reason: string): Promise<boolean> {
+  const updated = await sql`
     UPDATE email_outbox SET status = 'failed', last_error = ${reason}
     WHERE key = ${key} AND status = 'pending'`;
+  return updated.count > 0;
 }
 
 function describe(error: unknown): string {

@@ -97,6 +97,18 @@ if ! compose_config "${PLACEHOLDERS[@]}"; then
   exit 1
 fi
 
+# The monitoring profile's services (Prometheus, Grafana) and the files they mount.
+if ! compose_config COMPOSE_PROFILES=monitoring "${PLACEHOLDERS[@]}"; then
+  log "INVALID: $FILE (with --profile monitoring)"
+  exit 1
+fi
+for mounted in $(grep -oE '^ *- \./ops/[^:]+' "$FILE" | sed -E 's/^ *- \.\///'); do
+  if [ ! -e "$(dirname "$FILE")/$mounted" ]; then
+    log "INVALID: $FILE mounts ./$mounted, which does not exist"
+    exit 1
+  fi
+done
+
 # Secrets have no defaults: leaving any one out must stop Compose.
 for i in "${!PLACEHOLDERS[@]}"; do
   name="${PLACEHOLDERS[$i]%%=*}"

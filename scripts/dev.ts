@@ -8,7 +8,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import type { Readable } from 'node:stream';
 import { prettyFactory } from 'pino-pretty';
-import { API_ROLES, loadApiConfig, loadWorkerConfig } from '../config/env';
+import { API_ROLES, DEFAULT_WORKER_METRICS_PORT, loadApiConfig, loadWorkerConfig } from '../config/env';
 import { migrate } from '../db/migrate';
 import { SEARCH_ATTRIBUTES } from '../domain/search-attributes';
 import { DEV_WEBHOOK_SECRET } from '../stripe-fixtures';
@@ -49,6 +49,8 @@ const PORTS = {
   temporalUi: { envVar: 'DEV_TEMPORAL_UI_PORT', fallback: 8233, replacedBy: 'TEMPORAL_ADDRESS' },
   smtp: { envVar: 'DEV_SMTP_PORT', fallback: 1025, replacedBy: 'SMTP_URL' },
   mailWeb: { envVar: 'DEV_MAIL_WEB_PORT', fallback: 1080, replacedBy: 'SMTP_URL' },
+  // The worker's Prometheus endpoint; `off` turns it off (checked and printed as 0).
+  workerMetrics: { envVar: 'WORKER_METRICS_PORT', fallback: DEFAULT_WORKER_METRICS_PORT, replacedBy: null },
 } as const;
 type PortName = keyof typeof PORTS;
 type Ports = Record<PortName, number>;
@@ -96,6 +98,7 @@ function inheritedEnv(): NodeJS.ProcessEnv {
 function readPorts(): Ports {
   const entries = Object.entries(PORTS).map(([name, { envVar, fallback }]) => {
     const raw = env(envVar);
+    if (name === 'workerMetrics' && raw === 'off') return [name, 0];
     const port = raw === undefined ? fallback : Number(raw);
     if (!Number.isInteger(port) || port < 1 || port > 65535) {
       throw new Error(`${envVar}=${raw ?? ''} is not a port number`);
@@ -122,7 +125,7 @@ async function isPortFree(port: number): Promise<boolean> {
 async function checkPorts(ports: Ports): Promise<void> {
   const busy: string[] = [];
   for (const name of Object.keys(PORTS) as PortName[]) {
-    if (!isEmbedded(name) || (await isPortFree(ports[name]))) continue;
+    if (!isEmbedded(name) || ports[name] === 0 || (await isPortFree(ports[name]))) continue;
     const { envVar, replacedBy } = PORTS[name];
     const instead = replacedBy ? `, or ${replacedBy} to use one you run` : '';
     busy.push(`port ${ports[name]} is in use: set ${envVar} to another port${instead}`);
@@ -464,6 +467,7 @@ function printBanner(
   endpoints: Endpoints,
   ports: Ports,
   credentials: { apiUrl: string; webhookSecret: string; apiKey: string },
+  workerMetricsUrl: string | null,
 ): void {
   const { apiUrl, webhookSecret, apiKey } = credentials;
   const row = (label: string, value: string, note = '') => `  ${label.padEnd(16)}${value.padEnd(50)} ${note}`;
@@ -490,6 +494,11 @@ function printBanner(
     row('PostgreSQL', redactUrl(endpoints.databaseUrl), source('postgres')),
     row('Temporal', endpoints.temporalAddress, source('temporal')),
     row('SMTP', redactUrl(endpoints.smtpUrl), source('smtp')),
+    row(
+      'Worker metrics',
+      workerMetricsUrl ?? '(off)',
+      ports.workerMetrics === 0 ? 'WORKER_METRICS_PORT=off' : `${source('workerMetrics')}, Prometheus text`,
+    ),
     '',
     row('Codec server', `${apiUrl}/codec`, 'decrypts payloads for the Temporal UI and CLI'),
     row('Webhook secret', webhookSecret, env('STRIPE_WEBHOOK_SECRET') ? 'from STRIPE_WEBHOOK_SECRET' : ''),
@@ -541,7 +550,9 @@ async function main(stack: Stack): Promise<void> {
   const [strongest] = [...api.apiKeys].sort((a, b) => API_ROLES.indexOf(b.role) - API_ROLES.indexOf(a.role));
   const credentials = { apiUrl, webhookSecret: api.webhookSecrets[0] ?? '', apiKey: strongest?.secret ?? '' };
   await createDemoAccount(apiUrl, credentials.apiKey);
-  printBanner(endpoints, ports, credentials);
+  const metrics = worker.metrics;
+  const metricsHost = metrics && (metrics.host === '0.0.0.0' ? '127.0.0.1' : metrics.host);
+  printBanner(endpoints, ports, credentials, metrics && `http://${metricsHost}:${metrics.port}/metrics`);
 }
 
 if (process.env[INNER_ENV]) {

@@ -13,7 +13,8 @@ const TOOLS_DIR = path.resolve(__dirname, '..', '.tools');
 export interface ToolSpec {
   binary: string;
   envVar: string;
-  install: { kind: 'pip'; package: string } | { kind: 'go'; module: string };
+  /** `tags`: Go build tags, to leave out what the project does not use. */
+  install: { kind: 'pip'; package: string } | { kind: 'go'; module: string; tags?: string[] };
 }
 
 function isExecutable(file: string): boolean {
@@ -65,7 +66,8 @@ function install(spec: ToolSpec, log: (message: string) => void): string {
     const go = onPath('go');
     if (!go) throw new Error(`Go is needed to install ${spec.install.module}; or set ${spec.envVar}`);
     log(`installing ${spec.binary} with go install ${spec.install.module} …`);
-    result = spawnSync(go, ['install', spec.install.module], {
+    const tags = spec.install.tags?.length ? ['-tags', spec.install.tags.join(',')] : [];
+    result = spawnSync(go, ['install', ...tags, spec.install.module], {
       stdio: ['ignore', 'inherit', 'inherit'],
       env: { ...process.env, GOBIN: binDir },
     });

@@ -9,9 +9,24 @@ const LEVELS: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = 
   ERROR: 'error',
 };
 
-/** Sends the SDK's logs (and workflow/activity `log` calls, with their workflow ID) to pino. */
+// What the workflow bundler says at every start (the bundle's size, webpack's statistics): debug.
+const BUNDLER_CHATTER = /^Workflow bundle created$|webpack [\d.]+ compiled/;
+
+/**
+ * Sends the SDK's logs (and workflow/activity `log` calls, with their workflow ID) to pino. A
+ * workflow ID is a Stripe event ID wherever a webhook started the run, so it is also the line's
+ * `eventId`, the name the API logs it under.
+ */
 export function pinoTemporalLogger(logger: Logger): DefaultLogger {
-  return new DefaultLogger('INFO', (entry) => {
-    logger[LEVELS[entry.level]]({ ...entry.meta }, entry.message);
+  const threshold = logger.level === 'trace' ? 'TRACE' : logger.level === 'debug' ? 'DEBUG' : 'INFO';
+  return new DefaultLogger(threshold, (entry) => {
+    const meta: Record<string, unknown> = { ...entry.meta };
+    const { workflowId } = meta;
+    if (typeof workflowId === 'string' && workflowId.startsWith('evt_') && meta.eventId === undefined) {
+      meta.eventId = workflowId;
+    }
+    const level =
+      entry.level === 'INFO' && BUNDLER_CHATTER.test(entry.message) ? 'debug' : LEVELS[entry.level];
+    logger[level](meta, entry.message);
   });
 }

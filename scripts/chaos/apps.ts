@@ -43,6 +43,8 @@ export function appEnv(settings: AppSettings): NodeJS.ProcessEnv {
     PORT: String(settings.apiPort),
     STRIPE_WEBHOOK_SECRET: settings.webhookSecret,
     BILLING_API_KEYS: settings.apiKey,
+    // The worker's metrics on a port the OS picks: a dev stack on this machine has 9464.
+    WORKER_METRICS_PORT: '0',
   };
 }
 
