@@ -2,11 +2,12 @@ import { toSafeInteger } from '../domain/integers';
 import type { CheckoutSessionSummary } from '../domain/stripe-objects';
 import type { PurchaseRecordStatus } from '../domain/purchase-records';
 import type { Queryable } from './client';
+import { outboundEventId, queueOutboundEvent } from './outbound-events';
 
 export type { PurchaseRecordStatus } from '../domain/purchase-records';
 
-/** What was bought: a checkout session (packs), or a subscription invoice (one billing period). */
-export type PurchaseKind = 'checkout_session' | 'invoice';
+/** What was bought: a checkout session (packs), a subscription invoice (one billing period), or an automatic top-up. */
+export type PurchaseKind = 'checkout_session' | 'invoice' | 'topup';
 
 export interface Purchase {
   id: string;
@@ -72,10 +73,42 @@ export async function recordPurchase(sql: Queryable, record: PurchaseRecord): Pr
     WHERE purchases.status <> 'completed'
       AND (EXCLUDED.status = 'completed' OR purchases.status NOT IN ('payment_failed', 'expired'))
     RETURNING status`;
-  if (row) return row.status;
-  const [kept] = await sql<{ status: PurchaseRecordStatus }[]>`
-    SELECT status FROM purchases WHERE id = ${record.id}`;
-  return kept?.status ?? 'completed';
+  const [kept] = row
+    ? [row]
+    : await sql<{ status: PurchaseRecordStatus }[]>`SELECT status FROM purchases WHERE id = ${record.id}`;
+  const status = kept?.status ?? 'completed';
+  // Again on a retry (same event ID, so once): the upsert may have committed without it.
+  if (status === record.status) await queuePurchaseEvent(sql, record);
+  return status;
+}
+
+/** Tells the clients' endpoints that a purchase completed or is held for review. */
+async function queuePurchaseEvent(sql: Queryable, record: PurchaseRecord): Promise<void> {
+  const type =
+    record.status === 'completed'
+      ? 'purchase.completed'
+      : record.status === 'held_for_review'
+        ? 'purchase.held_for_review'
+        : null;
+  if (type === null || record.accountId === null) return;
+  await queueOutboundEvent(sql, {
+    id: outboundEventId(type, record.id),
+    type,
+    accountId: record.accountId,
+    data: {
+      purchase_id: record.id,
+      kind: record.kind ?? 'checkout_session',
+      status: record.status,
+      pack_id: record.packId,
+      credits: record.credits,
+      amount_cents: record.amountCents,
+      currency: record.currency,
+      livemode: record.livemode,
+      grant_id: record.grantId ?? null,
+      ledger_entry_id: record.ledgerEntryId ?? null,
+      reason_code: record.reasonCode ?? null,
+    },
+  });
 }
 
 /**
