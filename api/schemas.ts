@@ -51,20 +51,25 @@ export const createAccountBody = z
   .strictObject({ id: accountId, email: z.email().max(254).meta({ example: 'billing@customer.example' }) })
   .meta({ id: 'CreateAccount' });
 
-export const ledgerQuery = z.strictObject({
-  limit: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(100)
-    .default(25)
-    .meta({ description: 'Entries per page (1–100).' }),
-  cursor: z
-    .string()
-    .regex(/^[A-Za-z0-9_-]{1,32}$/, 'a cursor returned by a previous page')
-    .optional()
-    .meta({ description: 'The `nextCursor` of the previous page.' }),
-});
+/** `limit` and `cursor` of a listing paged by an opaque cursor (api/cursors.ts). */
+export function pageQueryFields(items: string) {
+  return {
+    limit: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(100)
+      .default(25)
+      .meta({ description: `${items} per page (1–100).` }),
+    cursor: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,32}$/, 'a cursor returned by a previous page')
+      .optional()
+      .meta({ description: 'The `nextCursor` of the previous page.' }),
+  };
+}
+
+export const ledgerQuery = z.strictObject(pageQueryFields('Entries'));
 
 export const createDebitBody = z
   .strictObject({
@@ -132,13 +137,15 @@ export const createCheckoutBody = z
     accountId,
     packId: z
       .string()
-      .min(1)
-      .max(64)
+      .regex(/^[\x21-\x7e]{1,64}$/, '1 to 64 visible ASCII characters')
       .optional()
       .meta({ description: 'A pack from GET /v1/packs.', example: 'starter' }),
     credits: positiveCount.optional().meta({ description: 'A custom number of credits, instead of a pack.' }),
     successUrl: z.url({ protocol: /^https?$/ }).meta({ example: 'https://app.example.com/billing/success' }),
     cancelUrl: z.url({ protocol: /^https?$/ }).meta({ example: 'https://app.example.com/billing' }),
+    savePaymentMethod: z.boolean().optional().meta({
+      description: 'Save the card for automatic top-ups (a Stripe customer is created once per account).',
+    }),
   })
   .refine((body) => (body.packId === undefined) !== (body.credits === undefined), {
     message: 'give exactly one of packId and credits',

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { priceCustomCredits, type CustomCreditPricing } from '../domain/checkout-pricing';
+import { errors } from '../domain/errors';
 import { toSafeInteger } from '../domain/integers';
 import type { PackPrice } from '../domain/purchase-rules';
 import type { Sql } from './client';
@@ -113,4 +115,30 @@ export async function findPack(sql: Sql, id: string): Promise<Pack | null> {
   const [row] = await sql<PackRow[]>`
     SELECT id, name, credits, price_cents, currency, active FROM credit_packs WHERE id = ${id}`;
   return row ? toPack(row) : null;
+}
+
+/** What a buyer asked for, priced by the server: never a price or amount from the request. */
+export interface Sale {
+  packId: string | null;
+  name: string;
+  credits: number;
+  amountCents: number;
+  currency: string;
+}
+
+/** Prices a pack by ID (the catalog's price) or a number of credits (the configured pricing). */
+export async function priceSale(
+  sql: Sql,
+  request: { packId?: string | undefined; credits?: number | undefined },
+  pricing: CustomCreditPricing,
+): Promise<Sale> {
+  if (request.packId !== undefined) {
+    const pack = await findPack(sql, request.packId);
+    if (!pack?.active) throw errors.packNotFound(request.packId);
+    const { id, name, credits, priceCents, currency } = pack;
+    return { packId: id, name, credits, amountCents: priceCents, currency };
+  }
+  const credits = request.credits ?? 0;
+  const { amountCents, currency } = priceCustomCredits(credits, pricing);
+  return { packId: null, name: `${credits.toLocaleString('en-US')} credits`, credits, amountCents, currency };
 }

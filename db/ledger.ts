@@ -1,6 +1,9 @@
 import { errors } from '../domain/errors';
 import { toSafeInteger } from '../domain/integers';
+import { ledgerEventType } from '../domain/outbound-events';
 import type { Queryable, Sql } from './client';
+import { watchBalance } from './low-balance';
+import { outboundEventId, queueOutboundEvent } from './outbound-events';
 
 export interface Allocation {
   grantId: number;
@@ -97,7 +100,33 @@ export async function recordMovement(tx: Queryable, movement: CreditMovement): P
   await tx`
     UPDATE credit_balances SET balance = balance + ${movement.delta}, updated_at = now()
     WHERE account_id = ${movement.accountId}`;
-  return toEntry(inserted);
+  const entry = toEntry(inserted);
+  await queueLedgerEvent(tx, entry);
+  await watchBalance(tx, movement.accountId);
+  return entry;
+}
+
+/**
+ * Tells the clients' endpoints about a movement, in its transaction: every balance change passes
+ * here, so none goes unreported. The event's ID comes from the movement's business key.
+ */
+async function queueLedgerEvent(tx: Queryable, entry: LedgerEntry): Promise<void> {
+  const type = ledgerEventType(entry.delta, entry.kind);
+  await queueOutboundEvent(tx, {
+    id: outboundEventId(type, entry.businessKey),
+    type,
+    accountId: entry.accountId,
+    data: {
+      ledger_entry_id: entry.id,
+      kind: entry.kind,
+      credits: Math.abs(entry.delta),
+      delta: entry.delta,
+      balance_after: entry.balanceAfter,
+      reference: entry.businessKey,
+      reason: entry.reason,
+      created_at: entry.createdAt.toISOString(),
+    },
+  });
 }
 
 export type LedgerEntryWithAllocations = LedgerEntry & { allocations: Allocation[] };

@@ -16,6 +16,9 @@ export const emailKeys = {
   dunning: (invoiceId: string) => `dunning:${invoiceId}`,
   subscriptionEnded: (subscriptionId: string) => `subscription-ended:${subscriptionId}`,
   checkoutPaymentFailed: (checkoutSessionId: string) => `payment-failed:${checkoutSessionId}`,
+  /** The n-th low-balance notice of an account (one per crossing of its threshold). */
+  lowBalance: (accountId: string, n: number) => `low-balance:${accountId}:${n}`,
+  topupFailed: (topupId: string) => `topup-failed:${topupId}`,
 };
 
 const date = (unixSeconds: number) => new Date(unixSeconds * 1000).toISOString().slice(0, 10);

@@ -1,4 +1,4 @@
-import { proxyActivities, setHandler, sleep } from '@temporalio/workflow';
+import { patched, proxyActivities, setHandler, sleep } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import {
   reservationStatusQuery,
@@ -6,6 +6,7 @@ import {
   type ReservationTimeoutInput,
 } from '../domain/maintenance-workflow-contract';
 import { databaseActivityOptions, maintenanceActivityOptions } from './activity-options';
+import { startBalanceFollowUps } from './topup';
 
 const sweep = proxyActivities<Activities>(maintenanceActivityOptions);
 const reservations = proxyActivities<Activities>(databaseActivityOptions);
@@ -20,6 +21,8 @@ export async function maintenanceWorkflow(): Promise<MaintenanceResult> {
   const expired = await sweep.expireDueGrants();
   const holds = await sweep.releaseDueReservations();
   const emails = await sweep.sweepOutbox();
+  // Patched: a run in flight when this step was added replays without it.
+  if (patched('balance-follow-ups')) await startBalanceFollowUps();
   return {
     grantsExpired: expired.grants,
     creditsExpired: expired.credits,

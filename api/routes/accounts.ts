@@ -8,6 +8,7 @@ import { decodeCursor, pageOf } from '../cursors';
 import { errors, parseOrThrow } from '../errors';
 import { accountParams, createAccountBody, createDebitBody, ledgerQuery } from '../schemas';
 import { requireRole } from '../auth';
+import { startBalanceFollowUps, type BalanceFollowUpDependencies } from './topup-follow-ups';
 
 const presentEntry = (entry: LedgerEntryWithAllocations) => ({
   id: entry.id,
@@ -27,7 +28,8 @@ export async function requireAccount(sql: Sql, id: string): Promise<Account> {
   return account;
 }
 
-export function accountsRouter({ sql }: { sql: Sql }): Router {
+export function accountsRouter(deps: BalanceFollowUpDependencies): Router {
+  const { sql } = deps;
   const router = Router();
 
   async function present(account: Account) {
@@ -69,6 +71,7 @@ export function accountsRouter({ sql }: { sql: Sql }): Router {
     const body = parseOrThrow(createDebitBody, req.body);
     await requireAccount(sql, id);
     const { entry } = await debitCredits(sql, { accountId: id, ...body });
+    await startBalanceFollowUps(deps, id);
     res.status(201).json({ entryId: entry.id, balance: entry.balanceAfter });
   });
 

@@ -3,7 +3,7 @@ import { Router } from 'express';
 import Stripe from 'stripe';
 import type { ApiConfig } from '../../config/env';
 import { findAccount } from '../../db/accounts';
-import { findPack } from '../../db/catalog';
+import { priceSale } from '../../db/catalog';
 import {
   findCheckoutByIdempotencyKey,
   nextCheckoutRequestNumber,
@@ -12,10 +12,10 @@ import {
 } from '../../db/checkout-sessions';
 import type { Sql } from '../../db/client';
 import { accountScopedKey } from '../../db/debits';
-import { priceCustomCredits } from '../../domain/checkout-pricing';
 import { errors, parseOrThrow } from '../errors';
 import { checkoutHeaders, createCheckoutBody } from '../schemas';
 import { requireRole } from '../auth';
+import { ensureStripeCustomer } from './topup-customers';
 
 export interface CheckoutDependencies {
   sql: Sql;
@@ -54,23 +54,7 @@ export function checkoutRouter({ sql, stripe, config }: CheckoutDependencies): R
     const account = await findAccount(sql, body.accountId);
     if (!account) throw errors.accountNotFound(body.accountId);
 
-    // The price always comes from the server: the catalog, or the configured custom pricing.
-    let sale: { packId: string | null; name: string; credits: number; amountCents: number; currency: string };
-    if (body.packId !== undefined) {
-      const pack = await findPack(sql, body.packId);
-      if (!pack?.active) throw errors.packNotFound(body.packId);
-      sale = {
-        packId: pack.id,
-        name: pack.name,
-        credits: pack.credits,
-        amountCents: pack.priceCents,
-        currency: pack.currency,
-      };
-    } else {
-      const credits = body.credits ?? 0;
-      const price = priceCustomCredits(credits, config.customCredits);
-      sale = { packId: null, name: `${credits.toLocaleString('en-US')} credits`, credits, ...price };
-    }
+    const sale = await priceSale(sql, body, config.customCredits);
 
     const fingerprint = createHash('sha256').update(JSON.stringify(body)).digest('hex');
     // Scoped to the account without ambiguity: no (account, key) pair spells another pair's key.
@@ -99,6 +83,9 @@ export function checkoutRouter({ sql, stripe, config }: CheckoutDependencies): R
       credits: String(sale.credits),
       purpose: 'credits',
     };
+    const customerId = body.savePaymentMethod
+      ? await ensureStripeCustomer(sql, stripe, account)
+      : account.stripeCustomerId;
     let session: Stripe.Checkout.Session;
     try {
       session = await stripe.checkout.sessions.create(
@@ -106,7 +93,10 @@ export function checkoutRouter({ sql, stripe, config }: CheckoutDependencies): R
           mode: 'payment',
           client_reference_id: account.id,
           metadata,
-          payment_intent_data: { metadata },
+          payment_intent_data: {
+            metadata,
+            ...(body.savePaymentMethod ? { setup_future_usage: 'off_session' as const } : {}),
+          },
           line_items: [
             {
               quantity: 1,
@@ -117,9 +107,7 @@ export function checkoutRouter({ sql, stripe, config }: CheckoutDependencies): R
               },
             },
           ],
-          ...(account.stripeCustomerId
-            ? { customer: account.stripeCustomerId }
-            : { customer_email: account.email }),
+          ...(customerId ? { customer: customerId } : { customer_email: account.email }),
           success_url: body.successUrl,
           cancel_url: body.cancelUrl,
         },

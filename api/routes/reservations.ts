@@ -20,6 +20,7 @@ import { errors, parseOrThrow } from '../errors';
 import { accountParams, captureReservationBody, createReservationBody, reservationParams } from '../schemas';
 import { requireAccount } from './accounts';
 import { requireRole } from '../auth';
+import { startBalanceFollowUps } from './topup-follow-ups';
 
 const present = (reservation: Reservation) => ({
   id: reservation.id,
@@ -91,6 +92,7 @@ export function reservationsRouter(deps: {
         reason: body.reason,
         ...(body.amount === undefined ? {} : { amount: body.amount }),
       });
+      await startBalanceFollowUps(deps, id);
       res.status(201).json({ ...present(reservation), entryId: entry.id, balance: entry.balanceAfter });
     },
   );

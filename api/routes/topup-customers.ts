@@ -1,0 +1,28 @@
+import Stripe from 'stripe';
+import type { Account } from '../../db/accounts';
+import type { Sql } from '../../db/client';
+import { accountScopedKey } from '../../db/debits';
+import { rememberStripeCustomer } from '../../db/topups';
+import { errors } from '../errors';
+
+/**
+ * The account's Stripe customer, created the first time a card is to be saved and remembered on
+ * the account: the card a Checkout saves (`setup_future_usage: off_session`) is the customer's,
+ * and automatic top-ups charge it. The idempotency key is the account's, so two checkouts at
+ * once create one customer.
+ */
+export async function ensureStripeCustomer(sql: Sql, stripe: Stripe, account: Account): Promise<string> {
+  if (account.stripeCustomerId) return account.stripeCustomerId;
+  const key = accountScopedKey('customer', account.id, 'default');
+  let customer: Stripe.Customer;
+  try {
+    customer = await stripe.customers.create(
+      { email: account.email, metadata: { accountId: account.id } },
+      { idempotencyKey: key.length <= 255 ? key : `customer:${account.id.length}:${key.slice(-200)}` },
+    );
+  } catch (error) {
+    if (error instanceof Stripe.errors.StripeError) throw errors.stripeFailed(error.code, error.message);
+    throw error;
+  }
+  return rememberStripeCustomer(sql, account.id, customer.id);
+}
