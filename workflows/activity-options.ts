@@ -1,4 +1,4 @@
-import type { ActivityOptions } from '@temporalio/workflow';
+import type { ActivityOptions, LocalActivityOptions } from '@temporalio/workflow';
 import { NonRetryable } from '../domain/failure-types';
 
 /**
@@ -14,6 +14,18 @@ export const databaseActivityOptions: ActivityOptions = {
     maximumInterval: '1 minute',
     nonRetryableErrorTypes: [NonRetryable.AccountNotFound],
   },
+};
+
+/**
+ * The same database work as local activities: run by the worker inside the workflow task, so a
+ * step costs no round trip through the server. An attempt is short; past a minute of backoff the
+ * SDK waits with a timer between attempts, so a long database outage is retried as patiently
+ * as with the regular options.
+ */
+export const databaseLocalActivityOptions: LocalActivityOptions = {
+  startToCloseTimeout: '30 seconds',
+  scheduleToCloseTimeout: '7 days',
+  retry: databaseActivityOptions.retry,
 };
 
 /**

@@ -1,7 +1,9 @@
 import {
   ActivityFailure,
   ApplicationFailure,
+  patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -21,11 +23,26 @@ import {
 import { NonRetryable } from '../domain/failure-types';
 import { purchaseGrantFor } from '../domain/purchase-rules';
 import { PurchaseStatus } from '../domain/search-attributes';
-import { databaseActivityOptions } from './activity-options';
+import { databaseActivityOptions, databaseLocalActivityOptions } from './activity-options';
 import { deliverEmail } from './email-delivery';
 import { rejectionReason, reviewDesk, reviewExpiredReason } from './review';
 
 const purchases = proxyActivities<Activities>(databaseActivityOptions);
+const localPurchases = proxyLocalActivities<Activities>(databaseLocalActivityOptions);
+
+/**
+ * Runs started before this change took validation, grant and closing as activities of their
+ * own, with a search-attribute update at every stage; they replay that way. Runs started since
+ * take them as local activities in the workflow task that needs them (a valid purchase is
+ * validated and granted in its first workflow task, with no round trip through the server) and
+ * update `PurchaseStatus` only at the stages an operator looks for. Once no run of the old path
+ * is open (the review timeout and receipt deadline have passed since the deploy), this becomes
+ * `deprecatePatch`.
+ */
+export const LOCAL_DATABASE_STEPS_PATCH = 'purchase-local-database-steps';
+
+/** Stages nobody waits in: a purchase passes through them within one workflow task. */
+const TRANSIENT_STAGES: ReadonlySet<PurchaseStage> = new Set(['validating', 'granting']);
 
 /**
  * One Stripe event about one checkout session: validate, then grant exactly once (the ledger's
@@ -49,10 +66,14 @@ export async function purchaseWorkflow(input: PurchaseWorkflowInput): Promise<Pu
   };
   setHandler(statusQuery, () => status);
   const desk = reviewDesk(() => status.stage === 'held_for_review');
+  const localSteps = patched(LOCAL_DATABASE_STEPS_PATCH);
+  const db = localSteps ? localPurchases : purchases;
 
   const enter = (stage: PurchaseStage) => {
     status.stage = stage;
-    upsertSearchAttributes([{ key: PurchaseStatus, value: stage }]);
+    if (!localSteps || !TRANSIENT_STAGES.has(stage)) {
+      upsertSearchAttributes([{ key: PurchaseStatus, value: stage }]);
+    }
   };
   const finish = (stage: PurchaseStage): PurchaseWorkflowResult => {
     enter(stage);
@@ -60,7 +81,7 @@ export async function purchaseWorkflow(input: PurchaseWorkflowInput): Promise<Pu
     return { stage, checkoutSessionId, credits, ledgerEntryId, receipt: receiptState, reasonCode };
   };
 
-  const validation = await purchases.validatePurchase({ session, workflowId });
+  const validation = await db.validatePurchase({ session, workflowId });
   if (validation.outcome === 'awaiting_payment') return finish('awaiting_payment');
   if (validation.outcome === 'already_granted') {
     status.ledgerEntryId = validation.ledgerEntryId;
@@ -68,14 +89,16 @@ export async function purchaseWorkflow(input: PurchaseWorkflowInput): Promise<Pu
   }
 
   let granted: GrantOutcome | null = null;
+  // Why the last approval did not grant, shown to the reviewer instead of the validation's reason.
+  let sentBack: string | null = null;
   while (granted === null) {
     let grant: PurchaseGrant;
     if (validation.outcome === 'valid') {
       grant = validation.grant;
     } else {
-      const review = await awaitReview(validation);
+      const review = await awaitReview(validation, sentBack ?? validation.reason);
       if (review.kind !== 'approved') {
-        await purchases.closePurchase({
+        await db.closePurchase({
           session,
           workflowId,
           status: review.kind,
@@ -90,11 +113,11 @@ export async function purchaseWorkflow(input: PurchaseWorkflowInput): Promise<Pu
     enter('granting');
     status.credits = grant.credits;
     try {
-      granted = await purchases.grantPurchase(grant);
+      granted = await db.grantPurchase(grant);
     } catch (error) {
       // An approval for an account that does not exist yet goes back to the reviewer.
       if (validation.outcome !== 'held' || failureType(error) !== NonRetryable.AccountNotFound) throw error;
-      status.reason = `${validation.reason}; approved, but account ${grant.accountId} does not exist`;
+      sentBack = `${validation.reason}; approved, but account ${grant.accountId} does not exist`;
     }
   }
   status.ledgerEntryId = granted.ledgerEntryId;
@@ -111,11 +134,12 @@ export async function purchaseWorkflow(input: PurchaseWorkflowInput): Promise<Pu
   /** Waits for an operator; returns the grant to make, or why the purchase closes without one. */
   async function awaitReview(
     held: Extract<PurchaseValidation, { outcome: 'held' }>,
+    reason: string,
   ): Promise<
     { kind: 'approved'; grant: PurchaseGrant } | { kind: 'rejected' | 'review_expired'; reason: string }
   > {
     status.reasonCode = held.reasonCode;
-    status.reason = held.reason;
+    status.reason = reason;
     status.credits = held.proposal?.credits ?? null;
     enter('held_for_review');
     for (;;) {
@@ -155,6 +179,7 @@ export async function purchaseWorkflow(input: PurchaseWorkflowInput): Promise<Pu
 }
 
 function failureType(error: unknown): string | undefined {
-  const cause = error instanceof ActivityFailure ? error.cause : undefined;
+  // A regular activity's failure comes wrapped in an ActivityFailure; a local activity's does not.
+  const cause = error instanceof ActivityFailure ? error.cause : error;
   return cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined;
 }

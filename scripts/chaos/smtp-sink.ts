@@ -52,6 +52,17 @@ const server = new SMTPServer({
     void report({ type: 'refused', stage, at: Date.now() });
     return callback(transient(421, 'Service not available, closing transmission channel'));
   },
+  // A pooled client sends many messages over one connection: while the sink refuses, each is
+  // refused (at RCPT TO or after DATA) whenever its connection was opened; after, accepted again.
+  onMailFrom: (_address, session, callback) => {
+    if (!refusing) {
+      refusalOf.delete(session);
+    } else if (!refusalOf.has(session)) {
+      refusalOf.set(session, refusals % 2 === 0 ? 'rcpt' : 'data');
+      refusals += 1;
+    }
+    return callback();
+  },
   onRcptTo: (_address, session, callback) => {
     if (refusalOf.get(session) !== 'rcpt') return callback();
     void report({ type: 'refused', stage: 'rcpt', at: Date.now() });

@@ -33,13 +33,21 @@ function walk(
   }
 }
 
-/** Every payload of the history outside its search attributes, with where it is. */
+/**
+ * What the SDK itself writes into its markers beside a result: a local activity's type, attempt
+ * and times, a patch's ID. Never the service's data, so never encoded (`readableText` still
+ * shows them to the checks for personal data).
+ */
+const SDK_MARKER_DETAILS = /\.markerRecordedEventAttributes\.details\.(data|patch-data)(\.|$)/;
+
+/** Every payload of the history outside its search attributes, with where it is (SDK marker details aside). */
 export function payloadsOf(history: History): Array<{ path: string; payload: Payload }> {
   const found: Array<{ path: string; payload: Payload }> = [];
   walk(
     history,
     'history',
     (value, path) => {
+      if (SDK_MARKER_DETAILS.test(path)) return false;
       if (
         value &&
         typeof value === 'object' &&
