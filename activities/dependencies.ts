@@ -1,6 +1,10 @@
 import type { Sql } from '../db/client';
+import type { BusinessMetrics } from './business-metrics';
 import type { InvoicePaymentLookup } from './invoice-payments';
 import type { Mailer } from './mailer';
+import type { OutboundWebhookSettings } from './outbound-webhook-activities';
+import type { ReconcileDependencies } from './reconcile-activities';
+import type { TopupDependencies } from './topup-activities';
 
 /** What the activities may ask of Temporal itself. */
 export interface WorkflowDirectory {
@@ -15,9 +19,17 @@ export interface ActivityDependencies {
   /** Null without a Stripe key: payments then match purchases only by what events carry. */
   invoicePayments: InvoicePaymentLookup | null;
   workflows: WorkflowDirectory;
+  /** Counts business events (credits, emails, reconciliation); without it nothing is counted. */
+  metrics?: BusinessMetrics;
+  /** Stripe's Events API and Temporal's starts, for reconciliation; without it, runs fail at once. */
+  reconcile?: ReconcileDependencies | null;
+  /** Stripe for off-session top-ups; without it, every top-up fails (and says why). */
+  topups?: TopupDependencies | null;
   config: {
     stripe: { livemode: boolean };
     emailDomain: string;
     outbox: { sweepAfterMs: number; giveUpAfterMs: number };
+    /** Outbound webhook delivery; the defaults when absent. */
+    outboundWebhooks?: OutboundWebhookSettings;
   };
 }

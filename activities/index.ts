@@ -3,9 +3,12 @@ import type { ActivityDependencies } from './dependencies';
 import { createEmailActivities } from './email-activities';
 import { createInvoiceActivities } from './invoice-activities';
 import { createMaintenanceActivities } from './maintenance-activities';
+import { createOutboundWebhookActivities } from './outbound-webhook-activities';
 import { createPurchaseActivities } from './purchase-activities';
+import { createReconcileActivities } from './reconcile-activities';
 import { createReversalActivities } from './reversal-activities';
 import { createSubscriptionActivities } from './subscription-activities';
+import { createTopupActivities } from './topup-activities';
 
 export type { ActivityDependencies, WorkflowDirectory } from './dependencies';
 
@@ -23,6 +26,9 @@ export function createActivities(deps: ActivityDependencies) {
     ...createCheckoutClosedActivities(deps),
     ...createEmailActivities(deps),
     ...createMaintenanceActivities(deps),
+    ...createOutboundWebhookActivities(deps),
+    ...createReconcileActivities(deps),
+    ...createTopupActivities(deps),
   };
 }
 

@@ -20,6 +20,8 @@ import { purchasesRouter } from './routes/purchases';
 import { rejectedEventsRouter } from './routes/rejected-events';
 import { reservationsRouter } from './routes/reservations';
 import { reviewsRouter } from './routes/reviews';
+import { topupsRouter } from './routes/topups';
+import { webhookEndpointsRouter } from './routes/webhook-endpoints';
 import { webhookRouter } from './webhook';
 
 export interface AppDependencies {
@@ -70,6 +72,8 @@ export function createApp(deps: AppDependencies): Express {
   app.use(packsRouter(deps));
   app.use(purchasesRouter(deps));
   app.use(checkoutRouter(deps));
+  app.use(topupsRouter(deps));
+  app.use(webhookEndpointsRouter(deps));
 
   app.use(() => {
     throw errors.routeNotFound();

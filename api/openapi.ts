@@ -37,6 +37,8 @@ import {
   webhookResponse,
 } from './schemas';
 import { codecPayloads } from './codec-server';
+import { TOPUP_ROLES, topupOperations } from './routes/topup-schemas';
+import { WEBHOOK_ENDPOINT_ROLES, webhookEndpointOperations } from './webhook-endpoint-schemas';
 
 const json = (schema: ZodType) => ({ content: { 'application/json': { schema } } });
 
@@ -366,6 +368,8 @@ const operations: Record<string, Record<string, ZodOpenApiOperationObject>> = {
   },
   '/codec/decode': { post: codecOperation('decode') },
   '/codec/encode': { post: codecOperation('encode') },
+  ...topupOperations({ json, responses, authFailures: AUTH_FAILURES }),
+  ...webhookEndpointOperations({ json, responses, authFailures: AUTH_FAILURES }),
 };
 
 /** Temporal's remote codec protocol (api/codec-server.ts), for the Temporal UI and CLI. */
@@ -426,6 +430,8 @@ const ROLES: Record<string, Record<string, ApiRole>> = {
   '/v1/audit': { get: 'admin' },
   '/v1/checkout/sessions': { post: 'write' },
   '/v1/purchases/{checkoutSessionId}': { get: 'read' },
+  ...TOPUP_ROLES,
+  ...WEBHOOK_ENDPOINT_ROLES,
 };
 
 /** Each /v1 operation with its role (`x-required-role`, the description) and, above read, its 403. */

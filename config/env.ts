@@ -1,3 +1,4 @@
+import { msToNumber } from '@temporalio/common/lib/time';
 import { z } from 'zod';
 import { PayloadKeyRing } from './payload-codec';
 
@@ -25,6 +26,9 @@ const duration = z
   );
 
 const port = z.coerce.number().int().min(0).max(65535);
+
+/** Where the worker serves its metrics unless WORKER_METRICS_PORT says otherwise. */
+export const DEFAULT_WORKER_METRICS_PORT = 9464;
 
 /**
  * The payload key ring outside production when TEMPORAL_PAYLOAD_KEYS is unset (`npm run dev`, a
@@ -145,6 +149,11 @@ const baseSchema = z.object({
   STRIPE_API_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
   // Encrypts every Temporal payload: `id:base64key` entries, the first encrypts, all decrypt.
   TEMPORAL_PAYLOAD_KEYS: payloadKeyRing.optional(),
+  // What an event's workflow is started with, by the webhook and by reconciliation alike.
+  // How long a purchase that failed validation waits for an operator's decision.
+  PURCHASE_REVIEW_TIMEOUT: duration.default('7 days'),
+  // How long a receipt keeps being retried before it is recorded as failed.
+  RECEIPT_DEADLINE: duration.default('3 days'),
   // Development only: `off` stops encrypting new payloads (decrypting goes on), to measure the codec.
   TEMPORAL_PAYLOAD_ENCRYPTION: z.enum(['on', 'off']).default('on'),
 });
@@ -154,12 +163,39 @@ const workerSchema = baseSchema.extend({
   EMAIL_FROM: z.string().min(3).default('Credits <billing@localhost>'),
   // Worker-local: how many activities run at once on one worker process.
   WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().positive().default(20),
+  // The worker's Prometheus endpoint (GET /metrics): a port (0: one the OS picks, logged at
+  // start-up), or `off`. Unset: 9464, or 0 under NODE_ENV=test so parallel runs never collide.
+  WORKER_METRICS_PORT: z
+    .union([z.literal('off'), port], { error: 'a port (0: one the OS picks) or off' })
+    .optional(),
+  WORKER_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   // How often the maintenance schedule runs: expire due grants, release due holds, sweep the outbox.
   MAINTENANCE_INTERVAL: duration.default('1 minute'),
   // An email still pending this long after it was queued, whose workflow has closed, is delivered
   // by the outbox sweep; one still undeliverable after the give-up age is recorded as failed.
   OUTBOX_SWEEP_AFTER: duration.default('15 minutes'),
   OUTBOX_GIVE_UP_AFTER: duration.default('3 days'),
+  // Where the on-session Checkout of a failed automatic top-up returns the customer to.
+  TOPUP_RETURN_URL: z.url({ protocol: /^https?$/ }).default('http://localhost:3000/'),
+  // Outbound webhooks: one attempt's budget, the retry backoff (doubling from the first wait up to
+  // the longest), how long a delivery is retried, and how often a dispatcher looks on its own.
+  WEBHOOK_ATTEMPT_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
+  WEBHOOK_RETRY_INITIAL: duration.default('30 seconds'),
+  WEBHOOK_RETRY_MAX_INTERVAL: duration.default('1 hour'),
+  WEBHOOK_RETRY_WINDOW: duration.default('3 days'),
+  WEBHOOK_DISPATCH_POLL: duration.default('1 minute'),
+  // Reconciliation with Stripe's Events API (needs STRIPE_SECRET_KEY): how often it runs, how far
+  // before the watermark each run starts again, how far back the first run reads (Stripe keeps 30
+  // days), and how recent an event may be and still be left to its webhook.
+  RECONCILE_INTERVAL: duration.default('15 minutes'),
+  RECONCILE_OVERLAP: duration.default('15 minutes'),
+  RECONCILE_LOOKBACK: duration
+    .default('30 days')
+    .refine(
+      (value) => msToNumber(value) <= 30 * 24 * 3600_000,
+      "at most 30 days: Stripe's Events API keeps no more",
+    ),
+  RECONCILE_DELAY: duration.default('5 minutes'),
 });
 
 /** The keys of a BILLING_API_KEYS value, for scripts that call the API with one of them. */
@@ -190,10 +226,6 @@ const apiSchema = baseSchema.extend({
   CHECKOUT_PASS_CARD_FEE: flag.default(false),
   CARD_FEE_PERCENT: percentAsBps.default(290),
   CARD_FEE_FIXED_CENTS: z.coerce.number().int().min(0).default(30),
-  // How long a purchase that failed validation waits for an operator's decision.
-  PURCHASE_REVIEW_TIMEOUT: duration.default('7 days'),
-  // How long a receipt keeps being retried before it is recorded as failed.
-  RECEIPT_DEADLINE: duration.default('3 days'),
   // Past this, the webhook answers 503 so that Stripe retries later.
   WEBHOOK_TEMPORAL_TIMEOUT_MS: z.coerce.number().int().positive().default(5000),
   // How long a review decision waits for its workflow to take it in before answering 202.
@@ -315,12 +347,45 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env) {
     smtpUrl: parsed.SMTP_URL,
     emailFrom: parsed.EMAIL_FROM,
     maxConcurrentActivities: parsed.WORKER_MAX_CONCURRENT_ACTIVITIES,
+    metrics:
+      parsed.WORKER_METRICS_PORT === 'off'
+        ? null
+        : {
+            host: parsed.WORKER_METRICS_HOST,
+            port:
+              parsed.WORKER_METRICS_PORT ?? (parsed.NODE_ENV === 'test' ? 0 : DEFAULT_WORKER_METRICS_PORT),
+          },
     maintenance: {
       interval: parsed.MAINTENANCE_INTERVAL,
       outboxSweepAfter: parsed.OUTBOX_SWEEP_AFTER,
       outboxGiveUpAfter: parsed.OUTBOX_GIVE_UP_AFTER,
     },
+    topupReturnUrl: parsed.TOPUP_RETURN_URL,
+    outboundWebhooks: {
+      attemptTimeoutMs: parsed.WEBHOOK_ATTEMPT_TIMEOUT_MS,
+      retryInitial: parsed.WEBHOOK_RETRY_INITIAL,
+      retryMaxInterval: parsed.WEBHOOK_RETRY_MAX_INTERVAL,
+      retryWindow: parsed.WEBHOOK_RETRY_WINDOW,
+      dispatchPoll: parsed.WEBHOOK_DISPATCH_POLL,
+    },
+    routes: eventRouteSettings(parsed),
+    reconcile: {
+      interval: parsed.RECONCILE_INTERVAL,
+      overlapSeconds: Math.round(msToNumber(parsed.RECONCILE_OVERLAP) / 1000),
+      lookbackSeconds: Math.round(msToNumber(parsed.RECONCILE_LOOKBACK) / 1000),
+      delaySeconds: Math.round(msToNumber(parsed.RECONCILE_DELAY) / 1000),
+    },
   };
+}
+
+function eventRouteSettings(env: { PURCHASE_REVIEW_TIMEOUT: string; RECEIPT_DEADLINE: string }) {
+  return { purchaseReviewTimeout: env.PURCHASE_REVIEW_TIMEOUT, receiptDeadline: env.RECEIPT_DEADLINE };
+}
+
+/** `npm run reconcile`: Temporal, Stripe and what event workflows are started with. */
+export function loadReconcileCommandConfig(env: NodeJS.ProcessEnv = process.env) {
+  const parsed = parse(baseSchema.superRefine(refineProduction), env);
+  return { ...common(parsed), routes: eventRouteSettings(parsed) };
 }
 
 export function loadApiConfig(env: NodeJS.ProcessEnv = process.env) {

@@ -116,6 +116,12 @@ export const errors = {
     ),
   redirectNotAllowed: (field: string, host: string) =>
     new BillingError(422, 'redirect_url_not_allowed', `${field}: ${host} is not an allowed redirect host.`),
+  webhookEndpointNotFound: (id: string) =>
+    new BillingError(404, 'webhook_endpoint_not_found', `Webhook endpoint ${id} was not found.`),
+  webhookDeliveryNotFound: (id: number) =>
+    new BillingError(404, 'webhook_delivery_not_found', `Webhook delivery ${id} was not found.`),
+  webhookUrlNotAllowed: (problem: string) =>
+    new BillingError(422, 'webhook_url_not_allowed', `url: ${problem}`),
   stripeFailed: (stripeCode: string | undefined, message: string) =>
     new BillingError(502, 'stripe_error', `Stripe refused the request: ${message}`, {
       stripeCode: stripeCode ?? null,

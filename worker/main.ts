@@ -8,24 +8,58 @@ import { loadOrExit, loadWorkerConfig } from '../config/env';
 import { createLogger } from '../config/logger';
 import { payloadEncryptionWarnings, temporalDataConverter } from '../config/payload-codec';
 import { createStripeClient } from '../config/stripe-client';
+import { outboundWebhookSettings } from '../activities/outbound-webhook-activities';
+import { stripeTopupPayments } from '../activities/topup-activities';
 import { createWorker } from './create-worker';
-import { ensureMaintenanceSchedule, temporalWorkflowDirectory } from './maintenance-schedule';
+import {
+  ensureMaintenanceSchedule,
+  ensureReconcileSchedule,
+  reconcileDependencies,
+  temporalWorkflowDirectory,
+} from './maintenance-schedule';
+import { freeLoopbackPort, startMetricsServer } from './metrics-server';
+import { createWorkerMetrics } from './metrics';
+import { startOutboundWebhookKicker } from './outbound-webhook-kicker';
 import { pinoTemporalLogger } from './temporal-logger';
 
 async function main(): Promise<void> {
   const config = loadOrExit(() => loadWorkerConfig());
   const logger = createLogger({ level: config.logLevel, name: 'worker' });
+  // The SDK's exporter stays on loopback: its metrics are served with ours (worker/metrics-server.ts).
+  const runtimeMetricsPort = config.metrics ? await freeLoopbackPort() : null;
   Runtime.install({
     logger: pinoTemporalLogger(logger),
-    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} } },
+    telemetryOptions: {
+      logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} },
+      ...(runtimeMetricsPort === null
+        ? {}
+        : {
+            metrics: {
+              prometheus: {
+                bindAddress: `127.0.0.1:${runtimeMetricsPort}`,
+                countersTotalSuffix: true,
+                useSecondsForDurations: true,
+              },
+            },
+          }),
+    },
   });
 
   const sql = createSql(config.databaseUrl);
+  const metrics = createWorkerMetrics({ sql });
+  const metricsServer = config.metrics
+    ? await startMetricsServer({
+        registry: metrics.registry,
+        host: config.metrics.host,
+        port: config.metrics.port,
+        runtimeMetricsUrl: `http://127.0.0.1:${String(runtimeMetricsPort)}/metrics`,
+      })
+    : null;
   const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.emailFrom });
   const stripe = createStripeClient(config.stripe);
   if (!stripe) {
     logger.warn(
-      'STRIPE_SECRET_KEY is not set: refunds of invoices whose events omit their payments are not matched',
+      'STRIPE_SECRET_KEY is not set: no reconciliation with Stripe, and refunds of invoices whose events omit their payments are not matched',
     );
   }
   for (const warning of payloadEncryptionWarnings(config.temporalPayloads)) logger.warn(warning);
@@ -47,6 +81,9 @@ async function main(): Promise<void> {
       mailer,
       invoicePayments: stripe && stripeInvoicePaymentLookup(stripe),
       workflows: temporalWorkflowDirectory(client),
+      reconcile: stripe && reconcileDependencies(stripe, client, config),
+      topups: stripe && { payments: stripeTopupPayments(stripe), returnUrl: config.topupReturnUrl },
+      metrics: metrics.business,
       config: {
         stripe: config.stripe,
         emailDomain: emailDomainOf(config.emailFrom),
@@ -54,6 +91,7 @@ async function main(): Promise<void> {
           sweepAfterMs: msToNumber(config.maintenance.outboxSweepAfter),
           giveUpAfterMs: msToNumber(config.maintenance.outboxGiveUpAfter),
         },
+        outboundWebhooks: outboundWebhookSettings(config.outboundWebhooks, config.nodeEnv === 'production'),
       },
     },
     maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
@@ -62,18 +100,34 @@ async function main(): Promise<void> {
     taskQueue: config.temporal.taskQueue,
     interval: config.maintenance.interval,
   });
+  const kicker = await startOutboundWebhookKicker({
+    sql,
+    client,
+    taskQueue: config.temporal.taskQueue,
+    logger,
+  });
+  const reconcileSchedule = stripe
+    ? await ensureReconcileSchedule(client, {
+        taskQueue: config.temporal.taskQueue,
+        interval: config.reconcile.interval,
+      })
+    : null;
   logger.info(
     {
       maintenanceSchedule: scheduleId,
+      reconcileSchedule,
       taskQueue: config.temporal.taskQueue,
       namespace: config.temporal.namespace,
       livemode: config.stripe.livemode,
       payloadKeys: config.temporalPayloads.keyRing.keyIds,
+      metricsUrl: metricsServer?.url ?? null,
     },
     'worker started',
   );
   // The SDK's runtime already turns SIGINT/SIGTERM into worker.shutdown(); run() then resolves.
   await worker.run();
+  await kicker.close();
+  await metricsServer?.close();
   await clientConnection.close();
   await connection.close();
   mailer.close();

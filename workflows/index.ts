@@ -5,3 +5,6 @@ export { invoiceWorkflow } from './invoice';
 export { refundWorkflow, disputeWorkflow } from './reversals';
 export { checkoutClosedWorkflow } from './checkout-closed';
 export { maintenanceWorkflow, reservationTimeoutWorkflow } from './maintenance';
+export { webhookDispatcherWorkflow } from './outbound-webhooks';
+export { reconcileWorkflow } from './reconcile';
+export { topupWorkflow, lowBalanceNoticeWorkflow } from './topup';

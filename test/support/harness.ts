@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { stripeInvoicePaymentLookup } from '../../activities/invoice-payments';
 import { createMailer } from '../../activities/mailer';
+import { stripeTopupPayments } from '../../activities/topup-activities';
 import { createApp } from '../../api/app';
 import { createMetrics } from '../../api/metrics';
 import { createStripeClient } from '../../config/stripe-client';
@@ -157,6 +158,7 @@ export async function startHarness(
           sql,
           mailer,
           invoicePayments: stripe && stripeInvoicePaymentLookup(stripe),
+          topups: stripe && { payments: stripeTopupPayments(stripe), returnUrl: 'http://127.0.0.1/billing' },
           workflows: temporalWorkflowDirectory(temporal),
           config: { stripe: config.stripe, emailDomain: 'credits.test', outbox: TEST_OUTBOX_AGES },
         },
