@@ -6,6 +6,7 @@ import { saveCheckoutSnapshot } from '../db/checkout-sessions';
 import { findUnstartedFollowUps, markFollowUpsStarted, type BalanceFollowUp } from '../db/low-balance';
 import {
   beginTopup,
+  failAbandonedTopups,
   failTopup,
   findStripeCustomer,
   findTopup,
@@ -15,6 +16,7 @@ import {
   type TopupFailureOutcome,
   type TopupGrantOutcome,
 } from '../db/topups';
+import { TOPUP_ABANDONED_AFTER_DAYS } from '../domain/topup-workflow-contract';
 import { summarizePaymentIntent, type PaymentIntentSummary } from '../domain/topup-payment-intent';
 import type { Sql } from '../db/client';
 import type { ActivityDependencies } from './dependencies';
@@ -163,7 +165,7 @@ export type TopupPaymentRequest =
   | { kind: 'declined'; code: string; message: string; paymentIntentId: string | null };
 
 /** Activities of the top-up and low-balance workflows; each is idempotent on the top-up's ID. */
-export function createTopupActivities({ sql, config, topups }: ActivityDependencies) {
+export function createTopupActivities({ sql, config, topups, metrics }: ActivityDependencies) {
   return {
     async beginTopup(input: { topupId: string }): Promise<TopupBegin> {
       const topup = await beginTopup(sql, input.topupId);
@@ -223,6 +225,11 @@ export function createTopupActivities({ sql, config, topups }: ActivityDependenc
       payment: PaymentIntentSummary;
     }): Promise<TopupGrantOutcome> {
       const outcome = await grantTopup(sql, { ...input, livemode: config.stripe.livemode });
+      // Counted by the call that committed the grant, so a retry or a late run counts nothing.
+      if (metrics && outcome.outcome === 'granted' && outcome.applied) {
+        const topup = await findTopup(sql, input.topupId);
+        if (topup) metrics.creditsGranted('purchase', topup.credits);
+      }
       log.info('top-up settled', { topupId: input.topupId, outcome: outcome.outcome });
       return outcome;
     },
@@ -288,6 +295,13 @@ export function createTopupActivities({ sql, config, topups }: ActivityDependenc
 
     async markBalanceFollowUpsStarted(input: { workflowIds: string[] }): Promise<void> {
       await markFollowUpsStarted(sql, input.workflowIds);
+    },
+
+    /** Open top-ups far older than any run (the maintenance sweep's safety net). */
+    async failAbandonedTopups(): Promise<number> {
+      const failed = await failAbandonedTopups(sql, TOPUP_ABANDONED_AFTER_DAYS);
+      if (failed.length > 0) log.warn('abandoned top-ups recorded failed', { topupIds: failed });
+      return failed.length;
     },
   };
 }

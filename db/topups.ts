@@ -213,7 +213,14 @@ export async function recordTopupPaymentIntent(
 }
 
 export type TopupGrantOutcome =
-  | { outcome: 'granted'; ledgerEntryId: number; balanceAfter: number; receiptKey: string | null }
+  | {
+      outcome: 'granted';
+      ledgerEntryId: number;
+      balanceAfter: number;
+      receiptKey: string | null;
+      /** Whether this call granted it (false: granted before, answered as it was). */
+      applied: boolean;
+    }
   | { outcome: 'refused'; code: string; reason: string }
   | { outcome: 'failed'; code: string; message: string }
   | { outcome: 'settled'; status: TopupStatus; ledgerEntryId: number | null };
@@ -231,7 +238,9 @@ const askedOf = (topup: Topup): TopupAsked => ({
  * The grant of a paid top-up, all or nothing, through the purchase path: the payment checked
  * against what was asked, a paid grant keyed by the top-up ID, the purchase (kind `topup`, found
  * by refunds through its payment intent) completed, the receipt and `topup.succeeded` queued,
- * the failure count cleared. A top-up already settled answers as it was settled.
+ * the failure count cleared. A top-up already settled answers as it was settled, except a
+ * failed one whose payment turns out to have succeeded (Stripe answered late, or the run gave
+ * up waiting): money taken becomes credits, and that failure no longer counts.
  */
 export async function grantTopup(
   sql: Sql,
@@ -251,13 +260,18 @@ export async function grantTopup(
         ledgerEntryId: topup.ledgerEntryId ?? 0,
         balanceAfter: entry ? toSafeInteger(entry.balance_after, 'balance') : 0,
         receiptKey: (await isEmailQueued(tx, receiptKey)) ? receiptKey : null,
+        applied: false,
       };
     }
-    if (topup.status !== 'charging' && topup.status !== 'pending') {
+    const failedBefore = topup.status === 'failed';
+    if (topup.status !== 'charging' && topup.status !== 'pending' && !failedBefore) {
       return { outcome: 'settled', status: topup.status, ledgerEntryId: topup.ledgerEntryId };
     }
     const check = checkTopupPayment(askedOf(topup), request.payment, request.livemode);
-    if (check.kind === 'failed') return { outcome: 'failed', code: check.code, message: check.message };
+    if (check.kind === 'failed') {
+      if (failedBefore) return { outcome: 'settled', status: topup.status, ledgerEntryId: null };
+      return { outcome: 'failed', code: check.code, message: check.message };
+    }
     if (check.kind === 'refuse') {
       await tx`
         UPDATE topups SET status = 'refused', failure_code = ${check.code}, failure_message = ${check.reason},
@@ -265,6 +279,8 @@ export async function grantTopup(
         WHERE id = ${topup.id}`;
       return { outcome: 'refused', code: check.code, reason: check.reason };
     }
+    // Disarmed by its crossing until now, as an open one is: the grant itself opens no top-up.
+    if (failedBefore) await tx`UPDATE topup_settings SET armed = false WHERE account_id = ${topup.accountId}`;
     const created = await createGrant(tx, {
       accountId: topup.accountId,
       source: 'purchase',
@@ -279,12 +295,22 @@ export async function grantTopup(
     const { entry } = created;
     await tx`
       UPDATE topups SET status = 'succeeded', payment_intent_id = COALESCE(payment_intent_id, ${request.payment.id}),
-             ledger_entry_id = ${entry.id}, updated_at = now()
+             ledger_entry_id = ${entry.id}, failure_code = NULL, failure_message = NULL, updated_at = now()
       WHERE id = ${topup.id}`;
-    // Armed again even if this grant left the balance below the threshold: the next debit buys more.
-    await tx`
-      UPDATE topup_settings SET consecutive_failures = 0, armed = true, updated_at = now()
-      WHERE account_id = ${topup.accountId}`;
+    if (failedBefore) {
+      // Its failure was counted: now only the failures after it are in a row. Auto top-up turned
+      // off by the count stays off until the settings are saved.
+      await tx`
+        UPDATE topup_settings SET consecutive_failures = LEAST(GREATEST(consecutive_failures - 1, 0),
+          (SELECT count(*) FROM topups WHERE account_id = ${topup.accountId} AND status = 'failed'
+             AND created_at > ${topup.createdAt})::int), armed = enabled, updated_at = now()
+        WHERE account_id = ${topup.accountId}`;
+    } else {
+      // Armed again even if this grant left the balance below the threshold: the next debit buys more.
+      await tx`
+        UPDATE topup_settings SET consecutive_failures = 0, armed = true, updated_at = now()
+        WHERE account_id = ${topup.accountId}`;
+    }
     await recordPurchase(tx, {
       id: topup.id,
       kind: 'topup',
@@ -325,7 +351,13 @@ export async function grantTopup(
         balance_after: entry.balanceAfter,
       },
     });
-    return { outcome: 'granted', ledgerEntryId: entry.id, balanceAfter: entry.balanceAfter, receiptKey };
+    return {
+      outcome: 'granted',
+      ledgerEntryId: entry.id,
+      balanceAfter: entry.balanceAfter,
+      receiptKey,
+      applied: true,
+    };
   });
 }
 
@@ -414,4 +446,25 @@ export async function failTopup(
     });
     return { emailKey, autoTopupDisabled: disabled };
   });
+}
+
+/**
+ * The safety net of the maintenance sweep: a top-up still open long after any run could have
+ * ended (its run was terminated, or failed on a bug) would block the account's top-ups for good
+ * and count against its cap. Recorded failed, without counting it against the customer or
+ * emailing; a success event heard later still grants it.
+ */
+export async function failAbandonedTopups(sql: Sql, olderThanDays: number): Promise<string[]> {
+  const rows = await sql<{ id: string; account_id: string }[]>`
+    UPDATE topups SET status = 'failed', failure_code = 'abandoned',
+           failure_message = 'the top-up was still open after its run must have ended', updated_at = now()
+    WHERE status IN ('pending', 'charging') AND created_at < now() - make_interval(days => ${olderThanDays})
+    RETURNING id, account_id`;
+  const accounts = [...new Set(rows.map((row) => row.account_id))];
+  if (accounts.length > 0) {
+    // As after any failure: the next movement below the threshold tries again.
+    await sql`UPDATE topup_settings SET armed = true, updated_at = now()
+              WHERE account_id = ANY (${accounts}) AND enabled`;
+  }
+  return rows.map((row) => row.id);
 }

@@ -6,6 +6,7 @@ import {
 import { WorkflowIdReusePolicy } from '@temporalio/common';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { BillingStatus } from './search-attributes';
 import { routeStripeEvent, type EventRoute, type RouteSettings } from './stripe-event-routes';
 import { stripeEventSchema, type StripeEventEnvelope } from './stripe-objects';
 
@@ -99,6 +100,17 @@ export async function startEventWorkflow(
     } else {
       await workflow.start(route.workflowType, start);
     }
+    return 'started';
+  } catch (error) {
+    if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+    if (!route.signal || !route.afterEnd) return 'duplicate';
+  }
+  // The signalled workflow has ended: only a run that ended short of its goal leaves work.
+  const { doneStages, workflowId, args } = route.afterEnd;
+  const ended = await workflow.getHandle(route.signal.workflowId).describe();
+  if (doneStages.includes(ended.typedSearchAttributes.get(BillingStatus) ?? '')) return 'duplicate';
+  try {
+    await workflow.start(route.workflowType, { ...start, workflowId, args });
     return 'started';
   } catch (error) {
     if (error instanceof WorkflowExecutionAlreadyStartedError) return 'duplicate';

@@ -18,6 +18,7 @@ import { summarizeCheckoutSession, type StripeEventEnvelope } from './stripe-obj
 import { summarizePaymentIntent } from './topup-payment-intent';
 import {
   TOPUP_WORKFLOW_TYPE,
+  topupLatePaymentWorkflowId,
   topupPaymentSignal,
   topupWorkflowId,
   type TopupPaymentSignal,
@@ -38,6 +39,11 @@ export type EventRoute =
        * it if it is not running) instead of starting one under the event's ID.
        */
       signal?: { workflowId: string; name: string; args: unknown[] };
+      /**
+       * When the signalled workflow has ended in none of `doneStages`, the event still has work:
+       * start the same type under this ID (its own, so a redelivery is a duplicate).
+       */
+      afterEnd?: { doneStages: string[]; workflowId: string; args: unknown[] };
     };
 
 export interface RouteSettings {
@@ -203,6 +209,17 @@ const routeTopupPayment: Router = (event) => {
       name: topupPaymentSignal.name,
       args: [news],
     },
+    // Money taken must become credits even when the top-up's run ended without them.
+    ...(event.type === 'payment_intent.succeeded'
+      ? {
+          afterEnd: {
+            // Granted, refused on its checks, or no such top-up: a late run could change nothing.
+            doneStages: ['succeeded', 'refused', 'unknown_topup'],
+            workflowId: topupLatePaymentWorkflowId(paymentIntent.id),
+            args: [{ ...input, latePayment: news }],
+          },
+        }
+      : {}),
   };
 };
 

@@ -9,10 +9,18 @@ export const LOW_BALANCE_NOTICE_WORKFLOW_TYPE = 'lowBalanceNoticeWorkflow';
 /** One top-up, one workflow: `topup:<topup ID>`. The database allows one open top-up per account. */
 export const topupWorkflowId = (topupId: string) => `topup:${topupId}`;
 
+/**
+ * A success that arrived after its top-up's run ended runs again under the payment intent's ID,
+ * so that the money becomes credits once however often the event is delivered or reconciled.
+ */
+export const topupLatePaymentWorkflowId = (paymentIntentId: string) => `topup-payment:${paymentIntentId}`;
+
 /** Input of a top-up run: the row written when the balance crossed the threshold. */
 export interface TopupWorkflowInput {
   topupId: string;
   accountId: string;
+  /** Set on a run for a success heard after the top-up's own run ended: it only grants. */
+  latePayment?: TopupPaymentSignal;
 }
 
 /**
@@ -24,6 +32,11 @@ export const TOPUP_PAYMENT_EVENT_WAIT = '1 day';
 export const TOPUP_PAYMENT_MAX_WAITS = 7;
 /** How long a top-up's receipt or notice keeps being retried. */
 export const TOPUP_EMAIL_DEADLINE = '3 days';
+/**
+ * Past this age an open top-up has no run left (charge, waits and asks, grant or failure, and
+ * their retries end within about five weeks): the maintenance sweep records it failed.
+ */
+export const TOPUP_ABANDONED_AFTER_DAYS = 45;
 
 export type TopupStage =
   | 'starting'

@@ -3,6 +3,7 @@ import {
   ApplicationFailure,
   condition,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   setHandler,
   startChild,
@@ -67,6 +68,7 @@ export async function topupWorkflow(input: TopupWorkflowInput): Promise<TopupWor
   };
   const stage = trackStage(status, topupStatusQuery);
   const events: TopupPaymentSignal[] = [];
+  let grantedLate = false;
   setHandler(topupPaymentSignal, (signal) => {
     events.push(signal);
   });
@@ -77,6 +79,7 @@ export async function topupWorkflow(input: TopupWorkflowInput): Promise<TopupWor
     return { stage: last, topupId, paymentIntentId, failureCode, ledgerEntryId, autoTopupDisabled, email };
   };
 
+  if (input.latePayment) return settle(input.latePayment.paymentIntent);
   const begun = await topups.beginTopup({ topupId: input.topupId });
   if (begun.outcome === 'unknown') return finish('unknown_topup');
   if (begun.outcome === 'settled') {
@@ -101,30 +104,54 @@ export async function topupWorkflow(input: TopupWorkflowInput): Promise<TopupWor
   // A payment still processing when Stripe is asked is waited for again, up to a bound.
   for (let wait = 0; payment === null || (!settles(payment) && wait < TOPUP_PAYMENT_MAX_WAITS); wait += 1) {
     const heard = await condition(() => events.some(about), TOPUP_PAYMENT_EVENT_WAIT);
-    payment = heard
-      ? (events.find(about) as TopupPaymentSignal).paymentIntent
-      : await stripe.fetchTopupPayment({ paymentIntentId });
+    if (heard) {
+      payment = (events.find(about) as TopupPaymentSignal).paymentIntent;
+      continue;
+    }
+    try {
+      payment = await stripe.fetchTopupPayment({ paymentIntentId });
+    } catch (error) {
+      // Stripe unreachable for the whole wait: the top-up ends failed rather than open, and a
+      // success event heard later still grants it (a run of its own, or the check below).
+      if (!(error instanceof ActivityFailure) || !patched(ENDS_RECORDED)) throw error;
+      return fail('stripe_unavailable', error.cause?.message ?? error.message);
+    }
   }
+  return settle(payment);
 
-  stage.enter('granting');
-  const granted = await topups.grantTopup({ topupId: input.topupId, workflowId, payment });
-  if (granted.outcome === 'failed') return fail(granted.code, granted.message);
-  if (granted.outcome === 'refused') {
-    status.failureCode = granted.code;
-    status.reason = granted.reason;
-    return finish('refused');
-  }
-  if (granted.outcome === 'settled') {
-    status.reason = `the top-up is already ${granted.status}`;
+  /** The grant of a payment Stripe reports, or the failure it stands for. */
+  async function settle(payment: PaymentIntentSummary): Promise<TopupWorkflowResult> {
+    stage.enter('granting');
+    let granted: Awaited<ReturnType<typeof topups.grantTopup>>;
+    try {
+      granted = await topups.grantTopup({ topupId: input.topupId, workflowId, payment });
+    } catch (error) {
+      // Only after the database refused for days; recorded failed so that the account is not
+      // blocked by an open top-up, and a later success event grants it.
+      if (input.latePayment || !(error instanceof ActivityFailure) || !patched(ENDS_RECORDED)) throw error;
+      return fail('grant_failed', error.cause?.message ?? error.message);
+    }
+    if (granted.outcome === 'failed') {
+      if (input.latePayment) return finish('already_settled');
+      return fail(granted.code, granted.message);
+    }
+    if (granted.outcome === 'refused') {
+      status.failureCode = granted.code;
+      status.reason = granted.reason;
+      return finish('refused');
+    }
+    if (granted.outcome === 'settled') {
+      status.reason = `the top-up is already ${granted.status}`;
+      status.ledgerEntryId = granted.ledgerEntryId;
+      return finish('already_settled');
+    }
     status.ledgerEntryId = granted.ledgerEntryId;
-    return finish('already_settled');
+    if (granted.receiptKey === null) return finish('succeeded');
+    stage.enter('sending_receipt');
+    status.email = 'pending';
+    status.email = await deliverEmail(granted.receiptKey, TOPUP_EMAIL_DEADLINE);
+    return finish('succeeded');
   }
-  status.ledgerEntryId = granted.ledgerEntryId;
-  if (granted.receiptKey === null) return finish('succeeded');
-  stage.enter('sending_receipt');
-  status.email = 'pending';
-  status.email = await deliverEmail(granted.receiptKey, TOPUP_EMAIL_DEADLINE);
-  return finish('succeeded');
 
   /**
    * The charge; when Stripe refused our key or stayed unreachable for the activity's whole day,
@@ -167,13 +194,29 @@ export async function topupWorkflow(input: TopupWorkflowInput): Promise<TopupWor
       recoveryUrl: url,
     });
     status.autoTopupDisabled = failed.autoTopupDisabled;
-    if (failed.emailKey === null) return finish('already_settled');
-    stage.enter('sending_failure_notice');
-    status.email = 'pending';
-    status.email = await deliverEmail(failed.emailKey, TOPUP_EMAIL_DEADLINE);
-    return finish('failed');
+    if (failed.emailKey !== null) {
+      stage.enter('sending_failure_notice');
+      status.email = 'pending';
+      status.email = await deliverEmail(failed.emailKey, TOPUP_EMAIL_DEADLINE);
+    }
+    // A success heard while the failure was recorded would find this run still open, so no run
+    // of its own would grant it: this one does, turning the failure into a success.
+    const paid = events.find(
+      (signal) =>
+        signal.paymentIntent.topupId === input.topupId && signal.paymentIntent.status === 'succeeded',
+    );
+    if (paid && !grantedLate && patched(ENDS_RECORDED)) {
+      grantedLate = true;
+      status.failureCode = null;
+      status.reason = null;
+      return settle(paid.paymentIntent);
+    }
+    return finish(failed.emailKey === null ? 'already_settled' : 'failed');
   }
 }
+
+/** Marks the runs that end every top-up in a recorded state and grant a success heard late. */
+const ENDS_RECORDED = 'topup-ends-recorded';
 
 /** Whether a payment intent's state is final for a top-up: paid, or needing the customer. */
 function settles(intent: PaymentIntentSummary): boolean {
@@ -215,5 +258,6 @@ export async function startBalanceFollowUps(): Promise<number> {
     started.push(followUp.workflowId);
   }
   await topups.markBalanceFollowUpsStarted({ workflowIds: started });
+  if (patched('abandoned-topups')) await topups.failAbandonedTopups();
   return started.length;
 }
