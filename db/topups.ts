@@ -301,7 +301,7 @@ export async function grantTopup(
       // Its failure was counted: now only the failures after it are in a row. Auto top-up turned
       // off by the count stays off until the settings are saved.
       await tx`
-        UPDATE topup_settings SET consecutive_failures = LEAST(GREATEST(consecutive_failures - 1, 0),
+        UPDATE topup_settings SET consecutive_failures = LEAST(consecutive_failures,
           (SELECT count(*) FROM topups WHERE account_id = ${topup.accountId} AND status = 'failed'
              AND created_at > ${topup.createdAt})::int), armed = enabled, updated_at = now()
         WHERE account_id = ${topup.accountId}`;

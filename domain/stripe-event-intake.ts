@@ -1,5 +1,6 @@
 import {
   WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
   type WorkflowClient,
   type WorkflowStartOptions,
 } from '@temporalio/client';
@@ -93,6 +94,9 @@ export async function startEventWorkflow(
   memo?: Record<string, unknown>,
 ): Promise<'started' | 'duplicate'> {
   const start = eventWorkflowStart(route, eventId, taskQueue, memo);
+  if (route.signal && route.afterEnd) {
+    return signalOrFinish(workflow, route.workflowType, route.signal, route.afterEnd, start);
+  }
   try {
     if (route.signal) {
       const { name, args } = route.signal;
@@ -102,15 +106,47 @@ export async function startEventWorkflow(
     }
     return 'started';
   } catch (error) {
-    if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
-    if (!route.signal || !route.afterEnd) return 'duplicate';
+    if (error instanceof WorkflowExecutionAlreadyStartedError) return 'duplicate';
+    throw error;
   }
-  // The signalled workflow has ended: only a run that ended short of its goal leaves work.
-  const { doneStages, workflowId, args } = route.afterEnd;
-  const ended = await workflow.getHandle(route.signal.workflowId).describe();
-  if (doneStages.includes(ended.typedSearchAttributes.get(BillingStatus) ?? '')) return 'duplicate';
+}
+
+/**
+ * An event whose work outlives its workflow (money taken must become credits): it signals the
+ * run that waits for it; when that run has ended short of its goal, or is gone past the
+ * namespace's retention, a run of its own under `afterEnd.workflowId` finishes the work. That
+ * run may be started again only if it failed, and what it does is idempotent.
+ */
+type StartRoute = Extract<EventRoute, { action: 'start' }>;
+
+async function signalOrFinish(
+  workflow: WorkflowClient,
+  workflowType: string,
+  signal: NonNullable<StartRoute['signal']>,
+  afterEnd: NonNullable<StartRoute['afterEnd']>,
+  start: WorkflowStartOptions,
+): Promise<'started' | 'duplicate'> {
+  const waiting = workflow.getHandle(signal.workflowId);
   try {
-    await workflow.start(route.workflowType, { ...start, workflowId, args });
+    await waiting.signal(signal.name, ...signal.args);
+    return 'started';
+  } catch (error) {
+    if (!(error instanceof WorkflowNotFoundError)) throw error;
+  }
+  try {
+    const ended = await waiting.describe();
+    if (afterEnd.doneStages.includes(ended.typedSearchAttributes.get(BillingStatus) ?? ''))
+      return 'duplicate';
+  } catch (error) {
+    if (!(error instanceof WorkflowNotFoundError)) throw error;
+  }
+  try {
+    await workflow.start(workflowType, {
+      ...start,
+      workflowId: afterEnd.workflowId,
+      args: afterEnd.args,
+      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+    });
     return 'started';
   } catch (error) {
     if (error instanceof WorkflowExecutionAlreadyStartedError) return 'duplicate';

@@ -214,6 +214,29 @@ describe('automatic top-up, late or lost answers from Stripe', () => {
     expect(granted).toEqual([100]);
   });
 
+  it("when the top-up's run is gone (past retention) and its success arrives, then a run of its own grants it once", async () => {
+    const { accountId, topupId } = await openTopup();
+    // Run under another ID: for Temporal, topup:<id> is then a workflow it no longer knows.
+    const run = await env.client.workflow.start('topupWorkflow', {
+      taskQueue,
+      workflowId: `elsewhere:${topupId}`,
+      args: [{ topupId, accountId }],
+    });
+    expect(await run.result()).toMatchObject({ stage: 'failed', failureCode: 'stripe_unavailable' });
+
+    const event = successOf(topupId, accountId);
+    expect(await deliver(event)).toBe('started');
+    const intent = charged.get(topupId) as PaymentIntentSummary;
+    const late = env.client.workflow.getHandle(topupLatePaymentWorkflowId(intent.id));
+    expect(await late.result()).toMatchObject({ stage: 'succeeded' });
+    expect(await topupRow(topupId)).toEqual({ status: 'succeeded', failure_code: null });
+    expect(await sql`SELECT delta FROM credit_ledger WHERE business_key = ${topupId}`).toEqual([
+      { delta: '100' },
+    ]);
+    expect(await deliver(event)).toBe('duplicate');
+    expect(await sql`SELECT delta FROM credit_ledger WHERE business_key = ${topupId}`).toHaveLength(1);
+  });
+
   it('when the success arrives while the failure is being recorded, then the same run turns the failure into a success, granted once', async () => {
     const { accountId, topupId } = await openTopup();
     let answered: string | null = null;
