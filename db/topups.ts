@@ -455,16 +455,19 @@ export async function failTopup(
  * emailing; a success event heard later still grants it.
  */
 export async function failAbandonedTopups(sql: Sql, olderThanDays: number): Promise<string[]> {
-  const rows = await sql<{ id: string; account_id: string }[]>`
-    UPDATE topups SET status = 'failed', failure_code = 'abandoned',
-           failure_message = 'the top-up was still open after its run must have ended', updated_at = now()
-    WHERE status IN ('pending', 'charging') AND created_at < now() - make_interval(days => ${olderThanDays})
-    RETURNING id, account_id`;
-  const accounts = [...new Set(rows.map((row) => row.account_id))];
-  if (accounts.length > 0) {
-    // As after any failure: the next movement below the threshold tries again.
-    await sql`UPDATE topup_settings SET armed = true, updated_at = now()
-              WHERE account_id = ANY (${accounts}) AND enabled`;
-  }
-  return rows.map((row) => row.id);
+  // One transaction: a top-up recorded failed here re-arms its account in the same commit.
+  return sql.begin(async (tx) => {
+    const rows = await tx<{ id: string; account_id: string }[]>`
+      UPDATE topups SET status = 'failed', failure_code = 'abandoned',
+             failure_message = 'the top-up was still open after its run must have ended', updated_at = now()
+      WHERE status IN ('pending', 'charging') AND updated_at < now() - make_interval(days => ${olderThanDays})
+      RETURNING id, account_id`;
+    const accounts = [...new Set(rows.map((row) => row.account_id))];
+    if (accounts.length > 0) {
+      // As after any failure: the next movement below the threshold tries again.
+      await tx`UPDATE topup_settings SET armed = true, updated_at = now()
+               WHERE account_id = ANY (${accounts}) AND enabled`;
+    }
+    return rows.map((row) => row.id);
+  });
 }

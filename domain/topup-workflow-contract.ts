@@ -33,10 +33,11 @@ export const TOPUP_PAYMENT_MAX_WAITS = 7;
 /** How long a top-up's receipt or notice keeps being retried. */
 export const TOPUP_EMAIL_DEADLINE = '3 days';
 /**
- * Past this age an open top-up has no run left (charge, waits and asks, grant or failure, and
- * their retries end within about five weeks): the maintenance sweep records it failed.
+ * Past this long without a change an open top-up has no run left (charge, waits and asks, grant
+ * or failure, and all their retries add up to about 45 days at worst): the maintenance sweep
+ * records it failed. Well past that worst case, so a slow run is never swept.
  */
-export const TOPUP_ABANDONED_AFTER_DAYS = 45;
+export const TOPUP_ABANDONED_AFTER_DAYS = 60;
 
 export type TopupStage =
   | 'starting'

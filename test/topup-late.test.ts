@@ -263,9 +263,12 @@ describe('automatic top-up, late or lost answers from Stripe', () => {
 
   it('when a top-up is still open long after any run could have ended, then the sweep records it failed and a newer one is left alone', async () => {
     const old = await openTopup();
-    await sql`UPDATE topups SET status = 'charging', created_at = now() - interval '60 days' WHERE id = ${old.topupId}`;
+    await sql`UPDATE topups SET status = 'charging', created_at = now() - interval '90 days',
+              updated_at = now() - interval '61 days' WHERE id = ${old.topupId}`;
+    // Opened as long ago, but its run changed it recently: still running, left alone.
     const fresh = await openTopup();
-    await sql`UPDATE topups SET status = 'charging' WHERE id = ${fresh.topupId}`;
+    await sql`UPDATE topups SET status = 'charging', created_at = now() - interval '90 days',
+              updated_at = now() - interval '40 days' WHERE id = ${fresh.topupId}`;
 
     const failed = await failAbandonedTopups(sql, TOPUP_ABANDONED_AFTER_DAYS);
     expect(failed).toContain(old.topupId);
