@@ -1,4 +1,5 @@
-import { z } from 'zod';
+import { z, type ZodType } from 'zod';
+import type { ZodOpenApiResponsesObject } from 'zod-openapi';
 import { PURCHASE_RECORD_STATUSES } from '../domain/purchase-records';
 
 /**
@@ -454,3 +455,13 @@ export const auditPageResponse = z
     nextCursor: z.string().nullable(),
   })
   .meta({ id: 'AuditPage' });
+
+/** What api/openapi.ts hands to the modules that describe their own routes' operations. */
+export type OpenApiBuilders = {
+  json: (schema: ZodType) => { content: { 'application/json': { schema: ZodType } } };
+  responses: (
+    success: Record<string, [string, ZodType]>,
+    failures: Record<string, string>,
+  ) => ZodOpenApiResponsesObject;
+  authFailures: Record<string, string>;
+};

@@ -1,5 +1,5 @@
-import { z, type ZodType } from 'zod';
-import type { ZodOpenApiOperationObject, ZodOpenApiResponsesObject } from 'zod-openapi';
+import { z } from 'zod';
+import type { ZodOpenApiOperationObject } from 'zod-openapi';
 import type { ApiRole } from '../config/env';
 import {
   DEFAULT_EVENT_TYPES,
@@ -8,7 +8,7 @@ import {
   OUTBOUND_EVENT_TYPES,
   outboundEventTypeSchema,
 } from '../domain/outbound-events';
-import { pageQueryFields } from './schemas';
+import { pageQueryFields, type OpenApiBuilders } from './schemas';
 
 /** The schemas of /v1/webhook-endpoints: the handlers validate with them, OpenAPI shows them. */
 
@@ -147,15 +147,6 @@ export const WEBHOOK_ENDPOINT_ROLES: Record<string, Record<string, ApiRole>> = {
   '/v1/webhook-endpoints/{endpointId}/deliveries/{deliveryId}/resend': { post: 'admin' },
 };
 
-type Helpers = {
-  json: (schema: ZodType) => { content: { 'application/json': { schema: ZodType } } };
-  responses: (
-    success: Record<string, [string, ZodType]>,
-    failures: Record<string, string>,
-  ) => ZodOpenApiResponsesObject;
-  authFailures: Record<string, string>;
-};
-
 const NOT_FOUND = { '404': '`webhook_endpoint_not_found`.' };
 
 /** The OpenAPI operations of /v1/webhook-endpoints, with the document's own helpers. */
@@ -163,7 +154,7 @@ export function webhookEndpointOperations({
   json,
   responses,
   authFailures,
-}: Helpers): Record<string, Record<string, ZodOpenApiOperationObject>> {
+}: OpenApiBuilders): Record<string, Record<string, ZodOpenApiOperationObject>> {
   const bad = (what: string) => ({
     '400': `${what} (\`invalid_request\`, \`malformed_json\`).`,
     ...authFailures,

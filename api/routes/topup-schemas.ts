@@ -1,7 +1,7 @@
-import { z, type ZodType } from 'zod';
-import type { ZodOpenApiOperationObject, ZodOpenApiResponsesObject } from 'zod-openapi';
+import { z } from 'zod';
+import type { ZodOpenApiOperationObject } from 'zod-openapi';
 import type { ApiRole } from '../../config/env';
-import { accountParams } from '../schemas';
+import { accountParams, type OpenApiBuilders } from '../schemas';
 
 /** Schemas and OpenAPI operations of the low-balance and automatic top-up settings. */
 
@@ -96,15 +96,6 @@ export const autoTopupResponse = z
     recentTopups: z.array(topupSummary),
   })
   .meta({ id: 'AutoTopup' });
-
-type OpenApiBuilders = {
-  json: (schema: ZodType) => { content: { 'application/json': { schema: ZodType } } };
-  responses: (
-    success: Record<string, [string, ZodType]>,
-    failures: Record<string, string>,
-  ) => ZodOpenApiResponsesObject;
-  authFailures: Record<string, string>;
-};
 
 export const TOPUP_ROLES: Record<string, Record<string, ApiRole>> = {
   '/v1/accounts/{id}/low-balance': { get: 'read', put: 'write', delete: 'write' },
