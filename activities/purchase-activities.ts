@@ -3,7 +3,12 @@ import { findPack } from '../db/catalog';
 import { findCheckoutSnapshot } from '../db/checkout-sessions';
 import { findAccount } from '../db/accounts';
 import { grantPurchaseCredits } from '../db/purchase-grants';
-import type { GrantOutcome, PurchaseGrant, PurchaseValidation } from '../domain/purchase-workflow-contract';
+import type {
+  CheckedPurchase,
+  GrantOutcome,
+  PurchaseGrant,
+  PurchaseValidation,
+} from '../domain/purchase-workflow-contract';
 import { checkoutPurchaseFacts, findPurchase, recordPurchase } from '../db/purchases';
 import { checkCheckoutPurchase, offerFromPack, purchaseGrantFor, type Offer } from '../domain/purchase-rules';
 import type { CheckoutSessionSummary } from '../domain/stripe-objects';
@@ -30,71 +35,88 @@ export function createPurchaseActivities({ sql, config, metrics }: ActivityDepen
     return pack ? offerFromPack(pack) : null;
   }
 
+  /** Checks the session against the catalog and the account; records anything that does not grant. */
+  async function validatePurchase(input: {
+    session: CheckoutSessionSummary;
+    workflowId: string;
+  }): Promise<PurchaseValidation> {
+    const { session, workflowId } = input;
+    const existing = await findPurchase(sql, session.id);
+    // Completed by this very workflow: a local activity run again after its workflow task was
+    // lost (the worker died after the grant committed). Validated again, the grant that follows
+    // finds its own ledger row and answers as it did, so the receipt still goes out.
+    if (existing?.status === 'completed' && existing.workflowId !== workflowId) {
+      return { outcome: 'already_granted', ledgerEntryId: existing.ledgerEntryId };
+    }
+    const offer = await findOffer(session);
+    const account = session.accountId ? await findAccount(sql, session.accountId) : null;
+    const check = checkCheckoutPurchase({
+      session,
+      offer,
+      accountExists: account !== null,
+      expectedLivemode: config.stripe.livemode,
+    });
+    // What approving (or a valid check) grants: always what the server sold, never metadata.
+    const grantOf = (accountId: string, sold: Offer): PurchaseGrant =>
+      purchaseGrantFor(session, { accountId, packName: sold.name, ...sold }, workflowId);
+    if (check.kind === 'grant') return { outcome: 'valid', grant: grantOf(check.accountId, check.offer) };
+
+    const record = {
+      ...checkoutPurchaseFacts(session),
+      accountId: account ? session.accountId : null,
+      packId: offer?.packId ?? null,
+      credits: offer?.credits ?? null,
+      workflowId,
+    };
+    if (check.kind === 'await_payment') {
+      await recordPurchase(sql, { ...record, status: 'awaiting_payment' });
+      return { outcome: 'awaiting_payment' };
+    }
+    const status = await recordPurchase(sql, {
+      ...record,
+      status: 'held_for_review',
+      reasonCode: check.code,
+      reason: check.reason,
+    });
+    if (status === 'completed') return { outcome: 'already_granted', ledgerEntryId: null };
+    log.warn('purchase held for review', { checkoutSessionId: session.id, reasonCode: check.code });
+    return {
+      outcome: 'held',
+      reasonCode: check.code,
+      reason: check.reason,
+      proposal: offer && session.accountId ? grantOf(session.accountId, offer) : null,
+    };
+  }
+
+  async function grantPurchase(grant: PurchaseGrant): Promise<GrantOutcome> {
+    const first = metrics ? await recordsFirst(sql, grant.checkoutSessionId) : false;
+    const outcome = await grantPurchaseCredits(sql, grant);
+    if (first && outcome.applied) metrics?.creditsGranted('purchase', grant.credits);
+    log.info(outcome.applied ? 'credits granted' : 'session already credited', {
+      checkoutSessionId: grant.checkoutSessionId,
+      accountId: grant.accountId,
+      credits: grant.credits,
+      ledgerEntryId: outcome.ledgerEntryId,
+    });
+    return outcome;
+  }
+
   return {
-    /** Checks the session against the catalog and the account; records anything that does not grant. */
-    async validatePurchase(input: {
+    validatePurchase,
+    grantPurchase,
+
+    /**
+     * Validation, then at once the grant when the purchase is valid: one local activity, so a
+     * valid purchase costs its workflow one step. Run again (its workflow task lost after the
+     * grant committed), validation passes again and the grant answers as it first did.
+     */
+    async validateAndGrantPurchase(input: {
       session: CheckoutSessionSummary;
       workflowId: string;
-    }): Promise<PurchaseValidation> {
-      const { session, workflowId } = input;
-      const existing = await findPurchase(sql, session.id);
-      // Completed by this very workflow: a local activity run again after its workflow task was
-      // lost (the worker died after the grant committed). Validated again, the grant that follows
-      // finds its own ledger row and answers as it did, so the receipt still goes out.
-      if (existing?.status === 'completed' && existing.workflowId !== workflowId) {
-        return { outcome: 'already_granted', ledgerEntryId: existing.ledgerEntryId };
-      }
-      const offer = await findOffer(session);
-      const account = session.accountId ? await findAccount(sql, session.accountId) : null;
-      const check = checkCheckoutPurchase({
-        session,
-        offer,
-        accountExists: account !== null,
-        expectedLivemode: config.stripe.livemode,
-      });
-      // What approving (or a valid check) grants: always what the server sold, never metadata.
-      const grantOf = (accountId: string, sold: Offer): PurchaseGrant =>
-        purchaseGrantFor(session, { accountId, packName: sold.name, ...sold }, workflowId);
-      if (check.kind === 'grant') return { outcome: 'valid', grant: grantOf(check.accountId, check.offer) };
-
-      const record = {
-        ...checkoutPurchaseFacts(session),
-        accountId: account ? session.accountId : null,
-        packId: offer?.packId ?? null,
-        credits: offer?.credits ?? null,
-        workflowId,
-      };
-      if (check.kind === 'await_payment') {
-        await recordPurchase(sql, { ...record, status: 'awaiting_payment' });
-        return { outcome: 'awaiting_payment' };
-      }
-      const status = await recordPurchase(sql, {
-        ...record,
-        status: 'held_for_review',
-        reasonCode: check.code,
-        reason: check.reason,
-      });
-      if (status === 'completed') return { outcome: 'already_granted', ledgerEntryId: null };
-      log.warn('purchase held for review', { checkoutSessionId: session.id, reasonCode: check.code });
-      return {
-        outcome: 'held',
-        reasonCode: check.code,
-        reason: check.reason,
-        proposal: offer && session.accountId ? grantOf(session.accountId, offer) : null,
-      };
-    },
-
-    async grantPurchase(grant: PurchaseGrant): Promise<GrantOutcome> {
-      const first = metrics ? await recordsFirst(sql, grant.checkoutSessionId) : false;
-      const outcome = await grantPurchaseCredits(sql, grant);
-      if (first && outcome.applied) metrics?.creditsGranted('purchase', grant.credits);
-      log.info(outcome.applied ? 'credits granted' : 'session already credited', {
-        checkoutSessionId: grant.checkoutSessionId,
-        accountId: grant.accountId,
-        credits: grant.credits,
-        ledgerEntryId: outcome.ledgerEntryId,
-      });
-      return outcome;
+    }): Promise<CheckedPurchase> {
+      const validation = await validatePurchase(input);
+      const granted = validation.outcome === 'valid' ? await grantPurchase(validation.grant) : null;
+      return { validation, granted };
     },
 
     /** Records a purchase that ends without credits (rejected or never reviewed). */

@@ -105,3 +105,12 @@ export type PurchaseValidation =
       /** What approving would grant, when the pack is known; null means the reviewer says. */
       proposal: PurchaseGrant | null;
     };
+
+/**
+ * Validation and, when it allows, the grant, made by one activity: a valid purchase is granted
+ * in the step that validated it. `granted` is null for anything that does not grant at once.
+ */
+export interface CheckedPurchase {
+  validation: PurchaseValidation;
+  granted: GrantOutcome | null;
+}

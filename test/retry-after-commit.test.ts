@@ -2,6 +2,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities, type Activities } from '../activities';
 import { createMailer } from '../activities/mailer';
 import { enqueueEmail } from '../db/outbox';
+import type { CheckedPurchase } from '../domain/purchase-workflow-contract';
 import { checkoutSession, stripeEvent } from '../stripe-fixtures';
 import { temporalDataConverter } from '../config/payload-codec';
 import { activityInterceptors } from '../worker/billing-error-interceptor';
@@ -83,10 +84,13 @@ describe('a retry after the commit', () => {
   it('when a purchase grant commits and its completion is lost, then the retry answers the same and the receipt is sent once', async () => {
     const account = await h.newAccount();
     const session = checkoutSession({ accountId: account.id, packId: 'starter' });
-    losing.add('grantPurchase');
+    losing.add('validateAndGrantPurchase');
     const [result] = await deliverAndSettle(h, [stripeEvent('checkout.session.completed', session)]);
     expect(result).toMatchObject({ stage: 'completed', receipt: 'sent', credits: 100 });
-    const first = firstAnswers.find((entry) => entry.activity === 'grantPurchase')?.answer;
+    const first = (
+      firstAnswers.find((entry) => entry.activity === 'validateAndGrantPurchase')?.answer as
+        CheckedPurchase | undefined
+    )?.granted;
     expect(first).toMatchObject({ applied: true, receiptKey: `receipt:${session.id as string}` });
     expect(result?.ledgerEntryId).toBe((first as { ledgerEntryId: number }).ledgerEntryId);
     await h.smtp.waitForMail(account.email);
@@ -100,6 +104,27 @@ describe('a retry after the commit', () => {
     ]);
     expect(other).toMatchObject({ stage: 'already_granted' });
     expect(await outboxRowsFor(h.sql, account.id)).toEqual([expect.objectContaining({ status: 'sent' })]);
+  });
+
+  it('when the receipt tried in the granting workflow task goes out and its completion is lost, then the regular receipt activity finds it sent and nothing is sent twice', async () => {
+    const account = await h.newAccount();
+    const session = checkoutSession({ accountId: account.id, packId: 'starter' });
+    const event = stripeEvent('checkout.session.completed', session);
+    losing.add('sendReceipt');
+    const [result] = await deliverAndSettle(h, [event]);
+    expect(losing.has('sendReceipt')).toBe(false);
+    expect(result).toMatchObject({ stage: 'completed', receipt: 'sent', credits: 100 });
+    await h.smtp.waitForMail(account.email);
+    // The lost first answer sent it; the retry found it sent and sent nothing.
+    expect(h.smtp.to(account.email)).toHaveLength(1);
+    expect(await outboxRowsFor(h.sql, account.id)).toEqual([
+      expect.objectContaining({ status: 'sent', attempts: 1 }),
+    ]);
+    const history = await h.temporal.workflow.getHandle(event.id).fetchHistory();
+    const scheduled = (history.events ?? []).flatMap(
+      (event) => event.activityTaskScheduledEventAttributes?.activityType?.name ?? [],
+    );
+    expect(scheduled).toEqual(['sendReceipt']);
   });
 
   it('when a period grant commits and its completion is lost, then the retry answers the same and the receipt is sent', async () => {

@@ -156,7 +156,7 @@ describe('the worker process', () => {
       sample(after, 'temporal_workflow_completed_total', { workflow_type: 'purchaseWorkflow' }),
     ).toBeGreaterThan(0);
     expect(after).toMatch(
-      /^temporal_(local_)?activity_execution_latency_bucket\{.*activity_type="grantPurchase"/m,
+      /^temporal_(local_)?activity_execution_latency_bucket\{.*activity_type="validateAndGrantPurchase"/m,
     );
   });
 
@@ -246,10 +246,10 @@ describe('activities counting with a registry of their own', () => {
     const before = await valueOf(metrics, 'billing_credits_granted_total', { source: 'purchase' });
     const account = await h.newAccount();
     const session = checkoutSession({ accountId: account.id, packId: 'starter' });
-    losing.add('grantPurchase');
+    losing.add('validateAndGrantPurchase');
     const [result] = await deliverAndSettle(h, [stripeEvent('checkout.session.completed', session)]);
     expect(result).toMatchObject({ stage: 'completed', receipt: 'sent', credits: 100 });
-    expect(losing.has('grantPurchase')).toBe(false);
+    expect(losing.has('validateAndGrantPurchase')).toBe(false);
     expect(await ledgerRowsFor(h.sql, session.id as string)).toHaveLength(1);
     expect((await valueOf(metrics, 'billing_credits_granted_total', { source: 'purchase' })) - before).toBe(
       100,

@@ -28,6 +28,12 @@ export const databaseLocalActivityOptions: LocalActivityOptions = {
   retry: databaseActivityOptions.retry,
 };
 
+/** Email failures no retry would change: a permanent SMTP refusal, a message not in the outbox. */
+export const RECEIPT_FINAL_ERRORS: readonly string[] = [
+  NonRetryable.SmtpPermanentError,
+  NonRetryable.OutboxMessageNotFound,
+];
+
 /**
  * Receipts: retried with backoff until the deadline; a permanent SMTP refusal is final at once.
  * Money never waits on this: it runs after the grant has committed.
@@ -40,10 +46,20 @@ export function receiptActivityOptions(deadline: string): ActivityOptions {
       initialInterval: '1 second',
       backoffCoefficient: 2,
       maximumInterval: '10 minutes',
-      nonRetryableErrorTypes: [NonRetryable.SmtpPermanentError, NonRetryable.OutboxMessageNotFound],
+      nonRetryableErrorTypes: [...RECEIPT_FINAL_ERRORS],
     },
   };
 }
+
+/**
+ * A receipt's first try, inside the workflow task that granted: one attempt, bounded well below
+ * the workflow task's patience. Anything but success goes to the regular receipt activity and
+ * its retries, so an SMTP outage never holds a workflow task.
+ */
+export const quickReceiptOptions: LocalActivityOptions = {
+  startToCloseTimeout: '15 seconds',
+  retry: { maximumAttempts: 1 },
+};
 
 /**
  * Maintenance sweeps: one attempt is bounded by the batch it handles; a failed run is retried

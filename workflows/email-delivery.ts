@@ -1,9 +1,44 @@
-import { ActivityFailure, ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  isCancellation,
+  proxyActivities,
+  proxyLocalActivities,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { ReceiptState } from '../domain/purchase-workflow-contract';
-import { databaseActivityOptions, receiptActivityOptions } from './activity-options';
+import {
+  databaseActivityOptions,
+  quickReceiptOptions,
+  RECEIPT_FINAL_ERRORS,
+  receiptActivityOptions,
+} from './activity-options';
 
 const outbox = proxyActivities<Activities>(databaseActivityOptions);
+const quickMail = proxyLocalActivities<Activities>(quickReceiptOptions);
+
+/**
+ * One attempt at an email already queued in the outbox, as a local activity in the current
+ * workflow task. `retry` (nothing recorded) hands the email to `deliverEmail`; the outbox row's
+ * lock keeps an attempt still in flight and its retry from both sending. A refusal that no retry
+ * would change (a permanent SMTP answer) is final here as it is there: recorded, not retried.
+ */
+export async function tryEmailInThisTask(
+  key: string,
+): Promise<Extract<ReceiptState, 'sent' | 'failed'> | 'retry'> {
+  try {
+    await quickMail.sendReceipt({ receiptKey: key });
+    return 'sent';
+  } catch (error) {
+    if (isCancellation(error)) throw error;
+    const cause = error instanceof ActivityFailure ? error.cause : error;
+    if (!(cause instanceof ApplicationFailure) || !RECEIPT_FINAL_ERRORS.includes(cause.type ?? '')) {
+      return 'retry';
+    }
+    await recordFailure(key, cause);
+    return 'failed';
+  }
+}
 
 /**
  * Delivers an email already queued in the outbox (receipt or notice) through the receipt
@@ -20,12 +55,13 @@ export async function deliverEmail(
     return 'sent';
   } catch (error) {
     if (!(error instanceof ActivityFailure)) throw error;
-    const cause = error.cause;
-    const reason =
-      cause instanceof ApplicationFailure
-        ? `${cause.type ?? 'Error'}: ${cause.message}`
-        : (cause?.message ?? error.message);
-    await outbox.recordReceiptFailure({ receiptKey: key, reason });
+    await recordFailure(key, error.cause ?? error);
     return 'failed';
   }
+}
+
+async function recordFailure(key: string, cause: Error): Promise<void> {
+  const reason =
+    cause instanceof ApplicationFailure ? `${cause.type ?? 'Error'}: ${cause.message}` : cause.message;
+  await outbox.recordReceiptFailure({ receiptKey: key, reason });
 }
