@@ -11,12 +11,8 @@ import {
   recordAttempt,
   type DeliveryStatus,
 } from '../db/webhook-endpoints';
-import {
-  buildEnvelope,
-  endpointUrlProblem,
-  type WebhookAttemptResult,
-  type WebhookDeliveryBatch,
-} from '../domain/outbound-events';
+import { buildEnvelope, endpointUrlProblem } from '../domain/outbound-events';
+import { type WebhookAttemptResult, type WebhookDeliveryBatch } from '../domain/webhook-dispatcher-contract';
 
 /** How deliveries are made and retried (WEBHOOK_* in the worker's configuration). */
 export interface OutboundWebhookSettings {

@@ -10,11 +10,11 @@ import {
 } from '../activities/outbound-webhook-activities';
 import { temporalDataConverter } from '../config/payload-codec';
 import { outboundEventId, queueOutboundEvent } from '../db/outbound-events';
+import { endpointUrlProblem } from '../domain/outbound-events';
 import {
-  endpointUrlProblem,
   webhookDispatcherStatusQuery,
   webhookDispatcherWorkflowId,
-} from '../domain/outbound-events';
+} from '../domain/webhook-dispatcher-contract';
 import { createWorker } from '../worker/create-worker';
 import { temporalWorkflowDirectory } from '../worker/maintenance-schedule';
 import { startOutboundWebhookKicker } from '../worker/outbound-webhook-kicker';

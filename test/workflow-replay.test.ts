@@ -242,6 +242,21 @@ describe('workflow replay', () => {
     expect(stages).toHaveLength(1);
   });
 
+  it('when the workflows are bundled, then the bundle holds the SDK and the workflow code only (every module of it is evaluated again for each run)', () => {
+    const code = readFileSync(process.env.TEST_WORKFLOW_BUNDLE ?? '', 'utf8');
+    const packages = new Set(
+      [...code.matchAll(/^\/\*{3}\/ "\.\/node_modules\/((?:@[^/"]+\/)?[^/"]+)\//gm)].map(([, name]) => name),
+    );
+    // The SDK and what it needs; a schema library (zod) here would build its schemas in every run.
+    expect([...packages].sort()).toEqual([
+      '@temporalio/common',
+      '@temporalio/workflow',
+      'long',
+      'ms',
+      'nexus-rpc',
+    ]);
+  });
+
   it('when the replayed histories are listed, then the top-up paths are among them (recorded by test/topup.test.ts)', () => {
     const files = readdirSync(HISTORIES_DIR);
     expect(files).toEqual(expect.arrayContaining(['topup-succeeded.json', 'topup-failed.json']));

@@ -6,7 +6,7 @@ import {
   webhookDispatcherWorkflowId,
   webhookKickSignal,
   type WebhookDispatcherInput,
-} from '../domain/outbound-events';
+} from '../domain/webhook-dispatcher-contract';
 
 /** Starts the endpoint's dispatcher if it is not running, and tells it to look now. */
 export async function kickWebhookDispatcher(

@@ -17,7 +17,7 @@ import {
   type WebhookDispatcherInput,
   type WebhookDispatcherResult,
   type WebhookDispatcherStatus,
-} from '../domain/outbound-events';
+} from '../domain/webhook-dispatcher-contract';
 import { BillingStatus } from '../domain/search-attributes';
 import { databaseActivityOptions } from './activity-options';
 

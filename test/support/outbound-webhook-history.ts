@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { outboundEventId, queueOutboundEvent } from '../../db/outbound-events';
-import { webhookDispatcherWorkflowId } from '../../domain/outbound-events';
+import { webhookDispatcherWorkflowId } from '../../domain/webhook-dispatcher-contract';
 import { kickWebhookDispatcher } from '../../worker/outbound-webhook-kicker';
 import type { Harness } from './harness';
 import { waitUntil } from './wait';
