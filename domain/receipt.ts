@@ -14,11 +14,18 @@ const ZERO_DECIMAL_CURRENCIES = new Set(
   'bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf'.split(' '),
 );
 
+// Building a number format costs far more than using one: one per currency, kept.
+const moneyFormats = new Map<string, Intl.NumberFormat>();
+
 export function formatMoney(amountMinor: number, currency: string): string {
+  const code = currency.toUpperCase();
+  let format = moneyFormats.get(code);
+  if (!format) {
+    format = new Intl.NumberFormat('en-US', { style: 'currency', currency: code });
+    moneyFormats.set(code, format);
+  }
   const divisor = ZERO_DECIMAL_CURRENCIES.has(currency.toLowerCase()) ? 1 : 100;
-  return new Intl.NumberFormat('en-US', { style: 'currency', currency: currency.toUpperCase() }).format(
-    amountMinor / divisor,
-  );
+  return format.format(amountMinor / divisor);
 }
 
 export function renderPurchaseReceipt(facts: ReceiptFacts): { subject: string; text: string } {
