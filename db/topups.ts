@@ -3,7 +3,12 @@ import { emailKeys } from '../domain/billing-emails';
 import { toSafeInteger } from '../domain/integers';
 import { renderTopupFailedEmail } from '../domain/topup-emails';
 import type { PaymentIntentSummary } from '../domain/topup-payment-intent';
-import { checkTopupPayment, disablesAutoTopup, type TopupAsked } from '../domain/topup-rules';
+import {
+  chargeOutcomeUnknown,
+  checkTopupPayment,
+  disablesAutoTopup,
+  type TopupAsked,
+} from '../domain/topup-rules';
 import type { Queryable, Sql } from './client';
 import { createGrant } from './credit-grants';
 import { outboundEventId, queueOutboundEvent } from './outbound-events';
@@ -371,7 +376,9 @@ export interface TopupFailureOutcome {
  * A failed attempt, all at once: the top-up marked failed (it no longer counts against the cap),
  * the failure counted, automatic top-up turned off once the count reaches the limit (else armed
  * again, so that the next debit tries again), the customer's email with the link to pay
- * on-session and `topup.failed` queued. A top-up already failed answers as it failed.
+ * on-session and `topup.failed` queued. A failure whose charge may still have gone through
+ * (`chargeOutcomeUnknown`) is recorded and told, without a link, a count or re-arming. A top-up
+ * already failed answers as it failed.
  */
 export async function failTopup(
   sql: Sql,
@@ -391,27 +398,32 @@ export async function failTopup(
     // Granted or refused meanwhile: that outcome stands, and nothing is sent about a failure.
     if (topup.status !== 'pending' && topup.status !== 'charging')
       return { emailKey: null, autoTopupDisabled: false };
+    const unknown = chargeOutcomeUnknown(request.code);
+    const recoveryUrl = unknown ? null : request.recoveryUrl;
     await tx`
       UPDATE topups SET status = 'failed', failure_code = ${request.code},
-             failure_message = ${request.message.slice(0, 1000)}, recovery_url = ${request.recoveryUrl},
+             failure_message = ${request.message.slice(0, 1000)}, recovery_url = ${recoveryUrl},
              updated_at = now()
       WHERE id = ${topup.id}`;
     const [counted] = await tx<{ consecutive_failures: number; max_consecutive_failures: number }[]>`
-      UPDATE topup_settings SET consecutive_failures = consecutive_failures + 1, updated_at = now()
+      UPDATE topup_settings SET consecutive_failures = consecutive_failures + ${unknown ? 0 : 1},
+             updated_at = now()
       WHERE account_id = ${topup.accountId}
       RETURNING consecutive_failures, max_consecutive_failures`;
     const failures = counted?.consecutive_failures ?? 1;
     const max = counted?.max_consecutive_failures ?? 1;
-    const disabled = disablesAutoTopup(failures, max);
-    await tx`
-      UPDATE topup_settings
-      SET ${
-        disabled
-          ? tx`enabled = false, armed = false, disabled_at = now(),
-               disabled_reason = ${`turned off after ${failures} failed top-ups in a row (last: ${request.code})`}`
-          : tx`armed = true`
-      }
-      WHERE account_id = ${topup.accountId}`;
+    const disabled = !unknown && disablesAutoTopup(failures, max);
+    if (!unknown) {
+      await tx`
+        UPDATE topup_settings
+        SET ${
+          disabled
+            ? tx`enabled = false, armed = false, disabled_at = now(),
+                 disabled_reason = ${`turned off after ${failures} failed top-ups in a row (last: ${request.code})`}`
+            : tx`armed = true`
+        }
+        WHERE account_id = ${topup.accountId}`;
+    }
     await enqueueAccountEmail(tx, {
       key: emailKey,
       accountId: topup.accountId,
@@ -423,7 +435,7 @@ export async function failTopup(
         amountCents: topup.amountCents,
         currency: topup.currency,
         failureCode: request.code,
-        recoveryUrl: request.recoveryUrl,
+        recoveryUrl,
         disabled,
         maxConsecutiveFailures: max,
       }),
@@ -439,7 +451,7 @@ export async function failTopup(
         currency: topup.currency,
         payment_intent: topup.paymentIntentId,
         failure_code: request.code,
-        recovery_url: request.recoveryUrl,
+        recovery_url: recoveryUrl,
         consecutive_failures: failures,
         auto_topup_disabled: disabled,
       },

@@ -1,5 +1,6 @@
 import type { RenderedEmail } from './billing-emails';
 import { formatMoney } from './receipt';
+import { chargeOutcomeUnknown } from './topup-rules';
 
 /** The low-balance and top-up notices, rendered when the change they report commits. */
 
@@ -35,6 +36,20 @@ export function renderTopupFailedEmail(facts: {
   disabled: boolean;
   maxConsecutiveFailures: number;
 }): RenderedEmail {
+  const price = formatMoney(facts.amountCents, facts.currency);
+  if (chargeOutcomeUnknown(facts.failureCode)) {
+    // The charge may have gone through: nothing here may invite a second payment.
+    return {
+      subject: 'Your automatic top-up is not finished yet',
+      text: [
+        `We tried to add ${credits(facts.credits)} credits for ${price}, but could not finish it yet (${facts.failureCode}).`,
+        `If you were charged, the credits will be added and a receipt sent; you do not need to pay again.`,
+        ``,
+        `Account:     ${facts.accountId}`,
+        `Reference:   ${facts.topupId}`,
+      ].join('\n'),
+    };
+  }
   const why =
     facts.failureCode === 'authentication_required'
       ? 'your bank asked you to confirm the payment'
@@ -46,7 +61,7 @@ export function renderTopupFailedEmail(facts: {
       ? 'Automatic top-up failed and is now turned off'
       : 'Your automatic top-up did not go through',
     text: [
-      `We tried to add ${credits(facts.credits)} credits for ${formatMoney(facts.amountCents, facts.currency)}, but ${why}. No credits were added and nothing was charged.`,
+      `We tried to add ${credits(facts.credits)} credits for ${price}, but ${why}. No credits were added and nothing was charged.`,
       ...(facts.recoveryUrl ? [``, `Complete the purchase yourself: ${facts.recoveryUrl}`] : []),
       ...(facts.disabled
         ? [

@@ -64,3 +64,15 @@ export function checkTopupPayment(
 /** After a failed attempt: whether automatic top-up turns itself off. */
 export const disablesAutoTopup = (consecutiveFailures: number, maxConsecutiveFailures: number) =>
   consecutiveFailures >= maxConsecutiveFailures;
+
+/**
+ * Failures that say nothing about the customer's card: Stripe could not be asked what became of
+ * the charge, or the money was taken and the grant is still owed. The charge may have gone
+ * through, so the customer is not offered a second payment, the failure is not counted toward
+ * turning automatic top-up off, and no new top-up is charged until the balance is back above
+ * the threshold (a late success that grants brings it there).
+ */
+const OUTCOME_UNKNOWN_FAILURES: ReadonlySet<string> = new Set(['stripe_unavailable', 'grant_failed']);
+
+export const chargeOutcomeUnknown = (failureCode: string): boolean =>
+  OUTCOME_UNKNOWN_FAILURES.has(failureCode);

@@ -11,6 +11,7 @@ import { createMailer } from '../activities/mailer';
 import type { TopupPaymentGateway } from '../activities/topup-activities';
 import { createAccount } from '../db/accounts';
 import { createSql, type Sql } from '../db/client';
+import { createGrant } from '../db/credit-grants';
 import { failAbandonedTopups, findTopupSettings, saveTopupSettings } from '../db/topups';
 import { SEARCH_ATTRIBUTES } from '../domain/search-attributes';
 import { startEventWorkflow } from '../domain/stripe-event-intake';
@@ -56,6 +57,8 @@ describe('automatic top-up, late or lost answers from Stripe', () => {
   const charged = new Map<string, PaymentIntentSummary>();
   /** Runs while the failure's recovery link is asked for: the failure is being recorded. */
   let whileRecordingFailure: (topupId: string) => Promise<unknown> = () => Promise.resolve();
+  /** The Checkout link Stripe hands out for paying on-session, when it answers at all. */
+  let offeredCheckout: string | null = null;
   const payments: TopupPaymentGateway = {
     savedCard: () => Promise.resolve('pm_latecard1'),
     chargeOffSession: (request) => {
@@ -78,6 +81,7 @@ describe('automatic top-up, late or lost answers from Stripe', () => {
     retrievePaymentIntent: () => Promise.reject(new Error('connect ETIMEDOUT api.stripe.com')),
     recoveryCheckout: async (request) => {
       await whileRecordingFailure(request.topupId);
+      if (offeredCheckout) return { id: `cs_late${randomUUID().slice(0, 8)}`, url: offeredCheckout };
       throw new Stripe.errors.StripeInvalidRequestError({ message: 'no checkout now' });
     },
   };
@@ -182,8 +186,9 @@ describe('automatic top-up, late or lost answers from Stripe', () => {
     const ended = (await run.result()) as TopupWorkflowResult;
     expect(ended).toMatchObject({ stage: 'failed', failureCode: 'stripe_unavailable' });
     expect(await topupRow(topupId)).toEqual({ status: 'failed', failure_code: 'stripe_unavailable' });
+    // Not the customer's failure: the charge may have gone through.
     expect(await findTopupSettings(sql, accountId)).toMatchObject({
-      consecutiveFailures: 1,
+      consecutiveFailures: 0,
       usedThisMonthCents: 0,
     });
 
@@ -212,6 +217,53 @@ describe('automatic top-up, late or lost answers from Stripe', () => {
     expect(await deliver(stripeEvent('payment_intent.succeeded', event.data.object))).toBe('duplicate');
     expect(await sql`SELECT delta FROM credit_ledger WHERE business_key = ${topupId}`).toHaveLength(1);
     expect(granted).toEqual([100]);
+  });
+
+  it('when Stripe cannot say what became of the charge, then the customer is offered no second payment, the failure is not counted, and no other top-up is charged until the balance recovers', async () => {
+    const { accountId, topupId } = await openTopup();
+    // Disarmed, as the crossing that opened the top-up leaves it.
+    await sql`UPDATE topup_settings SET armed = false WHERE account_id = ${accountId}`;
+    offeredCheckout = 'https://checkout.stripe.com/c/pay/cs_late_offered';
+    try {
+      const run = await env.client.workflow.start('topupWorkflow', {
+        taskQueue,
+        workflowId: topupWorkflowId(topupId),
+        args: [{ topupId, accountId }],
+      });
+      expect(await run.result()).toMatchObject({ stage: 'failed', failureCode: 'stripe_unavailable' });
+    } finally {
+      offeredCheckout = null;
+    }
+
+    const [mail] = await smtp.waitForMail(`${accountId}@customers.test`);
+    expect(mail?.subject).toBe('Your automatic top-up is not finished yet');
+    expect(mail?.text).toContain('you do not need to pay again');
+    expect(mail?.text).not.toContain('checkout.stripe.com');
+    expect(mail?.text).not.toContain('nothing was charged');
+    const [row] = await sql`SELECT recovery_url FROM topups WHERE id = ${topupId}`;
+    expect(row).toEqual({ recovery_url: null });
+    const [failed] = await sql<{ data: { recovery_url: string | null; consecutive_failures: number } }[]>`
+      SELECT data FROM outbound_events WHERE account_id = ${accountId} AND type = 'topup.failed'`;
+    expect(failed?.data).toMatchObject({ recovery_url: null, consecutive_failures: 0 });
+    expect(await findTopupSettings(sql, accountId)).toMatchObject({ enabled: true, consecutiveFailures: 0 });
+
+    // A movement that leaves the balance below the threshold charges nothing new meanwhile.
+    await sql.begin((tx) =>
+      createGrant(tx, {
+        accountId,
+        source: 'manual',
+        category: 'promotional',
+        priority: 10,
+        expiresAt: null,
+        amount: 10,
+        businessKey: `late-manual:${topupId}`,
+        kind: 'grant',
+        reason: 'a small credit while the top-up is unknown',
+      }),
+    );
+    const open =
+      await sql`SELECT id FROM topups WHERE account_id = ${accountId} AND status IN ('pending', 'charging')`;
+    expect(open).toEqual([]);
   });
 
   it("when the top-up's run is gone (past retention) and its success arrives, then a run of its own grants it once", async () => {
