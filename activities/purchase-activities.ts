@@ -42,13 +42,24 @@ export function createPurchaseActivities({ sql, config, metrics }: ActivityDepen
   }): Promise<PurchaseValidation> {
     const { session, workflowId } = input;
     const existing = await findPurchase(sql, session.id);
-    // Completed by this very workflow: a local activity run again after its workflow task was
-    // lost (the worker died after the grant committed). Validated again, the grant that follows
-    // finds its own ledger row and answers as it did, so the receipt still goes out.
     if (existing?.status === 'completed' && existing.workflowId !== workflowId) {
       return { outcome: 'already_granted', ledgerEntryId: existing.ledgerEntryId };
     }
     const offer = await findOffer(session);
+    // Completed by this very workflow: a local activity run again after its workflow task was
+    // lost (the worker died after the grant committed). It answers with what was granted, not a
+    // new check (the catalog may have changed since, say in the deploy that replaced the worker);
+    // the grant that follows finds its own ledger row and answers as it did, so the receipt
+    // still goes out.
+    if (existing?.status === 'completed' && existing.accountId !== null && existing.credits !== null) {
+      const sold = {
+        accountId: existing.accountId,
+        packId: existing.packId,
+        packName: offer?.name ?? `${existing.credits.toLocaleString('en-US')} credits`,
+        credits: existing.credits,
+      };
+      return { outcome: 'valid', grant: purchaseGrantFor(session, sold, workflowId) };
+    }
     const account = session.accountId ? await findAccount(sql, session.accountId) : null;
     const check = checkCheckoutPurchase({
       session,

@@ -46,8 +46,8 @@ export const LOCAL_DATABASE_STEPS_PATCH = 'purchase-local-database-steps';
  * Runs started since this change validate and grant in one local activity and try the receipt
  * once as a local activity too, so a valid purchase with a reachable SMTP server is one workflow
  * task, no activity task, and one `PurchaseStatus` update. Only when that quick try fails does
- * the receipt go to its regular activity with the long retry. Runs of the two paths before it
- * replay as they were recorded.
+ * the receipt go to its regular activity with the long retry (an approved purchase's receipt
+ * goes there at once). Runs of the two paths before it replay as they were recorded.
  */
 export const SINGLE_TASK_PATCH = 'purchase-single-workflow-task';
 
@@ -143,7 +143,11 @@ export async function purchaseWorkflow(input: PurchaseWorkflowInput): Promise<Pu
   }
 
   status.receipt = 'pending';
-  const quick = singleTask ? await tryEmailInThisTask(granted.receiptKey) : 'retry';
+  // Only a grant made in the run's first task tries the receipt in that task. After an approval
+  // the review desk waits for the approval's task to finish, and a slow SMTP server must not
+  // make an approval that granted look unapplied.
+  const quick =
+    singleTask && checked.granted !== null ? await tryEmailInThisTask(granted.receiptKey) : 'retry';
   if (quick !== 'retry') {
     status.receipt = quick;
   } else {
