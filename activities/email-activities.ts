@@ -1,4 +1,4 @@
-import { heartbeat, log } from '@temporalio/activity';
+import { activityInfo, heartbeat, log } from '@temporalio/activity';
 import {
   deliverOutboxMessage,
   findStalePendingEmails,
@@ -6,9 +6,17 @@ import {
   markEmailFailed,
   type DeliveryOutcome,
 } from '../db/outbox';
-import { errors } from '../domain/errors';
+import { BillingError, errors } from '../domain/errors';
 import type { ActivityDependencies } from './dependencies';
 import { isPermanentSmtpError } from './mailer';
+
+/** How long a try inside a workflow task waits for SMTP (a send normally takes milliseconds). */
+const IN_TASK_TRY_MS = 3_000;
+/** After such a try failed or stalled, how long the next ones are skipped. */
+const IN_TASK_PAUSE_MS = 30_000;
+
+/** A refusal of this one email (permanent SMTP answer, no such message) says nothing of SMTP's health. */
+const isFinalEmailFailure = (error: unknown) => error instanceof BillingError && !error.retryable;
 
 // One sweep reads at most 50 pages of 200: the sweep runs every maintenance interval, so any
 // backlog beyond that is reached by the next one.
@@ -35,16 +43,45 @@ export function createEmailActivities({ sql, mailer, config, workflows, metrics 
     if (await markEmailFailed(sql, key, reason)) metrics?.emailFailed(key);
   };
 
+  const send = async (key: string): Promise<{ status: string }> => {
+    try {
+      const outcome = await deliver(key);
+      log.info('email delivery', { emailKey: key, status: outcome.status });
+      return { status: outcome.status };
+    } catch (error) {
+      if (isPermanentSmtpError(error)) throw errors.smtpRefused((error as Error).message);
+      throw error;
+    }
+  };
+
+  // A try inside a workflow task (a local activity) holds that task and its slot, so it must not
+  // wait on an SMTP server in trouble: it gives up early, and after a failure or a stall the
+  // next tries give up at once for a while. The email then goes to its retried activity; a send
+  // still in flight keeps the outbox row locked, so the two never both send it.
+  let inTaskPausedUntil = 0;
+  const sendInTask = async (key: string): Promise<{ status: string }> => {
+    if (Date.now() < inTaskPausedUntil) throw errors.smtpTryDeferred();
+    let timer: NodeJS.Timeout | undefined;
+    const stalled = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(errors.smtpTryStalled()), IN_TASK_TRY_MS);
+    });
+    const sending = send(key);
+    try {
+      const answer = await Promise.race([sending, stalled]);
+      inTaskPausedUntil = 0;
+      return answer;
+    } catch (error) {
+      if (!isFinalEmailFailure(error)) inTaskPausedUntil = Date.now() + IN_TASK_PAUSE_MS;
+      sending.catch(() => {}); // a stalled send ends on its own; its failure is recorded there
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
   return {
     async sendReceipt(input: { receiptKey: string }): Promise<{ status: string }> {
-      try {
-        const outcome = await deliver(input.receiptKey);
-        log.info('email delivery', { emailKey: input.receiptKey, status: outcome.status });
-        return { status: outcome.status };
-      } catch (error) {
-        if (isPermanentSmtpError(error)) throw errors.smtpRefused((error as Error).message);
-        throw error;
-      }
+      return activityInfo().isLocal ? sendInTask(input.receiptKey) : send(input.receiptKey);
     },
 
     async recordReceiptFailure(input: { receiptKey: string; reason: string }): Promise<void> {

@@ -142,6 +142,20 @@ export const errors = {
       undefined,
       false,
     ),
+  // A try inside a workflow task gave up (stalled) or did not start (deferred); the email's
+  // retried delivery sends it.
+  smtpTryStalled: () =>
+    new BillingError(
+      503,
+      'smtp_try_stalled',
+      'SMTP did not answer in time; the email goes to its retried delivery.',
+    ),
+  smtpTryDeferred: () =>
+    new BillingError(
+      503,
+      'smtp_try_deferred',
+      'SMTP failed or stalled moments ago; the email goes to its retried delivery.',
+    ),
   databaseUnavailable: () =>
     new BillingError(503, 'database_unavailable', 'The database is unavailable; retry later.'),
   routeNotFound: () => new BillingError(404, 'route_not_found', 'No such route.'),

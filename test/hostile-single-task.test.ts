@@ -1,0 +1,574 @@
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createActivities } from '../activities';
+import { createMailer } from '../activities/mailer';
+import { createPurchaseActivities } from '../activities/purchase-activities';
+import { temporalDataConverter } from '../config/payload-codec';
+import { statusQuery, type CheckedPurchase } from '../domain/purchase-workflow-contract';
+import { PurchaseStatus } from '../domain/search-attributes';
+import { summarizeCheckoutSession } from '../domain/stripe-objects';
+import { stopProcess } from '../scripts/local-services';
+import { checkoutSession, stripeEvent, type StripeEvent } from '../stripe-fixtures';
+import { activityInterceptors } from '../worker/billing-error-interceptor';
+import { temporalWorkflowDirectory } from '../worker/maintenance-schedule';
+import { checkedBalance, deliverAndSettle } from './support/billing';
+import { ledgerRowsFor, outboxRowsFor } from './support/db';
+import { startHarness, TEST_OUTBOX_AGES, type Harness } from './support/harness';
+import { TEST_PAYLOAD_KEYS } from './support/payload-keys';
+import { waitUntil } from './support/wait';
+
+/**
+ * A valid purchase is validated, granted and its receipt tried inside one workflow task. These
+ * tests put that task in the way of what goes wrong around it: an SMTP server that hangs or
+ * answers late, a worker that dies inside the task, a reviewer approving while SMTP is slow.
+ */
+
+interface Answer {
+  /** The reply to the message's DATA, or null to drop the connection unanswered. */
+  reply: string | null;
+  /** Runs once the reply is written. */
+  after?: () => void;
+}
+
+/**
+ * An SMTP server that speaks just enough of the protocol and lets each test decide the answer
+ * to every message (and whether new connections are greeted at all).
+ */
+async function scriptedSmtp() {
+  const received: string[] = [];
+  const accepted: string[] = [];
+  const sockets = new Set<Socket>();
+  const state = {
+    /** When set, a new connection is accepted and never spoken to. */
+    silent: false,
+    onMessage: (_data: string): Answer | Promise<Answer> => ({ reply: '250 queued' }),
+  };
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    if (state.silent) return;
+    let inData = false;
+    let buffer = '';
+    socket.write('220 scripted ESMTP\r\n');
+    socket.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString('utf8');
+      if (inData) {
+        const end = buffer.indexOf('\r\n.\r\n');
+        if (end < 0) return;
+        const data = buffer.slice(0, end);
+        buffer = buffer.slice(end + 5);
+        inData = false;
+        received.push(data);
+        void Promise.resolve(state.onMessage(data)).then(({ reply, after }) => {
+          if (reply === null) socket.destroy();
+          else {
+            if (reply.startsWith('250')) accepted.push(data);
+            socket.write(`${reply}\r\n`);
+          }
+          after?.();
+        });
+      }
+      for (let line = buffer.indexOf('\r\n'); line >= 0 && !inData; line = buffer.indexOf('\r\n')) {
+        const command = buffer.slice(0, line).toUpperCase();
+        buffer = buffer.slice(line + 2);
+        if (command.startsWith('EHLO') || command.startsWith('HELO'))
+          socket.write('250-scripted\r\n250 8BITMIME\r\n');
+        else if (command.startsWith('MAIL') || command.startsWith('RCPT') || command.startsWith('RSET'))
+          socket.write('250 ok\r\n');
+        else if (command.startsWith('DATA')) {
+          inData = true;
+          socket.write('354 go on\r\n');
+        } else if (command.startsWith('QUIT')) socket.end('221 bye\r\n');
+        else if (command.startsWith('NOOP')) socket.write('250 ok\r\n');
+        else socket.write('502 no\r\n');
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `smtp://127.0.0.1:${port}`,
+    state,
+    /** The DATA of every message sent to the address, answered or not. */
+    receivedFor: (address: string) => received.filter((data) => data.includes(address)),
+    /** The messages to the address the server accepted (answered 250). */
+    acceptedFor: (address: string) => accepted.filter((data) => data.includes(address)),
+    /** Ends the connections that were never greeted. */
+    dropSilentConnections() {
+      for (const socket of sockets) if (socket.bytesWritten === 0) socket.destroy();
+    },
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+type ScriptedSmtp = Awaited<ReturnType<typeof scriptedSmtp>>;
+
+/** A deferred answer: the message is held until the test says how to answer it. */
+function heldAnswer() {
+  let answer: (reply: string) => void = () => {};
+  const reply = new Promise<string>((resolve) => (answer = resolve));
+  let arrived = false;
+  return {
+    take: async (): Promise<Answer> => {
+      arrived = true;
+      return { reply: await reply };
+    },
+    arrived: () => arrived,
+    answer: (line: string) => answer(line),
+  };
+}
+
+/** The service's activities on the harness's task queue, mailing through `smtpUrl`. */
+async function startWorkerMailingTo(
+  h: Harness,
+  smtpUrl: string,
+  tuning: Pick<WorkerOptions, 'maxConcurrentWorkflowTaskExecutions'> = {},
+) {
+  const connection = await NativeConnection.connect({ address: process.env.TEST_TEMPORAL_ADDRESS as string });
+  const mailer = createMailer({ smtpUrl, from: 'Credits <billing@credits.test>' });
+  const instance = await Worker.create({
+    connection,
+    namespace: h.config.temporal.namespace,
+    taskQueue: h.config.temporal.taskQueue,
+    workflowBundle: { codePath: process.env.TEST_WORKFLOW_BUNDLE as string },
+    dataConverter: temporalDataConverter(h.config.temporalPayloads),
+    activities: createActivities({
+      sql: h.sql,
+      mailer,
+      invoicePayments: null,
+      workflows: temporalWorkflowDirectory(h.temporal),
+      config: { stripe: h.config.stripe, emailDomain: 'credits.test', outbox: TEST_OUTBOX_AGES },
+    }),
+    interceptors: { activity: activityInterceptors },
+    ...tuning,
+  });
+  const running = instance.run();
+  return {
+    async stop() {
+      instance.shutdown();
+      await running;
+      await connection.close();
+      mailer.close();
+    },
+  };
+}
+
+const silent = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
+
+async function historyOf(h: Harness, workflowId: string) {
+  return (await h.temporal.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+}
+
+async function scheduledActivities(h: Harness, workflowId: string): Promise<string[]> {
+  return (await historyOf(h, workflowId)).flatMap(
+    (event) => event.activityTaskScheduledEventAttributes?.activityType?.name ?? [],
+  );
+}
+
+/** Whether some transaction waits for a row lock on the outbox (a second delivery queued behind). */
+async function outboxLockWaiters(h: Harness): Promise<number> {
+  const [row] = await h.sql<{ count: string }[]>`
+    SELECT count(*) AS count FROM pg_stat_activity
+    WHERE wait_event_type = 'Lock' AND query ILIKE '%FROM email_outbox%FOR UPDATE%'`;
+  return Number(row?.count ?? 0);
+}
+
+async function purchaseFor(h: Harness, options: { amountTotal?: number } = {}) {
+  const account = await h.newAccount();
+  const session = checkoutSession({ accountId: account.id, packId: 'starter', ...options });
+  const event = stripeEvent('checkout.session.completed', session);
+  return { account, session, sessionId: session.id as string, event };
+}
+
+describe('the receipt tried in the granting workflow task, against a misbehaving SMTP server', () => {
+  let h: Harness;
+  let smtp: ScriptedSmtp;
+  let worker: Awaited<ReturnType<typeof startWorkerMailingTo>> | null = null;
+
+  beforeAll(async () => {
+    // Long enough for a grant on a loaded machine, shorter than the receipt's first try.
+    h = await startHarness({ worker: false, configOverrides: { REVIEW_APPLY_WAIT_MS: '10000' } });
+    smtp = await scriptedSmtp();
+    worker = await startWorkerMailingTo(h, smtp.url);
+  });
+  afterEach(async () => {
+    smtp.state.silent = false;
+    smtp.state.onMessage = () => ({ reply: '250 queued' });
+    // A fresh worker: after SMTP trouble a worker skips the in-task try for a while, and each
+    // test here starts from a worker that has seen none.
+    await worker?.stop();
+    worker = await startWorkerMailingTo(h, smtp.url);
+  });
+  afterAll(async () => {
+    await worker?.stop();
+    await smtp?.close();
+    await h?.close();
+  });
+
+  it('when the SMTP server accepts connections and never answers, then the credits are granted, the receipt waits in its retried activity (no workflow task held), and it goes out once when SMTP answers again', async () => {
+    const { account, sessionId, event } = await purchaseFor(h);
+    smtp.state.silent = true;
+    expect((await h.deliver(event)).status).toBe(200);
+    const handle = h.temporal.workflow.getHandle(event.id);
+    await waitUntil(async () => (await ledgerRowsFor(h.sql, sessionId)).length === 1, {
+      what: 'the grant while SMTP hangs',
+    });
+    const waiting = await waitUntil(
+      async () => {
+        const description = await handle.describe();
+        const retried = (description.raw.pendingActivities ?? []).some(
+          (activity) => activity.activityType?.name === 'sendReceipt' && (activity.attempt ?? 0) >= 2,
+        );
+        return retried && !description.raw.pendingWorkflowTask ? description : null;
+      },
+      { what: 'the receipt activity retried with no workflow task pending', timeoutMs: 90_000 },
+    );
+    expect(waiting.typedSearchAttributes.get(PurchaseStatus)).toBe('sending_receipt');
+    expect(await handle.query(statusQuery)).toMatchObject({ stage: 'sending_receipt', receipt: 'pending' });
+
+    smtp.state.silent = false;
+    smtp.dropSilentConnections();
+    expect(await handle.result()).toMatchObject({ stage: 'completed', receipt: 'sent', credits: 100 });
+    expect(smtp.acceptedFor(account.email)).toHaveLength(1);
+    expect(await ledgerRowsFor(h.sql, sessionId)).toHaveLength(1);
+    expect(await checkedBalance(h, account.id)).toBe(100);
+    expect(await outboxRowsFor(h.sql, account.id)).toEqual([expect.objectContaining({ status: 'sent' })]);
+  }, 150_000);
+
+  it('when the first try times out while SMTP still holds its message and the receipt activity queues behind it, then the late acceptance is the only copy and the run completes', async () => {
+    const { account, sessionId, event } = await purchaseFor(h);
+    const held = heldAnswer();
+    smtp.state.onMessage = () => held.take();
+    expect((await h.deliver(event)).status).toBe(200);
+    const handle = h.temporal.workflow.getHandle(event.id);
+    // The first try gave up (its send still on the wire, the outbox row locked), the regular
+    // activity waits for that lock.
+    await waitUntil(async () => held.arrived() && (await outboxLockWaiters(h)) > 0, {
+      what: 'the receipt activity waiting behind the first try',
+      timeoutMs: 60_000,
+    });
+    expect(await scheduledActivities(h, event.id)).toEqual(['sendReceipt']);
+    expect((await handle.query(statusQuery)).stage).toBe('sending_receipt');
+
+    held.answer('250 queued');
+    expect(await handle.result()).toMatchObject({ stage: 'completed', receipt: 'sent', credits: 100 });
+    expect(smtp.receivedFor(account.email)).toHaveLength(1);
+    expect(smtp.acceptedFor(account.email)).toHaveLength(1);
+    expect(await outboxRowsFor(h.sql, account.id)).toEqual([
+      expect.objectContaining({ status: 'sent', attempts: 1 }),
+    ]);
+    expect(await ledgerRowsFor(h.sql, sessionId)).toHaveLength(1);
+  }, 120_000);
+
+  it('when the first try times out and SMTP then refuses its message for now, then the receipt activity waiting behind it sends it, once', async () => {
+    const { account, event } = await purchaseFor(h);
+    const held = heldAnswer();
+    let first = true;
+    smtp.state.onMessage = () => {
+      if (!first) return { reply: '250 queued' };
+      first = false;
+      return held.take();
+    };
+    expect((await h.deliver(event)).status).toBe(200);
+    await waitUntil(async () => held.arrived() && (await outboxLockWaiters(h)) > 0, {
+      what: 'the receipt activity waiting behind the first try',
+      timeoutMs: 60_000,
+    });
+    held.answer('451 4.3.0 try again later');
+    expect(await h.temporal.workflow.getHandle(event.id).result()).toMatchObject({
+      stage: 'completed',
+      receipt: 'sent',
+    });
+    expect(smtp.receivedFor(account.email)).toHaveLength(2);
+    expect(smtp.acceptedFor(account.email)).toHaveLength(1);
+    expect(await outboxRowsFor(h.sql, account.id)).toEqual([
+      expect.objectContaining({ status: 'sent', attempts: 2, last_error: null }),
+    ]);
+  }, 120_000);
+
+  it('when a reviewer approves a held purchase while SMTP is slow to answer, then the desk reports the approval applied (the grant does not wait for the receipt)', async () => {
+    const { account, sessionId, event } = await purchaseFor(h, { amountTotal: 850 });
+    expect((await h.deliver(event)).status).toBe(200);
+    const handle = h.temporal.workflow.getHandle(event.id);
+    await waitUntil(
+      async () => (await handle.describe()).typedSearchAttributes.get(PurchaseStatus) === 'held_for_review',
+      { what: 'the purchase held for review' },
+    );
+    const held = heldAnswer();
+    smtp.state.onMessage = () => held.take();
+    try {
+      const approval = await h.api('POST', `/v1/reviews/${event.id}`, {
+        decision: 'approve',
+        note: 'paid by wire',
+      });
+      expect(approval).toMatchObject({ status: 200, body: { applied: true } });
+      expect(approval.body.stage).not.toBe('held_for_review');
+      expect(await ledgerRowsFor(h.sql, sessionId)).toHaveLength(1);
+    } finally {
+      held.answer('250 queued');
+    }
+    expect(await handle.result()).toMatchObject({ stage: 'completed', receipt: 'sent', credits: 100 });
+    expect(smtp.acceptedFor(account.email)).toHaveLength(1);
+  }, 120_000);
+
+  it('when the same checkout event and its async twin are each delivered many times at once, then one grant, one receipt, and every other run is told it was granted', async () => {
+    const { account, session, sessionId } = await purchaseFor(h);
+    const completed = stripeEvent('checkout.session.completed', session);
+    const twin = stripeEvent('checkout.session.async_payment_succeeded', session);
+    const events: StripeEvent[] = Array.from({ length: 15 }, () => [completed, twin]).flat();
+    const results = await deliverAndSettle(h, events);
+    expect(results.map((result) => result.stage).sort()).toEqual(['already_granted', 'completed']);
+    expect(await ledgerRowsFor(h.sql, sessionId)).toHaveLength(1);
+    expect(smtp.acceptedFor(account.email)).toHaveLength(1);
+    expect(await checkedBalance(h, account.id)).toBe(100);
+  }, 120_000);
+
+  it('when validateAndGrantPurchase runs again with the same input (its first answer lost), then it answers exactly as the first time, even after the receipt went out and the balance moved on', async () => {
+    const purchase = createPurchaseActivities({
+      sql: h.sql,
+      mailer: { send: () => Promise.reject(new Error('unused')), close: () => {} },
+      invoicePayments: null,
+      workflows: { isRunning: () => Promise.resolve(true) },
+      config: { stripe: h.config.stripe, emailDomain: 'credits.test', outbox: TEST_OUTBOX_AGES },
+    });
+    const env = new MockActivityEnvironment(undefined, { logger: silent });
+    const { account, session } = await purchaseFor(h);
+    const summary = summarizeCheckoutSession(session);
+    const workflowId = `evt_single_task_${account.id}`;
+    const run = (id = workflowId): Promise<CheckedPurchase> =>
+      env.run(purchase.validateAndGrantPurchase, { session: summary, workflowId: id });
+
+    const first = await run();
+    expect(first.validation.outcome).toBe('valid');
+    expect(first.granted).toMatchObject({ applied: true, receiptKey: `receipt:${summary.id}` });
+    expect(await run()).toEqual(first);
+
+    // Its receipt sent and another purchase on the account since: still the same answer.
+    await h.sql`UPDATE email_outbox SET status = 'sent', sent_at = now() WHERE key = ${`receipt:${summary.id}`}`;
+    const otherSummary = summarizeCheckoutSession(
+      checkoutSession({ accountId: account.id, packId: 'starter' }),
+    );
+    await env.run(purchase.validateAndGrantPurchase, {
+      session: otherSummary,
+      workflowId: `${workflowId}_b`,
+    });
+    expect(await run()).toEqual(first);
+    expect(await ledgerRowsFor(h.sql, summary.id)).toHaveLength(1);
+    expect(await checkedBalance(h, account.id)).toBe(200);
+
+    // Another event's workflow for the same session is told it was granted, and by which entry.
+    expect(await run(`${workflowId}_twin`)).toEqual({
+      validation: { outcome: 'already_granted', ledgerEntryId: first.granted?.ledgerEntryId },
+      granted: null,
+    });
+  });
+  it('when the pack is repriced between a grant that committed and its retry, then the retry still answers as the first (granted, the receipt its own to send)', async () => {
+    const purchase = createPurchaseActivities({
+      sql: h.sql,
+      mailer: { send: () => Promise.reject(new Error('unused')), close: () => {} },
+      invoicePayments: null,
+      workflows: { isRunning: () => Promise.resolve(true) },
+      config: { stripe: h.config.stripe, emailDomain: 'credits.test', outbox: TEST_OUTBOX_AGES },
+    });
+    const env = new MockActivityEnvironment(undefined, { logger: silent });
+    // A pack of this test's own, so repricing it disturbs no other test.
+    const packId = `single-task-${randomUUID().slice(0, 8)}`;
+    await h.sql`INSERT INTO credit_packs (id, name, credits, price_cents, currency) VALUES (${packId}, 'Repriced pack', 40, 400, 'usd')`;
+    const account = await h.newAccount();
+    const session = summarizeCheckoutSession(
+      checkoutSession({ accountId: account.id, packId, amountTotal: 400 }),
+    );
+    const input = { session, workflowId: `evt_single_task_${account.id}` };
+    const first: CheckedPurchase = await env.run(purchase.validateAndGrantPurchase, input);
+    expect(first.granted).toMatchObject({ applied: true, receiptKey: `receipt:${session.id}` });
+    // A deploy changes the catalog while the worker that granted is gone.
+    await h.sql`UPDATE credit_packs SET price_cents = 500 WHERE id = ${packId}`;
+    expect(await env.run(purchase.validateAndGrantPurchase, input)).toEqual(first);
+    expect(await ledgerRowsFor(h.sql, session.id)).toHaveLength(1);
+  });
+});
+
+describe('when the worker dies inside the workflow task that granted', () => {
+  let h: Harness;
+  let smtp: ScriptedSmtp;
+  let child: ChildProcess | null = null;
+  let worker: Awaited<ReturnType<typeof startWorkerMailingTo>> | null = null;
+
+  beforeAll(async () => {
+    h = await startHarness({ worker: false });
+    smtp = await scriptedSmtp();
+  });
+  afterEach(async () => {
+    if (child) await stopProcess(child);
+    child = null;
+    await worker?.stop();
+    worker = null;
+    smtp.state.onMessage = () => ({ reply: '250 queued' });
+  });
+  afterAll(async () => {
+    await smtp?.close();
+    await h?.close();
+  });
+
+  /** The worker process as production runs it; SIGKILL ends the worker itself, not a launcher. */
+  function spawnWorker(): ChildProcess {
+    return spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
+      env: {
+        ...process.env,
+        NODE_ENV: 'test',
+        LOG_LEVEL: 'silent',
+        DATABASE_URL: h.config.databaseUrl,
+        TEMPORAL_ADDRESS: h.config.temporal.address,
+        TEMPORAL_TASK_QUEUE: h.config.temporal.taskQueue,
+        TEMPORAL_PAYLOAD_KEYS: TEST_PAYLOAD_KEYS,
+        SMTP_URL: smtp.url,
+        EMAIL_FROM: 'Credits <billing@credits.test>',
+      },
+      stdio: 'ignore',
+    });
+  }
+
+  function killChild(): void {
+    child?.kill('SIGKILL');
+  }
+
+  async function childGone(): Promise<void> {
+    const dying = child;
+    if (dying && dying.exitCode === null && dying.signalCode === null) {
+      await new Promise((resolve) => dying.once('exit', resolve));
+    }
+    child = null;
+  }
+
+  it('when it dies while its receipt try is still unanswered, then a new worker finds the grant its own, sends the receipt once and the run completes', async () => {
+    const { account, sessionId, event } = await purchaseFor(h);
+    let killed = false;
+    smtp.state.onMessage = () => {
+      if (killed) return { reply: '250 queued' };
+      killed = true;
+      killChild();
+      return { reply: null };
+    };
+    child = spawnWorker();
+    expect((await h.deliver(event)).status).toBe(200);
+    await waitUntil(() => killed, { what: 'the first worker trying the receipt', timeoutMs: 120_000 });
+    await childGone();
+    const [row] = await ledgerRowsFor(h.sql, sessionId);
+    expect(row).toBeDefined();
+    expect(await outboxRowsFor(h.sql, account.id)).toEqual([expect.objectContaining({ status: 'pending' })]);
+
+    worker = await startWorkerMailingTo(h, smtp.url);
+    const result = await h.temporal.workflow.getHandle(event.id).result();
+    expect(result).toMatchObject({
+      stage: 'completed',
+      receipt: 'sent',
+      credits: 100,
+      ledgerEntryId: Number(row?.id),
+    });
+    expect(smtp.acceptedFor(account.email)).toHaveLength(1);
+    expect(await ledgerRowsFor(h.sql, sessionId)).toHaveLength(1);
+    expect(await checkedBalance(h, account.id)).toBe(100);
+    // The dead worker's task timed out, and the one that followed did it all again.
+    const history = await historyOf(h, event.id);
+    expect(history.some((e) => e.workflowTaskTimedOutEventAttributes)).toBe(true);
+    expect(await scheduledActivities(h, event.id)).toEqual([]);
+  }, 240_000);
+
+  it('when it dies right after SMTP accepted the receipt (the outbox row not yet marked sent), then the run completes and any second copy carries the same Message-ID', async () => {
+    const { account, sessionId, event } = await purchaseFor(h);
+    let killed = false;
+    smtp.state.onMessage = () => {
+      if (killed) return { reply: '250 queued' };
+      killed = true;
+      return { reply: '250 queued', after: killChild };
+    };
+    child = spawnWorker();
+    expect((await h.deliver(event)).status).toBe(200);
+    await waitUntil(() => killed, { what: 'the first worker sending the receipt', timeoutMs: 120_000 });
+    await childGone();
+
+    worker = await startWorkerMailingTo(h, smtp.url);
+    expect(await h.temporal.workflow.getHandle(event.id).result()).toMatchObject({
+      stage: 'completed',
+      receipt: 'sent',
+    });
+    const copies = smtp.acceptedFor(account.email);
+    expect(copies.length).toBeGreaterThanOrEqual(1);
+    expect(copies.length).toBeLessThanOrEqual(2);
+    const messageIds = copies.map((data) => /^Message-ID:\s*(<[^>]+>)/im.exec(data)?.[1]);
+    expect(messageIds[0]).toMatch(/^<outbox-\d+@credits\.test>$/);
+    expect(new Set(messageIds).size).toBe(1);
+    expect(await ledgerRowsFor(h.sql, sessionId)).toHaveLength(1);
+    expect(await checkedBalance(h, account.id)).toBe(100);
+  }, 240_000);
+});
+
+describe('when every workflow task slot is taken by purchases whose receipt try waits on a hung SMTP server', () => {
+  let h: Harness;
+  let smtp: ScriptedSmtp;
+  let worker: Awaited<ReturnType<typeof startWorkerMailingTo>> | null = null;
+
+  beforeAll(async () => {
+    h = await startHarness({ worker: false });
+    smtp = await scriptedSmtp();
+    smtp.state.silent = true;
+    // Two slots stand for the default 40 taken by 40 such purchases at once.
+    worker = await startWorkerMailingTo(h, smtp.url, { maxConcurrentWorkflowTaskExecutions: 2 });
+  });
+  afterAll(async () => {
+    await worker?.stop();
+    await smtp?.close();
+    await h?.close();
+  });
+
+  it('then the first tries give up, the next purchases skip the try without waiting on SMTP, and every receipt waits in its retried activity', async () => {
+    const stageOf = (eventId: string) =>
+      h.temporal.workflow
+        .getHandle(eventId)
+        .query(statusQuery)
+        .then((status) => status.stage);
+    /** Why each purchase's try in its workflow task failed (the local activity's failure type). */
+    const tryFailures = async (eventId: string) =>
+      (await historyOf(h, eventId)).flatMap((event) => {
+        const failure = event.markerRecordedEventAttributes?.failure;
+        return failure
+          ? [failure.cause?.applicationFailureInfo?.type ?? failure.applicationFailureInfo?.type]
+          : [];
+      });
+
+    const first = await Promise.all([purchaseFor(h), purchaseFor(h)]);
+    for (const { event } of first) expect((await h.deliver(event)).status).toBe(200);
+    await waitUntil(
+      async () =>
+        (await Promise.all(first.map(({ event }) => stageOf(event.id)))).every(
+          (stage) => stage === 'sending_receipt',
+        ),
+      { what: 'the first receipts handed to their retried activity', timeoutMs: 60_000 },
+    );
+    // Each gave up after waiting, or at once when the other had just stalled.
+    const firstFailures = (await Promise.all(first.map(({ event }) => tryFailures(event.id)))).flat();
+    expect(firstFailures).toHaveLength(2);
+    expect(firstFailures).toContain('SmtpTryStalled');
+
+    const next = await Promise.all([purchaseFor(h), purchaseFor(h), purchaseFor(h)]);
+    for (const { event } of next) expect((await h.deliver(event)).status).toBe(200);
+    await waitUntil(
+      async () =>
+        (await Promise.all(next.map(({ event }) => stageOf(event.id)))).every(
+          (stage) => stage === 'sending_receipt',
+        ),
+      { what: 'the next receipts handed over', timeoutMs: 60_000 },
+    );
+    // Granted, and their tries never went to the hung server.
+    for (const { event, sessionId } of next) {
+      expect(await tryFailures(event.id)).toEqual(['SmtpTryDeferred']);
+      expect(await ledgerRowsFor(h.sql, sessionId)).toHaveLength(1);
+    }
+  }, 120_000);
+});
