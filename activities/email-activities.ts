@@ -59,8 +59,11 @@ export function createEmailActivities({ sql, mailer, config, workflows, metrics 
   // next tries give up at once for a while. The email then goes to its retried activity; a send
   // still in flight keeps the outbox row locked, so the two never both send it.
   let inTaskPausedUntil = 0;
+  // Bumped by every pause: a slow success that began before a failure does not end its pause.
+  let inTaskPauses = 0;
   const sendInTask = async (key: string): Promise<{ status: string }> => {
     if (Date.now() < inTaskPausedUntil) throw errors.smtpTryDeferred();
+    const pausesBefore = inTaskPauses;
     let timer: NodeJS.Timeout | undefined;
     const stalled = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(errors.smtpTryStalled()), IN_TASK_TRY_MS);
@@ -68,10 +71,13 @@ export function createEmailActivities({ sql, mailer, config, workflows, metrics 
     const sending = send(key);
     try {
       const answer = await Promise.race([sending, stalled]);
-      inTaskPausedUntil = 0;
+      if (inTaskPauses === pausesBefore) inTaskPausedUntil = 0;
       return answer;
     } catch (error) {
-      if (!isFinalEmailFailure(error)) inTaskPausedUntil = Date.now() + IN_TASK_PAUSE_MS;
+      if (!isFinalEmailFailure(error)) {
+        inTaskPausedUntil = Date.now() + IN_TASK_PAUSE_MS;
+        inTaskPauses += 1;
+      }
       sending.catch(() => {}); // a stalled send ends on its own; its failure is recorded there
       throw error;
     } finally {

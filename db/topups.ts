@@ -6,6 +6,7 @@ import type { PaymentIntentSummary } from '../domain/topup-payment-intent';
 import {
   chargeOutcomeUnknown,
   checkTopupPayment,
+  OUTCOME_UNKNOWN_FAILURE_CODES,
   disablesAutoTopup,
   type TopupAsked,
 } from '../domain/topup-rules';
@@ -217,6 +218,9 @@ export async function recordTopupPaymentIntent(
     WHERE id = ${topupId}`;
 }
 
+/** Failures recorded without counting toward turning automatic top-up off. */
+const UNCOUNTED_FAILURE_CODES: string[] = [...OUTCOME_UNKNOWN_FAILURE_CODES, 'abandoned'];
+
 export type TopupGrantOutcome =
   | {
       outcome: 'granted';
@@ -274,7 +278,18 @@ export async function grantTopup(
     }
     const check = checkTopupPayment(askedOf(topup), request.payment, request.livemode);
     if (check.kind === 'failed') {
-      if (failedBefore) return { outcome: 'settled', status: topup.status, ledgerEntryId: null };
+      if (failedBefore) {
+        // The charge left unknown is now known to have failed: the next debit may charge again,
+        // unless a newer top-up shows the account was armed again since. Still not counted.
+        if (topup.failureCode === 'stripe_unavailable') {
+          await tx`
+            UPDATE topup_settings SET armed = enabled, updated_at = now()
+            WHERE account_id = ${topup.accountId} AND NOT EXISTS (
+              SELECT 1 FROM topups n JOIN topups t ON t.id = ${topup.id}
+              WHERE n.account_id = t.account_id AND n.created_at > t.created_at)`;
+        }
+        return { outcome: 'settled', status: topup.status, ledgerEntryId: null };
+      }
       return { outcome: 'failed', code: check.code, message: check.message };
     }
     if (check.kind === 'refuse') {
@@ -303,11 +318,12 @@ export async function grantTopup(
              ledger_entry_id = ${entry.id}, failure_code = NULL, failure_message = NULL, updated_at = now()
       WHERE id = ${topup.id}`;
     if (failedBefore) {
-      // Its failure was counted: now only the failures after it are in a row. Auto top-up turned
-      // off by the count stays off until the settings are saved.
+      // Now only the counted failures after it are in a row. Auto top-up turned off by the count
+      // stays off until the settings are saved.
       await tx`
         UPDATE topup_settings SET consecutive_failures = LEAST(consecutive_failures,
           (SELECT count(*) FROM topups WHERE account_id = ${topup.accountId} AND status = 'failed'
+             AND failure_code <> ALL (${UNCOUNTED_FAILURE_CODES})
              AND created_at > ${topup.createdAt})::int), armed = enabled, updated_at = now()
         WHERE account_id = ${topup.accountId}`;
     } else {

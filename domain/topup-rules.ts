@@ -72,7 +72,8 @@ export const disablesAutoTopup = (consecutiveFailures: number, maxConsecutiveFai
  * turning automatic top-up off, and no new top-up is charged until the balance is back above
  * the threshold (a late success that grants brings it there).
  */
-const OUTCOME_UNKNOWN_FAILURES: ReadonlySet<string> = new Set(['stripe_unavailable', 'grant_failed']);
+export const OUTCOME_UNKNOWN_FAILURE_CODES = ['stripe_unavailable', 'grant_failed'] as const;
+const OUTCOME_UNKNOWN_FAILURES: ReadonlySet<string> = new Set(OUTCOME_UNKNOWN_FAILURE_CODES);
 
 export const chargeOutcomeUnknown = (failureCode: string): boolean =>
   OUTCOME_UNKNOWN_FAILURES.has(failureCode);
