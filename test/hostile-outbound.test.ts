@@ -1,7 +1,6 @@
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createHmac } from 'node:crypto';
 import { createServer as createHttpServer, type Server, type ServerResponse } from 'node:http';
-import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { createMailer } from '../activities/mailer';
 import {
@@ -16,6 +15,7 @@ import { summarizeCheckoutSession } from '../domain/stripe-objects';
 import { checkoutSession, stripeEvent } from '../stripe-fixtures';
 import { ledgerRowsFor } from './support/db';
 import { startHarness, TEST_OUTBOX_AGES, type Harness } from './support/harness';
+import { scriptedSmtp } from './support/scripted-smtp';
 import { waitUntil } from './support/wait';
 
 describe('endpoint URLs a hostile admin registers', () => {
@@ -356,61 +356,15 @@ describe('hostile endpoints and callers', () => {
   });
 });
 
-/**
- * A small SMTP server that speaks just enough of the protocol, and can drop the connection in
- * the middle of a message's DATA.
- */
+/** The scripted SMTP server with the answers these tests need. */
 async function rawSmtp(options: { dropDuringData: () => boolean; beforeAccepting?: () => Promise<void> }) {
-  const received: string[] = [];
-  const sockets = new Set<Socket>();
-  const server: TcpServer = createTcpServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => {});
-    let inData = false;
-    let buffer = '';
-    socket.write('220 raw ESMTP\r\n');
-    socket.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString('utf8');
-      if (inData) {
-        if (options.dropDuringData()) return void socket.destroy();
-        const end = buffer.indexOf('\r\n.\r\n');
-        if (end < 0) return;
-        received.push(buffer.slice(0, end));
-        buffer = buffer.slice(end + 5);
-        inData = false;
-        void (options.beforeAccepting?.() ?? Promise.resolve()).then(() => socket.write('250 queued\r\n'));
-      }
-      for (let line = buffer.indexOf('\r\n'); line >= 0 && !inData; line = buffer.indexOf('\r\n')) {
-        const command = buffer.slice(0, line).toUpperCase();
-        buffer = buffer.slice(line + 2);
-        if (command.startsWith('EHLO') || command.startsWith('HELO'))
-          socket.write('250-raw\r\n250 8BITMIME\r\n');
-        else if (command.startsWith('MAIL') || command.startsWith('RCPT') || command.startsWith('RSET'))
-          socket.write('250 ok\r\n');
-        else if (command.startsWith('DATA')) {
-          inData = true;
-          socket.write('354 go on\r\n');
-        } else if (command.startsWith('QUIT')) socket.end('221 bye\r\n');
-        else if (command.startsWith('NOOP')) socket.write('250 ok\r\n');
-        else socket.write('502 no\r\n');
-      }
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  return {
-    url: `smtp://127.0.0.1:${port}`,
-    port,
-    received,
-    async down() {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-    async upAgain() {
-      await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-    },
+  const smtp = await scriptedSmtp();
+  smtp.state.dropDuringData = options.dropDuringData;
+  smtp.state.onMessage = async () => {
+    await options.beforeAccepting?.();
+    return { reply: '250 queued' };
   };
+  return { ...smtp, down: smtp.close };
 }
 
 describe('the pooled SMTP transport', () => {
