@@ -7,6 +7,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { ReceiptState } from '../domain/purchase-workflow-contract';
+import { applicationFailureOf } from './activity-failures';
 import {
   databaseActivityOptions,
   quickReceiptOptions,
@@ -31,11 +32,9 @@ export async function tryEmailInThisTask(
     return 'sent';
   } catch (error) {
     if (isCancellation(error)) throw error;
-    const cause = error instanceof ActivityFailure ? error.cause : error;
-    if (!(cause instanceof ApplicationFailure) || !RECEIPT_FINAL_ERRORS.includes(cause.type ?? '')) {
-      return 'retry';
-    }
-    await recordFailure(key, cause);
+    const failure = applicationFailureOf(error);
+    if (!failure || !RECEIPT_FINAL_ERRORS.includes(failure.type ?? '')) return 'retry';
+    await recordFailure(key, failure);
     return 'failed';
   }
 }

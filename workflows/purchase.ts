@@ -1,6 +1,4 @@
 import {
-  ActivityFailure,
-  ApplicationFailure,
   patched,
   proxyActivities,
   proxyLocalActivities,
@@ -24,6 +22,7 @@ import {
 import { NonRetryable } from '../domain/failure-types';
 import { purchaseGrantFor } from '../domain/purchase-rules';
 import { PurchaseStatus } from '../domain/search-attributes';
+import { applicationFailureOf } from './activity-failures';
 import { databaseActivityOptions, databaseLocalActivityOptions } from './activity-options';
 import { deliverEmail, tryEmailInThisTask } from './email-delivery';
 import { rejectionReason, reviewDesk, reviewExpiredReason } from './review';
@@ -132,7 +131,8 @@ export async function purchaseWorkflow(input: PurchaseWorkflowInput): Promise<Pu
       granted = await db.grantPurchase(grant);
     } catch (error) {
       // An approval for an account that does not exist yet goes back to the reviewer.
-      if (validation.outcome !== 'held' || failureType(error) !== NonRetryable.AccountNotFound) throw error;
+      if (validation.outcome !== 'held' || applicationFailureOf(error)?.type !== NonRetryable.AccountNotFound)
+        throw error;
       sentBack = `${validation.reason}; approved, but account ${grant.accountId} does not exist`;
     }
   }
@@ -201,10 +201,4 @@ export async function purchaseWorkflow(input: PurchaseWorkflowInput): Promise<Pu
     };
     return purchaseGrantFor(session, sold, workflowId, decision.reviewer);
   }
-}
-
-function failureType(error: unknown): string | undefined {
-  // A regular activity's failure comes wrapped in an ActivityFailure; a local activity's does not.
-  const cause = error instanceof ActivityFailure ? error.cause : error;
-  return cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined;
 }
