@@ -6,6 +6,7 @@ import { loadPackCatalog } from '../db/catalog';
 import { checkoutSession, stripeEvent, webhookRequest } from '../stripe-fixtures';
 import { assertLocalTarget, runPool, summarizeLatencies } from './bench-support';
 import { webhookSecretFrom, webhookUrlFrom } from './send-event/options';
+import { isUsageMistake, UsageError } from './cli-usage';
 
 /**
  * Acknowledgement latency of a running webhook: N distinct, valid, signed purchase events sent C
@@ -56,8 +57,6 @@ interface Options {
   requestTimeoutMs: number;
   json: boolean;
 }
-
-class UsageError extends Error {}
 
 function integer(value: string, name: string, min: number, max: number): number {
   const parsed = Number(value);
@@ -212,13 +211,8 @@ async function main(argv: string[]): Promise<number> {
   try {
     options = parseOptions(argv);
   } catch (error) {
-    if (
-      !(error instanceof UsageError) &&
-      (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') !== true
-    ) {
-      throw error;
-    }
-    process.stderr.write(`${(error as Error).message}\nsee: npm run bench:webhook -- --help\n`);
+    if (!isUsageMistake(error)) throw error;
+    process.stderr.write(`${error.message}\nsee: npm run bench:webhook -- --help\n`);
     return 2;
   }
   if (!options) {

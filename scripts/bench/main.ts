@@ -11,6 +11,7 @@ import { counterDelta, profileHistories, ProcessSampler, scrapeTemporal } from '
 import { formatReport, phaseResult, ratios, type BenchReport, type PhaseResult } from './report';
 import { BenchStack, type Engine } from './stack';
 import { bareTarget, directTarget, serviceTarget, type SystemName, type Target } from './targets';
+import { isUsageMistake, UsageError } from '../cli-usage';
 
 /**
  * `npm run bench`: the service beside a bare-Temporal baseline and a direct handler, on the same
@@ -44,8 +45,6 @@ before the next phase. Prints one table (or JSON with --json). Everything is thr
 With BENCH_PROFILE_DIR=DIR in the environment, the service's worker writes V8 CPU profiles
 (one per thread) into DIR when it stops: open them in Chrome DevTools or speedscope.
 `;
-
-class UsageError extends Error {}
 
 interface Options {
   engine: Engine;
@@ -177,13 +176,8 @@ async function main(argv: string[]): Promise<number> {
   try {
     options = parseOptions(argv);
   } catch (error) {
-    if (
-      !(error instanceof UsageError) &&
-      (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') !== true
-    ) {
-      throw error;
-    }
-    process.stderr.write(`${(error as Error).message}\nsee: npm run bench -- --help\n`);
+    if (!isUsageMistake(error)) throw error;
+    process.stderr.write(`${error.message}\nsee: npm run bench -- --help\n`);
     return 2;
   }
   if (!options) {
