@@ -132,16 +132,8 @@ interface DeliveryRow {
   next_attempt_at: Date;
   delivered_at: Date | null;
   created_at: Date;
-  recent: Array<{
-    attempt: number;
-    at: string;
-    succeeded: boolean;
-    responseStatus: number | null;
-    latencyMs: number;
-    error: string | null;
-    responseExcerpt: string | null;
-    manual: boolean;
-  }> | null;
+  /** The attempts as PostgreSQL's JSON gives them: the time as text. */
+  recent: Array<Omit<DeliveryAttempt, 'at'> & { at: string }> | null;
 }
 
 /** Attempts each delivery of a listing shows. */
