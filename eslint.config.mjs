@@ -2,6 +2,64 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import { builtinModules } from 'node:module';
 
+// What does I/O: the SDKs of the services the worker and the API talk to, and the folders that use them.
+const SERVICE_PACKAGES = [
+  '@temporalio/client',
+  '@temporalio/worker',
+  '@temporalio/activity',
+  '@temporalio/testing',
+  'stripe',
+  'postgres',
+  'pg',
+  'nodemailer',
+  'pino',
+  'express',
+  'prom-client',
+];
+const SERVICE_FOLDERS = [
+  'activities',
+  'api',
+  'cli',
+  'config',
+  'credits',
+  'db',
+  'email',
+  'scripts',
+  'stripe',
+  'temporal',
+  'worker',
+];
+
+/**
+ * Bans, in `files`, Node's built-ins and value imports of the I/O SDKs and folders.
+ * @param {string[]} files
+ * @param {string} up the relative path from those files to the top of the project
+ */
+function deterministic(files, up) {
+  const message = 'Workflows and the rules they import are deterministic: types only.';
+  return {
+    files,
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            ...builtinModules.flatMap((name) => [name, `node:${name}`]),
+            ...SERVICE_PACKAGES.map((name) => ({ name, allowTypeImports: true, message })),
+          ],
+          patterns: [
+            {
+              group: SERVICE_FOLDERS.flatMap((folder) => [`${up}${folder}`, `${up}${folder}/**`]),
+              allowTypeImports: true,
+              message,
+            },
+          ],
+        },
+      ],
+    },
+  };
+}
+
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', '.data/', '.tools/', 'coverage/', 'jest.config.js'] },
   js.configs.recommended,
@@ -20,30 +78,10 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
-  {
-    // Workflow code is replayed: no I/O, clocks or randomness of Node's own.
-    files: ['workflows/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          paths: builtinModules.flatMap((name) => [name, `node:${name}`]),
-          patterns: [
-            {
-              group: ['../activities', '../activities/*'],
-              allowTypeImports: true,
-              message: 'Import activity types only.',
-            },
-            {
-              group: ['../db/*', '../api/*', '../worker/*', '../config/*'],
-              allowTypeImports: true,
-              message: 'Workflows are deterministic: types only.',
-            },
-          ],
-        },
-      ],
-    },
-  },
+  // Workflow code is replayed: no I/O, clocks or randomness of Node's own, and no client SDK.
+  // domain/ holds the pure rules workflows import, so the same ban applies there.
+  deterministic(['workflows/*.ts', 'domain/*.ts'], '../'),
+  deterministic(['workflows/*/*.ts'], '../../'),
   {
     files: ['test/**/*.ts'],
     rules: {

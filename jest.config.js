@@ -1,13 +1,29 @@
-/** Tests run against real PostgreSQL, Temporal and SMTP servers that the global setup starts. */
-module.exports = {
+/**
+ * Two tiers. `fast` (`*.fast.test.ts`, `npm run test:fast`): pure rules, workflow logic against
+ * stub activities, Stripe's request shapes against stripe-mock; no PostgreSQL, no Temporal dev
+ * server. `integration`: everything else, against real PostgreSQL, Temporal and SMTP servers that
+ * the global setup starts. `npm test` runs both.
+ */
+const shared = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
-  testMatch: ['**/*.test.ts'],
   // Type checking is `npm run typecheck`; here TypeScript is only transpiled, which is much faster.
   transform: { '^.+\\.ts$': ['ts-jest', { diagnostics: false }] },
-  globalSetup: '<rootDir>/test/setup/global-setup.ts',
-  globalTeardown: '<rootDir>/test/setup/global-teardown.ts',
+};
+
+module.exports = {
   testTimeout: 120_000,
-  // Each test file runs its own worker against the shared servers; two cores, two files at once.
+  // Each integration file runs its own worker against the shared servers; two cores, two files at once.
   maxWorkers: 2,
+  projects: [
+    { ...shared, displayName: 'fast', testMatch: ['**/*.fast.test.ts'] },
+    {
+      ...shared,
+      displayName: 'integration',
+      testMatch: ['**/*.test.ts'],
+      testPathIgnorePatterns: ['\\.fast\\.test\\.ts$'],
+      globalSetup: '<rootDir>/test/setup/global-setup.ts',
+      globalTeardown: '<rootDir>/test/setup/global-teardown.ts',
+    },
+  ],
 };

@@ -1,8 +1,8 @@
 import { Context } from '@temporalio/activity';
 import type { Queryable } from '../db/client';
-import { findGrant } from '../db/credit-grants';
-import { findEntryByKey } from '../db/ledger';
-import { findPurchase } from '../db/purchases';
+import { findGrant } from '../credits/grants';
+import { findEntryByKey } from '../credits/ledger';
+import { findPurchase } from '../db/purchases/purchases';
 import type { GrantSource } from '../domain/credit-grant-rules';
 
 /**

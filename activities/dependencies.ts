@@ -1,10 +1,10 @@
 import type { Sql } from '../db/client';
 import type { BusinessMetrics } from './business-metrics';
-import type { InvoicePaymentLookup } from './invoice-payments';
-import type { Mailer } from './mailer';
-import type { OutboundWebhookSettings } from './outbound-webhook-activities';
-import type { ReconcileDependencies } from './reconcile-activities';
-import type { TopupDependencies } from './topup-activities';
+import type { InvoicePaymentLookup } from '../stripe/invoice-payments';
+import type { Mailer } from '../email/mailer';
+import type { OutboundWebhookSettings } from './outbound-webhooks/dispatcher';
+import type { ReconcileDependencies } from './reconciliation/reconcile';
+import type { TopupDependencies } from './topups/topup';
 
 /** What the activities may ask of Temporal itself. */
 export interface WorkflowDirectory {

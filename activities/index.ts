@@ -1,14 +1,14 @@
-import { createCheckoutClosedActivities } from './checkout-closed-activities';
+import { createCheckoutClosedActivities } from './purchases/checkout-closed';
 import type { ActivityDependencies } from './dependencies';
-import { createEmailActivities } from './email-activities';
-import { createInvoiceActivities } from './invoice-activities';
-import { createMaintenanceActivities } from './maintenance-activities';
-import { createOutboundWebhookActivities } from './outbound-webhook-activities';
-import { createPurchaseActivities } from './purchase-activities';
-import { createReconcileActivities } from './reconcile-activities';
-import { createReversalActivities } from './reversal-activities';
-import { createSubscriptionActivities } from './subscription-activities';
-import { createTopupActivities } from './topup-activities';
+import { createEmailActivities } from './email/email';
+import { createInvoiceActivities } from './subscriptions/invoice';
+import { createMaintenanceActivities } from './maintenance/maintenance';
+import { createOutboundWebhookActivities } from './outbound-webhooks/dispatcher';
+import { createPurchaseActivities } from './purchases/purchase';
+import { createReconcileActivities } from './reconciliation/reconcile';
+import { createReversalActivities } from './reversals/reversals';
+import { createSubscriptionActivities } from './subscriptions/subscription';
+import { createTopupActivities } from './topups/topup';
 
 export type { ActivityDependencies, WorkflowDirectory } from './dependencies';
 

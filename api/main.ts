@@ -2,11 +2,11 @@ import { Client, Connection } from '@temporalio/client';
 import { once } from 'node:events';
 import { loadApiConfig, loadOrExit } from '../config/env';
 import { createLogger } from '../config/logger';
-import { syncCatalogs } from '../db/catalog';
+import { syncCatalogs } from '../db/catalog/packs';
 import { createSql } from '../db/client';
 import { createApp } from './app';
 import { createMetrics } from './metrics';
-import { createStripeClient } from '../config/stripe-client';
+import { createStripeClient } from '../stripe/client';
 import { payloadEncryptionWarnings, temporalDataConverter } from '../config/payload-codec';
 
 async function main(): Promise<void> {

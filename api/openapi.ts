@@ -410,7 +410,7 @@ function codecOperation(operation: 'encode' | 'decode'): ZodOpenApiOperationObje
 
 /**
  * The role each /v1 operation needs (read < write < admin). The routes mount the same with
- * `requireRole`; test/api-roles.test.ts calls every operation listed here to check they agree.
+ * `requireRole`; test/api/roles.test.ts calls every operation listed here to check they agree.
  */
 const ROLES: Record<string, Record<string, ApiRole>> = {
   '/v1/packs': { get: 'read' },

@@ -2,18 +2,18 @@ import type { Client } from '@temporalio/client';
 import express, { Router } from 'express';
 import type { Logger } from '../config/logger';
 import type { Sql } from '../db/client';
-import { recordRejectedEvent } from '../db/rejected-events';
+import { recordRejectedEvent } from '../db/stripe/rejected-events';
 import {
   eventWorkflowStart,
   permanentTemporalRefusal,
   startEventWorkflow,
   takeInStripeEvent,
-} from '../domain/stripe-event-intake';
-import type { RouteSettings } from '../domain/stripe-event-routes';
-import { SUPPORTED_EVENT_API_VERSIONS } from '../domain/stripe-objects';
+} from '../stripe/event-intake';
+import type { RouteSettings } from '../stripe/event-routes';
+import { SUPPORTED_EVENT_API_VERSIONS } from '../stripe/objects';
 import { errors } from './errors';
 import { timeWebhook, type Metrics } from './metrics';
-import { verifyStripeSignature } from './stripe-signature';
+import { verifyStripeSignature } from '../stripe/signature';
 
 export interface WebhookDependencies {
   temporal: Client;

@@ -1,5 +1,5 @@
-import type { PurchaseGrant } from './purchase-workflow-contract';
-import type { CheckoutSessionSummary } from './stripe-objects';
+import type { PurchaseGrant } from '../workflows/purchases/contract';
+import type { CheckoutSessionSummary } from '../stripe/objects';
 
 /**
  * The money rules of a checkout purchase, shared by the workflow, the activities and the API.

@@ -1,4 +1,4 @@
-import type { InvoiceSummary } from './stripe-billing-objects';
+import type { InvoiceSummary } from '../stripe/billing-objects';
 
 /**
  * The rules of subscriptions, shared by the workflows and the activities: which state of a

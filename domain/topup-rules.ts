@@ -1,4 +1,4 @@
-import type { PaymentIntentSummary } from './topup-payment-intent';
+import type { PaymentIntentSummary } from '../stripe/payment-intent';
 
 /**
  * The money rules of an automatic top-up. What was asked is the top-up row written when the

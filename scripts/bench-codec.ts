@@ -2,9 +2,9 @@ import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import { routeStripeEvent } from '../domain/stripe-event-routes';
+import { routeStripeEvent } from '../stripe/event-routes';
 import { EncryptionCodec, PayloadKeyRing, generatePayloadKey } from '../config/payload-codec';
-import { checkoutSession, stripeEvent } from '../stripe-fixtures';
+import { checkoutSession, stripeEvent } from '../stripe/fixtures/index';
 
 /**
  * What the payload codec costs per payload, in-process: encrypt + decrypt of payloads shaped like

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { parseApiKeys } from '../config/env';
-import { checkoutSession, deliverEvent, stripeEvent } from '../stripe-fixtures';
+import { checkoutSession, deliverEvent, stripeEvent } from '../stripe/fixtures/index';
 import { assertLocalTarget, runPool, summarizeLatencies } from './bench-support';
 
 /**

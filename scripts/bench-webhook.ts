@@ -2,11 +2,11 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { parseApiKeys } from '../config/env';
-import { loadPackCatalog } from '../db/catalog';
-import { checkoutSession, stripeEvent, webhookRequest } from '../stripe-fixtures';
+import { loadPackCatalog } from '../db/catalog/packs';
+import { checkoutSession, stripeEvent, webhookRequest } from '../stripe/fixtures/index';
 import { assertLocalTarget, runPool, summarizeLatencies } from './bench-support';
 import { webhookSecretFrom, webhookUrlFrom } from './send-event/options';
-import { isUsageMistake, UsageError } from './cli-usage';
+import { isUsageMistake, UsageError } from '../cli/usage-error';
 
 /**
  * Acknowledgement latency of a running webhook: N distinct, valid, signed purchase events sent C

@@ -120,13 +120,13 @@ for i in "${!PLACEHOLDERS[@]}"; do
 done
 
 # temporal-setup registers the custom search attributes the workflows set: its list must be the
-# one in domain/search-attributes.ts, or workflows fail on an unknown attribute.
-ATTRIBUTES_TS="$ROOT/domain/search-attributes.ts"
+# one in workflows/shared/search-attributes.ts, or workflows fail on an unknown attribute.
+ATTRIBUTES_TS="$ROOT/workflows/shared/search-attributes.ts"
 if [ -f "$ATTRIBUTES_TS" ] && grep -q 'for attribute in ' "$FILE"; then
   in_code="$(grep -oE "defineSearchAttributeKey\('[A-Za-z0-9_]+'" "$ATTRIBUTES_TS" | cut -d"'" -f2 | sort | xargs)"
   in_compose="$(sed -nE 's/^ *for attribute in ([A-Za-z0-9_ ]+); do *$/\1/p' "$FILE" | tr ' ' '\n' | sed '/^$/d' | sort | xargs)"
   if [ "$in_code" != "$in_compose" ]; then
-    log "INVALID: $FILE registers the search attributes [$in_compose] but domain/search-attributes.ts defines [$in_code]"
+    log "INVALID: $FILE registers the search attributes [$in_compose] but workflows/shared/search-attributes.ts defines [$in_code]"
     exit 1
   fi
 fi

@@ -10,8 +10,8 @@ import type { Readable } from 'node:stream';
 import { prettyFactory } from 'pino-pretty';
 import { API_ROLES, DEFAULT_WORKER_METRICS_PORT, loadApiConfig, loadWorkerConfig } from '../config/env';
 import { migrate } from '../db/migrate';
-import { SEARCH_ATTRIBUTES } from '../domain/search-attributes';
-import { DEV_WEBHOOK_SECRET } from '../stripe-fixtures';
+import { SEARCH_ATTRIBUTES } from '../workflows/shared/search-attributes';
+import { DEV_WEBHOOK_SECRET } from '../stripe/fixtures/index';
 import { startPostgres, startTemporalDevServer, waitForPort, type RunningService } from './local-services';
 
 /**

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
 import postgres from 'postgres';
-import { SEARCH_ATTRIBUTES } from '../domain/search-attributes';
+import { SEARCH_ATTRIBUTES } from '../workflows/shared/search-attributes';
 import type { TemporalEngine } from './bench/stack';
 import { openLog, spawnUntilReady, type LogSink } from './chaos/processes';
 import { freePort, startPostgres, stopProcess, waitForPort } from './local-services';

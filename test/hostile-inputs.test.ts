@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { parseApiKeys } from '../config/env';
-import { createGrant } from '../db/credit-grants';
-import { holdCredits } from '../db/reservations';
-import { statusQuery } from '../domain/purchase-workflow-contract';
-import { checkoutSession, signPayload, stripeEvent } from '../stripe-fixtures';
+import { createGrant } from '../credits/grants';
+import { holdCredits } from '../credits/reservations';
+import { statusQuery } from '../workflows/purchases/contract';
+import { checkoutSession, signPayload, stripeEvent } from '../stripe/fixtures/index';
 import { checkedBalance, grantDirectly, ledgerOf } from './support/billing';
 import { ADMIN_API_KEY, API_KEY, startHarness, WEBHOOK_SECRET, type Harness } from './support/harness';
 import { waitUntil } from './support/wait';

@@ -1,13 +1,13 @@
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { randomUUID } from 'node:crypto';
-import { createEmailActivities } from '../activities/email-activities';
-import type { Mailer } from '../activities/mailer';
-import { createAccount } from '../db/accounts';
+import { createEmailActivities } from '../activities/email/email';
+import type { Mailer } from '../email/mailer';
+import { createAccount } from '../credits/accounts';
 import { createSql, type Sql } from '../db/client';
-import { createGrant } from '../db/credit-grants';
-import { enqueueEmail } from '../db/outbox';
-import { failTopup, findTopupSettings, grantTopup, saveTopupSettings } from '../db/topups';
-import type { PaymentIntentSummary } from '../domain/topup-payment-intent';
+import { createGrant } from '../credits/grants';
+import { enqueueEmail } from '../db/email/outbox';
+import { failTopup, findTopupSettings, grantTopup, saveTopupSettings } from '../db/topups/topups';
+import type { PaymentIntentSummary } from '../stripe/payment-intent';
 import { TEST_OUTBOX_AGES } from './support/harness';
 
 const silent = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };

@@ -4,16 +4,12 @@ import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { createTopupActivities, type TopupPaymentGateway } from '../activities/topup-activities';
+import { createTopupActivities, type TopupPaymentGateway } from '../activities/topups/topup';
 import type { ActivityDependencies } from '../activities/dependencies';
-import type { PaymentIntentSummary } from '../domain/topup-payment-intent';
-import {
-  topupStatusQuery,
-  topupWorkflowId,
-  type TopupWorkflowResult,
-} from '../domain/topup-workflow-contract';
-import { parseBackfillArguments, planBackfill, UsageError } from '../scripts/reconcile';
-import { stripeEvent } from '../stripe-fixtures';
+import type { PaymentIntentSummary } from '../stripe/payment-intent';
+import { topupStatusQuery, topupWorkflowId, type TopupWorkflowResult } from '../workflows/topups/contract';
+import { parseBackfillArguments, planBackfill, UsageError } from '../cli/reconcile';
+import { stripeEvent } from '../stripe/fixtures/index';
 import { checkedBalance, grantDirectly, PACKS } from './support/billing';
 import { startHarness, type Harness } from './support/harness';
 import { testDataConverter } from './support/payload-keys';
@@ -254,7 +250,7 @@ describe('automatic top-up against an unlucky Stripe', () => {
   it('when a backfill names a time without an offset or a day that does not exist, then it is read as UTC or refused', () => {
     const now = Date.UTC(2026, 11, 20) / 1000;
     // The operator's machine is not on UTC: the window must not move with it.
-    const parse = `import { parseBackfillArguments } from ${JSON.stringify(path.join(__dirname, '..', 'scripts', 'reconcile'))};
+    const parse = `import { parseBackfillArguments } from ${JSON.stringify(path.join(__dirname, '..', 'cli', 'reconcile'))};
       console.log(JSON.stringify(parseBackfillArguments(['--since', '2026-11-20T10:00', '--until', '2026-11-21'], ${now})));`;
     const cli = spawnSync(path.join(__dirname, '..', 'node_modules', '.bin', 'tsx'), ['-e', parse], {
       encoding: 'utf8',
@@ -272,7 +268,9 @@ describe('automatic top-up against an unlucky Stripe', () => {
   it('when the recorded top-up histories are replayed against the workflow as changed here, then they replay', async () => {
     const histories = ['topup-succeeded', 'topup-failed'].map((name) => ({
       workflowId: name,
-      history: JSON.parse(readFileSync(path.join(__dirname, 'histories', `${name}.json`), 'utf8')) as unknown,
+      history: JSON.parse(
+        readFileSync(path.join(__dirname, 'workflows', 'histories', `${name}.json`), 'utf8'),
+      ) as unknown,
     }));
     const failures: string[] = [];
     for await (const result of Worker.runReplayHistories(

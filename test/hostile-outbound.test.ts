@@ -2,17 +2,17 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { createHmac } from 'node:crypto';
 import { createServer as createHttpServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createMailer } from '../activities/mailer';
+import { createMailer } from '../email/mailer';
 import {
   createOutboundWebhookActivities,
   DEFAULT_OUTBOUND_WEBHOOK_SETTINGS,
-} from '../activities/outbound-webhook-activities';
-import { createPurchaseActivities } from '../activities/purchase-activities';
-import { outboundEventId, queueOutboundEvent } from '../db/outbound-events';
+} from '../activities/outbound-webhooks/dispatcher';
+import { createPurchaseActivities } from '../activities/purchases/purchase';
+import { outboundEventId, queueOutboundEvent } from '../db/outbound-webhooks/events';
 import { endpointUrlProblem } from '../domain/outbound-events';
-import { reviewSignal, statusQuery, type PurchaseValidation } from '../domain/purchase-workflow-contract';
-import { summarizeCheckoutSession } from '../domain/stripe-objects';
-import { checkoutSession, stripeEvent } from '../stripe-fixtures';
+import { reviewSignal, statusQuery, type PurchaseValidation } from '../workflows/purchases/contract';
+import { summarizeCheckoutSession } from '../stripe/objects';
+import { checkoutSession, stripeEvent } from '../stripe/fixtures/index';
 import { ledgerRowsFor } from './support/db';
 import { startHarness, TEST_OUTBOX_AGES, type Harness } from './support/harness';
 import { scriptedSmtp } from './support/scripted-smtp';

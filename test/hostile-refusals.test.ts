@@ -1,10 +1,10 @@
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { randomUUID } from 'node:crypto';
-import { createEmailActivities } from '../activities/email-activities';
-import type { Mailer } from '../activities/mailer';
-import { holdCredits } from '../db/reservations';
-import { statusQuery } from '../domain/purchase-workflow-contract';
-import { checkoutSession, stripeEvent } from '../stripe-fixtures';
+import { createEmailActivities } from '../activities/email/email';
+import type { Mailer } from '../email/mailer';
+import { holdCredits } from '../credits/reservations';
+import { statusQuery } from '../workflows/purchases/contract';
+import { checkoutSession, stripeEvent } from '../stripe/fixtures/index';
 import { checkedBalance, grantDirectly } from './support/billing';
 import { API_KEY, startHarness, type Harness } from './support/harness';
 import { StripeStandIn } from './support/stripe-stand-in';

@@ -1,8 +1,8 @@
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createHash, randomUUID } from 'node:crypto';
-import { createEmailActivities } from '../activities/email-activities';
-import type { Mailer } from '../activities/mailer';
-import { holdCredits } from '../db/reservations';
+import { createEmailActivities } from '../activities/email/email';
+import type { Mailer } from '../email/mailer';
+import { holdCredits } from '../credits/reservations';
 import { checkedBalance, grantDirectly, ledgerOf } from './support/billing';
 import { API_KEY, startHarness, type Harness } from './support/harness';
 import { StripeStandIn } from './support/stripe-stand-in';

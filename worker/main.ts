@@ -1,15 +1,15 @@
 import { Client, Connection } from '@temporalio/client';
 import { msToNumber } from '@temporalio/common/lib/time';
 import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
-import { stripeInvoicePaymentLookup } from '../activities/invoice-payments';
-import { createMailer } from '../activities/mailer';
+import { stripeInvoicePaymentLookup } from '../stripe/invoice-payments';
+import { createMailer } from '../email/mailer';
 import { createSql } from '../db/client';
 import { loadOrExit, loadWorkerConfig } from '../config/env';
 import { createLogger } from '../config/logger';
 import { payloadEncryptionWarnings, temporalDataConverter } from '../config/payload-codec';
-import { createStripeClient } from '../config/stripe-client';
-import { outboundWebhookSettings } from '../activities/outbound-webhook-activities';
-import { stripeTopupPayments } from '../activities/topup-activities';
+import { createStripeClient } from '../stripe/client';
+import { outboundWebhookSettings } from '../activities/outbound-webhooks/dispatcher';
+import { stripeTopupPayments } from '../activities/topups/topup';
 import { createWorker } from './create-worker';
 import {
   ensureMaintenanceSchedule,
@@ -19,7 +19,7 @@ import {
 } from './maintenance-schedule';
 import { freeLoopbackPort, startMetricsServer } from './metrics-server';
 import { createWorkerMetrics } from './metrics';
-import { startOutboundWebhookKicker } from './outbound-webhook-kicker';
+import { startOutboundWebhookKicker } from '../temporal/outbound-webhook-kicker';
 import { pinoTemporalLogger } from './temporal-logger';
 
 async function main(): Promise<void> {

@@ -11,15 +11,15 @@ import {
   type EventWorkflowStarter,
   type ReconcileDependencies,
   type ReconcileSettings,
-} from '../activities/reconcile-activities';
-import { MAINTENANCE_WORKFLOW_TYPE, maintenanceScheduleId } from '../domain/maintenance-workflow-contract';
+} from '../activities/reconciliation/reconcile';
+import { MAINTENANCE_WORKFLOW_TYPE, maintenanceScheduleId } from '../workflows/maintenance/contract';
 import {
   RECONCILE_WORKFLOW_TYPE,
   reconcileScheduleId,
   type ReconcileWorkflowInput,
-} from '../domain/reconcile-workflow-contract';
-import { startEventWorkflow } from '../domain/stripe-event-intake';
-import type { RouteSettings } from '../domain/stripe-event-routes';
+} from '../workflows/reconciliation/contract';
+import { startEventWorkflow } from '../stripe/event-intake';
+import type { RouteSettings } from '../stripe/event-routes';
 
 /**
  * Creates the maintenance schedule of a task queue, or brings an existing one up to date, so

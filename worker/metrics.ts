@@ -2,7 +2,7 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { BusinessMetrics } from '../activities/business-metrics';
 import type { Sql } from '../db/client';
 
-/** The kinds of outbox email (`<kind>:<reference>` keys, domain/billing-emails.ts). */
+/** The kinds of outbox email (`<kind>:<reference>` keys, email/templates.ts). */
 const EMAIL_KINDS = new Set(['receipt', 'dunning', 'subscription-ended', 'payment-failed']);
 const emailKind = (key: string) => {
   const kind = key.slice(0, key.indexOf(':'));

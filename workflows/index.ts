@@ -1,10 +1,10 @@
 // Every workflow type the worker registers. Deterministic code only: see README, "Workflows".
-export { purchaseWorkflow } from './purchase';
-export { subscriptionWorkflow } from './subscription';
-export { invoiceWorkflow } from './invoice';
-export { refundWorkflow, disputeWorkflow } from './reversals';
-export { checkoutClosedWorkflow } from './checkout-closed';
-export { maintenanceWorkflow, reservationTimeoutWorkflow } from './maintenance';
-export { webhookDispatcherWorkflow } from './outbound-webhooks';
-export { reconcileWorkflow } from './reconcile';
-export { topupWorkflow, lowBalanceNoticeWorkflow } from './topup';
+export { purchaseWorkflow } from './purchases/purchase';
+export { subscriptionWorkflow } from './subscriptions/subscription';
+export { invoiceWorkflow } from './subscriptions/invoice';
+export { refundWorkflow, disputeWorkflow } from './reversals/reversals';
+export { checkoutClosedWorkflow } from './purchases/checkout-closed';
+export { maintenanceWorkflow, reservationTimeoutWorkflow } from './maintenance/maintenance';
+export { webhookDispatcherWorkflow } from './outbound-webhooks/dispatcher';
+export { reconcileWorkflow } from './reconciliation/reconcile';
+export { topupWorkflow, lowBalanceNoticeWorkflow } from './topups/topup';

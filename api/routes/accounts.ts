@@ -1,14 +1,14 @@
 import { Router } from 'express';
 import type { Sql } from '../../db/client';
-import { createAccount, findAccount, type Account } from '../../db/accounts';
-import { summarizeCredits } from '../../db/credit-grants';
-import { debitCredits } from '../../db/debits';
-import { listLedgerEntries, type LedgerEntryWithAllocations } from '../../db/ledger';
+import { createAccount, findAccount, type Account } from '../../credits/accounts';
+import { summarizeCredits } from '../../credits/grants';
+import { debitCredits } from '../../credits/debits';
+import { listLedgerEntries, type LedgerEntryWithAllocations } from '../../credits/ledger';
 import { decodeCursor, pageOf } from '../cursors';
 import { errors, parseOrThrow } from '../errors';
 import { accountParams, createAccountBody, createDebitBody, ledgerQuery } from '../schemas';
 import { requireRole } from '../auth';
-import { startBalanceFollowUps, type BalanceFollowUpDependencies } from './topup-follow-ups';
+import { startBalanceFollowUps, type BalanceFollowUpDependencies } from '../../temporal/follow-ups';
 
 const presentEntry = (entry: LedgerEntryWithAllocations) => ({
   id: entry.id,

@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { listAudit, type AuditEntry } from '../../db/audit-log';
+import { listAudit, type AuditEntry } from '../../db/audit/audit-log';
 import type { Sql } from '../../db/client';
 import { requireRole } from '../auth';
 import { decodeCursor, pageOf } from '../cursors';

@@ -2,16 +2,16 @@ import { createHash } from 'node:crypto';
 import { Router } from 'express';
 import Stripe from 'stripe';
 import type { ApiConfig } from '../../config/env';
-import { findAccount } from '../../db/accounts';
-import { priceSale } from '../../db/catalog';
+import { findAccount } from '../../credits/accounts';
+import { priceSale } from '../../db/catalog/packs';
 import {
   findCheckoutByIdempotencyKey,
   nextCheckoutRequestNumber,
   saveCheckoutSnapshot,
   type CheckoutSnapshot,
-} from '../../db/checkout-sessions';
+} from '../../db/purchases/checkout-sessions';
 import type { Sql } from '../../db/client';
-import { accountScopedKey } from '../../db/debits';
+import { accountScopedKey } from '../../credits/debits';
 import { errors, parseOrThrow } from '../errors';
 import { checkoutHeaders, createCheckoutBody } from '../schemas';
 import { requireRole } from '../auth';

@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import type { Sql } from '../../db/client';
-import { grantSubject, recordAudit } from '../../db/audit-log';
+import { grantSubject, recordAudit } from '../../db/audit/audit-log';
 import {
   closeGrantIn,
   createGrant,
@@ -8,8 +8,8 @@ import {
   listGrants,
   summarizeCredits,
   type Grant,
-} from '../../db/credit-grants';
-import { accountScopedKey } from '../../db/debits';
+} from '../../credits/grants';
+import { accountScopedKey } from '../../credits/debits';
 import { DEFAULT_PRIORITY } from '../../domain/credit-grant-rules';
 import { requireRole } from '../auth';
 import { decodeCursor, pageOf } from '../cursors';

@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import type { Sql } from '../../db/client';
-import { listActivePacks } from '../../db/catalog';
+import { listActivePacks } from '../../db/catalog/packs';
 import { requireRole } from '../auth';
 
 export function packsRouter({ sql }: { sql: Sql }): Router {

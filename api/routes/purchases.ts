@@ -1,8 +1,8 @@
 import type { Client } from '@temporalio/client';
 import { Router } from 'express';
 import type { Sql } from '../../db/client';
-import { findPurchase } from '../../db/purchases';
-import { statusQuery, type PurchaseWorkflowStatus } from '../../domain/purchase-workflow-contract';
+import { findPurchase } from '../../db/purchases/purchases';
+import { statusQuery, type PurchaseWorkflowStatus } from '../../workflows/purchases/contract';
 import { errors, parseOrThrow } from '../errors';
 import { purchaseParams } from '../schemas';
 import { requireRole } from '../auth';

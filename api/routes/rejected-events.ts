@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import type { Sql } from '../../db/client';
-import { listRejectedEvents, type RejectedEvent } from '../../db/rejected-events';
+import { listRejectedEvents, type RejectedEvent } from '../../db/stripe/rejected-events';
 import { decodeCursor, pageOf } from '../cursors';
 import { parseOrThrow } from '../errors';
 import { ledgerQuery } from '../schemas';

@@ -10,17 +10,17 @@ import {
   holdCredits,
   releaseReservation,
   type Reservation,
-} from '../../db/reservations';
+} from '../../credits/reservations';
 import {
   RESERVATION_TIMEOUT_WORKFLOW_TYPE,
   reservationWorkflowId,
   type ReservationTimeoutInput,
-} from '../../domain/maintenance-workflow-contract';
+} from '../../workflows/maintenance/contract';
 import { errors, parseOrThrow } from '../errors';
 import { accountParams, captureReservationBody, createReservationBody, reservationParams } from '../schemas';
 import { requireAccount } from './accounts';
 import { requireRole } from '../auth';
-import { startBalanceFollowUps } from './topup-follow-ups';
+import { startBalanceFollowUps } from '../../temporal/follow-ups';
 
 const present = (reservation: Reservation) => ({
   id: reservation.id,

@@ -4,19 +4,24 @@ import { decodeTypedSearchAttributes } from '@temporalio/common/lib/converter/pa
 import { optionalTsToDate } from '@temporalio/common/lib/time';
 import { Router } from 'express';
 import type { Logger } from '../../config/logger';
-import { recordAudit, workflowSubject } from '../../db/audit-log';
+import { recordAudit, workflowSubject } from '../../db/audit/audit-log';
 import type { Queryable, Sql } from '../../db/client';
-import { findPurchasesFor, type Purchase } from '../../db/purchases';
-import { listRejectedEvents } from '../../db/rejected-events';
+import { findPurchasesFor, type Purchase } from '../../db/purchases/purchases';
+import { listRejectedEvents } from '../../db/stripe/rejected-events';
 import { BillingError } from '../../domain/errors';
-import { INVOICE_WORKFLOW_TYPE, invoiceStatusQuery } from '../../domain/invoice-workflow-contract';
+import { INVOICE_WORKFLOW_TYPE, invoiceStatusQuery } from '../../workflows/subscriptions/invoice-contract';
 import {
   PURCHASE_WORKFLOW_TYPE,
   reviewSignal,
   statusQuery,
   type ReviewDecision,
-} from '../../domain/purchase-workflow-contract';
-import { AccountId, BillingStatus, PurchaseStatus, StripeEventType } from '../../domain/search-attributes';
+} from '../../workflows/purchases/contract';
+import {
+  AccountId,
+  BillingStatus,
+  PurchaseStatus,
+  StripeEventType,
+} from '../../workflows/shared/search-attributes';
 import { requireRole } from '../auth';
 import { errors, parseOrThrow } from '../errors';
 import { reviewDecisionBody, reviewListQuery, reviewParams } from '../schemas';

@@ -1,8 +1,8 @@
 import Stripe from 'stripe';
-import type { Account } from '../../db/accounts';
+import type { Account } from '../../credits/accounts';
 import type { Sql } from '../../db/client';
-import { accountScopedKey } from '../../db/debits';
-import { rememberStripeCustomer } from '../../db/topups';
+import { accountScopedKey } from '../../credits/debits';
+import { rememberStripeCustomer } from '../../db/topups/topups';
 import { errors } from '../errors';
 
 /**

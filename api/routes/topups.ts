@@ -1,20 +1,20 @@
 import { Router } from 'express';
 import type { ApiConfig } from '../../config/env';
-import { priceSale } from '../../db/catalog';
+import { priceSale } from '../../db/catalog/packs';
 import type { Sql } from '../../db/client';
 import {
   deleteLowBalanceSettings,
   findLowBalanceSettings,
   saveLowBalanceSettings,
   type LowBalanceSettings,
-} from '../../db/low-balance';
+} from '../../credits/balance-watch';
 import {
   findStripeCustomer,
   findTopupSettings,
   listTopups,
   saveTopupSettings,
   type TopupSettings,
-} from '../../db/topups';
+} from '../../db/topups/topups';
 import { BillingError } from '../../domain/errors';
 import { requireRole } from '../auth';
 import { errors, parseOrThrow } from '../errors';

@@ -13,9 +13,9 @@ import {
   updateWebhookEndpoint,
   type WebhookDelivery,
   type WebhookEndpoint,
-} from '../../db/webhook-endpoints';
+} from '../../db/outbound-webhooks/endpoints';
 import { DEFAULT_EVENT_TYPES, endpointUrlProblem, OUTBOUND_API_VERSION } from '../../domain/outbound-events';
-import { kickWebhookDispatcher } from '../../worker/outbound-webhook-kicker';
+import { kickWebhookDispatcher } from '../../temporal/outbound-webhook-kicker';
 import { requireRole } from '../auth';
 import { decodeCursor, pageOf } from '../cursors';
 import { errors, parseOrThrow } from '../errors';

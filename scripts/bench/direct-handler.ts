@@ -1,10 +1,10 @@
 import express from 'express';
-import { verifyStripeSignature } from '../../api/stripe-signature';
-import { loadPackCatalog } from '../../db/catalog';
+import { verifyStripeSignature } from '../../stripe/signature';
+import { loadPackCatalog } from '../../db/catalog/packs';
 import { createSql } from '../../db/client';
-import { grantPurchaseCredits } from '../../db/purchase-grants';
+import { grantPurchaseCredits } from '../../db/purchases/grants';
 import { purchaseGrantFor } from '../../domain/purchase-rules';
-import { summarizeCheckoutSession } from '../../domain/stripe-objects';
+import { summarizeCheckoutSession } from '../../stripe/objects';
 
 /**
  * The benchmark's direct handler: what a webhook costs without Temporal. It verifies the Stripe

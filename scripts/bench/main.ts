@@ -5,13 +5,13 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEVELOPMENT_PAYLOAD_KEYS } from '../../config/env';
 import { PayloadKeyRing, temporalDataConverter } from '../../config/payload-codec';
-import { loadPackCatalog } from '../../db/catalog';
+import { loadPackCatalog } from '../../db/catalog/packs';
 import { closedLoop, openLoop, type Shot } from './load';
 import { counterDelta, profileHistories, ProcessSampler, scrapeTemporal } from './measure';
 import { formatReport, phaseResult, ratios, type BenchReport, type PhaseResult } from './report';
 import { BenchStack, type Engine } from './stack';
 import { bareTarget, directTarget, serviceTarget, type SystemName, type Target } from './targets';
-import { isUsageMistake, UsageError } from '../cli-usage';
+import { isUsageMistake, UsageError } from '../../cli/usage-error';
 
 /**
  * `npm run bench`: the service beside a bare-Temporal baseline and a direct handler, on the same

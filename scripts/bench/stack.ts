@@ -1,10 +1,10 @@
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { syncCatalogs } from '../../db/catalog';
+import { syncCatalogs } from '../../db/catalog/packs';
 import { createSql, type Sql } from '../../db/client';
 import { migrate } from '../../db/migrate';
-import { SEARCH_ATTRIBUTES } from '../../domain/search-attributes';
+import { SEARCH_ATTRIBUTES } from '../../workflows/shared/search-attributes';
 import { appEnv, type AppSettings } from '../chaos/apps';
 import { MailSink } from '../chaos/mail-sink';
 import { PostgresServer } from '../chaos/postgres-server';

@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
-import type { Pack } from '../../db/catalog';
+import type { Pack } from '../../db/catalog/packs';
 import type { Sql } from '../../db/client';
-import { checkoutSession, stripeEvent, webhookRequest } from '../../stripe-fixtures';
+import { checkoutSession, stripeEvent, webhookRequest } from '../../stripe/fixtures/index';
 import { BARE_TASK_QUEUE } from './stack';
 
 /**

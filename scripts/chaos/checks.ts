@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { Sql } from '../../db/client';
-import { findBalanceDrift } from '../../db/ledger';
-import { emailKeys } from '../../domain/billing-emails';
+import { findBalanceDrift } from '../../credits/ledger';
+import { emailKeys } from '../../email/templates';
 import { PURCHASE_WORKFLOWS } from './drain';
 import type { FaultRecord } from './faults';
 import type { AcceptedMail } from './mail-sink';

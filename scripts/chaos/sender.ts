@@ -1,4 +1,4 @@
-import { webhookRequest } from '../../stripe-fixtures';
+import { webhookRequest } from '../../stripe/fixtures/index';
 import { sleep } from './processes';
 import { Random } from './random';
 import type { Plan } from './workload';

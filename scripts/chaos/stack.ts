@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { syncCatalogs } from '../../db/catalog';
+import { syncCatalogs } from '../../db/catalog/packs';
 import { createSql, type Sql } from '../../db/client';
 import { migrate } from '../../db/migrate';
 import { freePort } from '../local-services';

@@ -1,6 +1,6 @@
-import type { PackCatalog } from '../../db/catalog';
-import type { CheckoutSnapshot } from '../../db/checkout-sessions';
-import { checkoutSession, stripeEvent } from '../../stripe-fixtures';
+import type { PackCatalog } from '../../db/catalog/packs';
+import type { CheckoutSnapshot } from '../../db/purchases/checkout-sessions';
+import { checkoutSession, stripeEvent } from '../../stripe/fixtures/index';
 import { Random } from './random';
 
 /**

@@ -1,4 +1,4 @@
-import { checkoutSession, stripeEvent, type StripeEvent } from '../../stripe-fixtures';
+import { checkoutSession, stripeEvent, type StripeEvent } from '../../stripe/fixtures/index';
 import {
   once,
   positiveInteger,

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
-import { loadPackCatalog } from '../../db/catalog';
-import { loadPlanCatalog } from '../../db/plan-catalog';
-import { deliverEvent } from '../../stripe-fixtures';
+import { loadPackCatalog } from '../../db/catalog/packs';
+import { loadPlanCatalog } from '../../db/catalog/plans';
+import { deliverEvent } from '../../stripe/fixtures/index';
 import {
   asyncSucceededCommand,
   checkoutExpiredCommand,
@@ -36,7 +36,7 @@ import {
  * Sends realistic, correctly signed Stripe events to a running webhook (Stripe's own CLI cannot
  * reach Stripe offline). One subcommand per scenario; each builds a plan (the events to send, in
  * order, each any number of times at once). The commands of a family of events live in its own
- * module (./checkout, ./subscriptions, ./payments, ./raw), the Stripe objects in stripe-fixtures/;
+ * module (./checkout, ./subscriptions, ./payments, ./raw), the Stripe objects in stripe/fixtures/;
  * a new event is one more entry in SUBCOMMANDS below.
  *
  *   npm run send-event -- purchase --account demo --pack growth

@@ -1,7 +1,7 @@
 import type { ParseArgsConfig } from 'node:util';
-import type { PackCatalog } from '../../db/catalog';
-import type { PlanCatalog } from '../../db/plan-catalog';
-import { DEV_WEBHOOK_SECRET, type StripeEvent } from '../../stripe-fixtures';
+import type { PackCatalog } from '../../db/catalog/packs';
+import type { PlanCatalog } from '../../db/catalog/plans';
+import { DEV_WEBHOOK_SECRET, type StripeEvent } from '../../stripe/fixtures/index';
 
 /** What every family of commands shares: the plan a command builds, and the flag readers. */
 

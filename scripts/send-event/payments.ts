@@ -1,4 +1,4 @@
-import { charge, dispute, stripeEvent, stripeId } from '../../stripe-fixtures';
+import { charge, dispute, stripeEvent, stripeId } from '../../stripe/fixtures/index';
 import {
   once,
   positiveInteger,

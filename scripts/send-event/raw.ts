@@ -7,7 +7,7 @@ import {
   stripeEvent,
   stripeId,
   subscription,
-} from '../../stripe-fixtures';
+} from '../../stripe/fixtures/index';
 import { once, required, text, UsageError, type Subcommand, type Values } from './options';
 
 /** The `raw` command: any event type, with a given object or a minimal one of the matching kind. */

@@ -6,7 +6,7 @@ import {
   stripeEvent,
   stripeId,
   subscription,
-} from '../../stripe-fixtures';
+} from '../../stripe/fixtures/index';
 import { sessionEvent } from './checkout';
 import {
   once,

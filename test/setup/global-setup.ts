@@ -2,7 +2,7 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { syncCatalogs } from '../../db/catalog';
+import { syncCatalogs } from '../../db/catalog/packs';
 import { createSql } from '../../db/client';
 import { migrate } from '../../db/migrate';
 import { FAILURE_CONVERTER_PATH } from '../../config/payload-codec';

@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import { createSql } from '../../db/client';
-import { findBalanceDrift } from '../../db/ledger';
+import { findBalanceDrift } from '../../credits/ledger';
 import type { RunningService } from '../../scripts/local-services';
 
 /** Invariant 2, over everything the suite did: every balance equals the sum of its ledger. */

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Sql } from '../../db/client';
-import { createGrant } from '../../db/credit-grants';
+import { createGrant } from '../../credits/grants';
 import {
   charge,
   checkoutSession,
@@ -10,8 +10,8 @@ import {
   subscription,
   type InvoiceOptions,
   type StripeEvent,
-} from '../../stripe-fixtures';
-import { invoiceStatusQuery } from '../../domain/invoice-workflow-contract';
+} from '../../stripe/fixtures/index';
+import { invoiceStatusQuery } from '../../workflows/subscriptions/invoice-contract';
 import type { Harness } from './harness';
 import { waitUntil } from './wait';
 

@@ -1,8 +1,8 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { outboundEventId, queueOutboundEvent } from '../../db/outbound-events';
-import { webhookDispatcherWorkflowId } from '../../domain/webhook-dispatcher-contract';
-import { kickWebhookDispatcher } from '../../worker/outbound-webhook-kicker';
+import { outboundEventId, queueOutboundEvent } from '../../db/outbound-webhooks/events';
+import { webhookDispatcherWorkflowId } from '../../workflows/outbound-webhooks/contract';
+import { kickWebhookDispatcher } from '../../temporal/outbound-webhook-kicker';
 import type { Harness } from './harness';
 import { waitUntil } from './wait';
 

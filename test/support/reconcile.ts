@@ -2,16 +2,16 @@ import { WorkflowIdReusePolicy } from '@temporalio/common';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { randomUUID } from 'node:crypto';
 import { createActivities } from '../../activities';
-import { createMailer } from '../../activities/mailer';
-import { stripeEventLister, type ReconcileSettings } from '../../activities/reconcile-activities';
-import { createStripeClient } from '../../config/stripe-client';
+import { createMailer } from '../../email/mailer';
+import { stripeEventLister, type ReconcileSettings } from '../../activities/reconciliation/reconcile';
+import { createStripeClient } from '../../stripe/client';
 import {
   RECONCILE_WORKFLOW_TYPE,
   reconcileScheduleId,
   type ReconcileResult,
   type ReconcileWorkflowInput,
-} from '../../domain/reconcile-workflow-contract';
-import { checkoutSession, stripeEvent } from '../../stripe-fixtures';
+} from '../../workflows/reconciliation/contract';
+import { checkoutSession, stripeEvent } from '../../stripe/fixtures/index';
 import { activityInterceptors } from '../../worker/billing-error-interceptor';
 import { temporalEventStarter, temporalWorkflowDirectory } from '../../worker/maintenance-schedule';
 import { TEST_OUTBOX_AGES, type Harness } from './harness';

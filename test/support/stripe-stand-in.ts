@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { freePort, stopProcess, waitForPort } from '../../scripts/local-services';
 import { findStripeMock } from '../../scripts/stripe-mock';
-import { stripeId } from '../../stripe-fixtures';
+import { stripeId } from '../../stripe/fixtures/index';
 
 export interface ReceivedRequest {
   method: string;

@@ -1,0 +1,231 @@
+import type { Duration } from '@temporalio/common';
+import { msToNumber } from '@temporalio/common/lib/time';
+import { createHmac } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { Sql } from '../../db/client';
+import {
+  dueHeads,
+  endpointState,
+  findAttempt,
+  findDeliveryToAttempt,
+  recordAttempt,
+  type DeliveryStatus,
+} from '../../db/outbound-webhooks/endpoints';
+import { buildEnvelope, endpointUrlProblem } from '../../domain/outbound-events';
+import {
+  type WebhookAttemptResult,
+  type WebhookDeliveryBatch,
+} from '../../workflows/outbound-webhooks/contract';
+
+/** How deliveries are made and retried (WEBHOOK_* in the worker's configuration). */
+export interface OutboundWebhookSettings {
+  /** One attempt's whole budget: connect, send, the answer's status and the start of its body. */
+  attemptTimeoutMs: number;
+  /** Retries stop this long after the event (or its re-send by hand). */
+  retryWindowMs: number;
+  /** The wait after the first failure; it doubles with each failure up to `retryMaxIntervalMs`. */
+  retryInitialMs: number;
+  retryMaxIntervalMs: number;
+  /** The longest a dispatcher waits before it looks for pending deliveries on its own. */
+  pollIntervalMs: number;
+  /** Production: HTTPS to public hosts only (checked again at each attempt). */
+  production: boolean;
+}
+
+export const DEFAULT_OUTBOUND_WEBHOOK_SETTINGS: OutboundWebhookSettings = {
+  attemptTimeoutMs: 10_000,
+  retryWindowMs: 3 * 24 * 60 * 60_000,
+  retryInitialMs: 30_000,
+  retryMaxIntervalMs: 60 * 60_000,
+  pollIntervalMs: 60_000,
+  production: false,
+};
+
+/** The header every delivery is signed in: `t=<unix seconds>,v1=<hex HMAC-SHA256>`. */
+export const SIGNATURE_HEADER = 'Billing-Signature';
+
+/** Signs as Stripe does: HMAC-SHA256 with the endpoint's secret over `${t}.${body}`. */
+export function signatureHeader(secret: string, body: string, timestamp: number): string {
+  const v1 = createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex');
+  return `t=${timestamp},v1=${v1}`;
+}
+
+/** The wait before attempt `failures + 1`, after `failures` failed attempts in a row. */
+export function retryDelayMs(settings: OutboundWebhookSettings, failures: number): number {
+  return Math.min(settings.retryInitialMs * 2 ** Math.min(failures - 1, 30), settings.retryMaxIntervalMs);
+}
+
+const EXCERPT_CHARS = 300;
+const BATCH_LIMIT = 10;
+
+// Stored text must survive PostgreSQL (no NUL) and stay short.
+const printable = (text: string) =>
+  text
+    .replace(/\p{Cc}+/gu, ' ')
+    .replace(/\p{Cs}/gu, '\uFFFD')
+    .trim()
+    .slice(0, EXCERPT_CHARS);
+
+/** The start of a response body, at most a few hundred bytes read; the rest is never read. */
+async function excerptOf(response: Response): Promise<string | null> {
+  if (!response.body) return null;
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    while (size < EXCERPT_CHARS * 4) {
+      const chunk = (await reader.read()) as { done: boolean; value?: Uint8Array };
+      if (chunk.done || !chunk.value) break;
+      chunks.push(chunk.value);
+      size += chunk.value.byteLength;
+    }
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+  const text = printable(Buffer.concat(chunks).toString('utf8'));
+  return text === '' ? null : text;
+}
+
+function describeFailure(error: unknown, timeoutMs: number): string {
+  // A DOMException (from AbortSignal.timeout) of another realm is no `instanceof Error`.
+  if ((error as { name?: unknown } | null)?.name === 'TimeoutError') {
+    return `timeout: no answer within ${timeoutMs} ms`;
+  }
+  const cause = (error as { cause?: { code?: unknown; message?: unknown } } | null)?.cause;
+  if (typeof cause?.code === 'string') {
+    const detail = typeof cause.message === 'string' ? cause.message : '';
+    return printable(`${cause.code}: ${detail}`);
+  }
+  return printable(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+}
+
+function resultOf(status: DeliveryStatus, responseStatus: number | null): WebhookAttemptResult {
+  const outcome = status === 'delivered' ? 'delivered' : status === 'failed' ? 'failed' : 'retrying';
+  return { outcome, responseStatus };
+}
+
+/**
+ * Outbound webhooks: the dispatcher's look at its endpoint, and one signed attempt of one
+ * delivery. Neither holds a transaction open across the network.
+ */
+export function createOutboundWebhookActivities(deps: {
+  sql: Sql;
+  config: { outboundWebhooks?: OutboundWebhookSettings | undefined };
+}) {
+  const { sql } = deps;
+  const settings = deps.config.outboundWebhooks ?? DEFAULT_OUTBOUND_WEBHOOK_SETTINGS;
+
+  return {
+    async takeWebhookDeliveries(input: { endpointId: string }): Promise<WebhookDeliveryBatch> {
+      const endpoint = await endpointState(sql, input.endpointId);
+      const pollIntervalMs = settings.pollIntervalMs;
+      if (endpoint !== 'active') return { endpoint, due: [], nextDueInMs: null, pollIntervalMs };
+      const { due, nextDueInMs } = await dueHeads(sql, input.endpointId, BATCH_LIMIT);
+      return { endpoint, due, nextDueInMs, pollIntervalMs };
+    },
+
+    /**
+     * Makes attempt number `attempt` of a delivery, records it (status, latency, response code,
+     * a short error and the start of the body) and schedules the next one, or gives up once
+     * the retry window is over. If that attempt was already recorded (a retry of this activity),
+     * answers what it came to without sending again.
+     */
+    async attemptWebhookDelivery(input: {
+      deliveryId: number;
+      attempt: number;
+    }): Promise<WebhookAttemptResult> {
+      const delivery = await findDeliveryToAttempt(sql, input.deliveryId);
+      if (!delivery) return { outcome: 'skipped', responseStatus: null };
+      if (delivery.attempts >= input.attempt) {
+        const recorded = await findAttempt(sql, input.deliveryId, input.attempt);
+        if (!recorded) return { outcome: 'skipped', responseStatus: null };
+        return resultOf(recorded.succeeded ? 'delivered' : delivery.status, recorded.responseStatus);
+      }
+      if (
+        delivery.status !== 'pending' ||
+        delivery.attempts !== input.attempt - 1 ||
+        !delivery.endpoint.enabled
+      ) {
+        return { outcome: 'skipped', responseStatus: null };
+      }
+
+      const body = JSON.stringify(buildEnvelope(delivery.event));
+      const problem = endpointUrlProblem(delivery.endpoint.url, settings.production);
+      let responseStatus: number | null = null;
+      let responseExcerpt: string | null = null;
+      let error: string | null = problem && printable(`url refused: ${problem}`);
+      const started = performance.now();
+      if (!problem) {
+        try {
+          const response = await fetch(delivery.endpoint.url, {
+            method: 'POST',
+            body,
+            // A redirect is an answer, not an instruction: following it could lead anywhere.
+            redirect: 'manual',
+            signal: AbortSignal.timeout(settings.attemptTimeoutMs),
+            headers: {
+              'content-type': 'application/json',
+              'user-agent': 'credits-billing-webhooks/1',
+              'billing-event-id': delivery.event.id,
+              'billing-event-type': delivery.event.type,
+              [SIGNATURE_HEADER]: signatureHeader(
+                delivery.endpoint.secret,
+                body,
+                Math.floor(Date.now() / 1000),
+              ),
+            },
+          });
+          responseStatus = response.status;
+          responseExcerpt = await excerptOf(response).catch(() => null);
+          if (response.status < 200 || response.status > 299) error = `answered HTTP ${response.status}`;
+        } catch (failure) {
+          error = describeFailure(failure, settings.attemptTimeoutMs);
+        }
+      }
+      const latencyMs = Math.round(performance.now() - started);
+      const succeeded = error === null;
+      const delay = retryDelayMs(settings, input.attempt);
+      const retryInMs =
+        succeeded || delivery.windowElapsedMs + latencyMs + delay > settings.retryWindowMs ? null : delay;
+      const status = await recordAttempt(sql, input.deliveryId, {
+        attempt: input.attempt,
+        succeeded,
+        responseStatus,
+        latencyMs,
+        error,
+        responseExcerpt,
+        manual: delivery.resendRequested,
+        retryInMs,
+      });
+      if (status === null) {
+        // Moved on while this attempt was out (a re-send, a retry of this activity, a deletion).
+        const recorded = await findAttempt(sql, input.deliveryId, input.attempt);
+        return recorded
+          ? resultOf(recorded.succeeded ? 'delivered' : 'pending', recorded.responseStatus)
+          : { outcome: 'skipped', responseStatus: null };
+      }
+      return resultOf(status, responseStatus);
+    },
+  };
+}
+
+/** The settings from the worker's configuration (durations as Temporal writes them). */
+export function outboundWebhookSettings(
+  config: {
+    attemptTimeoutMs: number;
+    retryInitial: string;
+    retryMaxInterval: string;
+    retryWindow: string;
+    dispatchPoll: string;
+  },
+  production: boolean,
+): OutboundWebhookSettings {
+  return {
+    attemptTimeoutMs: config.attemptTimeoutMs,
+    retryInitialMs: msToNumber(config.retryInitial as Duration),
+    retryMaxIntervalMs: msToNumber(config.retryMaxInterval as Duration),
+    retryWindowMs: msToNumber(config.retryWindow as Duration),
+    pollIntervalMs: msToNumber(config.dispatchPoll as Duration),
+    production,
+  };
+}

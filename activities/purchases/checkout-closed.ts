@@ -1,0 +1,24 @@
+import { log } from '@temporalio/activity';
+import { closeCheckoutSession } from '../../db/purchases/checkout-closures';
+import type { PurchaseRecordStatus } from '../../db/purchases/purchases';
+import type { CheckoutSessionSummary } from '../../stripe/objects';
+import type { ActivityDependencies } from '../dependencies';
+
+/** Activities of the closed-checkout workflow. */
+export function createCheckoutClosedActivities({ sql }: ActivityDependencies) {
+  return {
+    async closeCheckout(input: {
+      session: CheckoutSessionSummary;
+      outcome: 'payment_failed' | 'expired';
+      workflowId: string;
+    }): Promise<{ status: PurchaseRecordStatus; accountId: string | null; emailKey: string | null }> {
+      const result = await closeCheckoutSession(sql, {
+        session: input.session,
+        status: input.outcome,
+        workflowId: input.workflowId,
+      });
+      log.info('checkout closed without payment', { checkoutSessionId: input.session.id, ...result });
+      return result;
+    },
+  };
+}

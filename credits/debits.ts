@@ -1,0 +1,49 @@
+import { errors } from '../domain/errors';
+import type { Sql } from '../db/client';
+import { drawDown } from './grants';
+import type { LedgerEntry } from './ledger';
+
+export interface DebitRequest {
+  accountId: string;
+  amount: number;
+  idempotencyKey: string;
+  reason: string;
+}
+
+/**
+ * A client's idempotency key scoped to one account, as a ledger key. In the account ID, '%' and
+ * ':' are percent-encoded, so the first ':' after the prefix always ends the account and no pair
+ * (account, key) can spell another pair's key. Ordinary IDs read as they are: `debit:acct_42:job-7`.
+ */
+export const accountScopedKey = (prefix: string, accountId: string, idempotencyKey: string) =>
+  `${prefix}:${accountId.replaceAll('%', '%25').replaceAll(':', '%3A')}:${idempotencyKey}`;
+
+export const debitKey = (accountId: string, idempotencyKey: string) =>
+  accountScopedKey('debit', accountId, idempotencyKey);
+
+/**
+ * Spends credits once per idempotency key, from live grants in draw-down order, never beyond
+ * what is available. A replay answers the original entry (and the balance it left); the same
+ * key with another amount, reason or account is a conflict.
+ */
+export async function debitCredits(
+  sql: Sql,
+  request: DebitRequest,
+): Promise<{ entry: LedgerEntry; applied: boolean }> {
+  const result = await sql.begin((tx) =>
+    drawDown(tx, {
+      accountId: request.accountId,
+      amount: request.amount,
+      businessKey: debitKey(request.accountId, request.idempotencyKey),
+      kind: 'debit',
+      reason: request.reason,
+    }),
+  );
+  const { entry } = result;
+  const sameRequest =
+    entry.accountId === request.accountId &&
+    entry.delta === -request.amount &&
+    entry.reason === request.reason;
+  if (!result.applied && !sameRequest) throw errors.idempotencyKeyReused();
+  return result;
+}

@@ -1,0 +1,501 @@
+import { DEFAULT_PRIORITY } from '../../domain/credit-grant-rules';
+import { emailKeys } from '../../email/templates';
+import { toSafeInteger } from '../../domain/integers';
+import { renderTopupFailedEmail } from '../../email/topup-templates';
+import type { PaymentIntentSummary } from '../../stripe/payment-intent';
+import {
+  chargeOutcomeUnknown,
+  checkTopupPayment,
+  OUTCOME_UNKNOWN_FAILURE_CODES,
+  disablesAutoTopup,
+  type TopupAsked,
+} from '../../domain/topup-rules';
+import type { Queryable, Sql } from '../client';
+import { createGrant } from '../../credits/grants';
+import { outboundEventId, queueOutboundEvent } from '../outbound-webhooks/events';
+import { enqueueAccountEmail, isEmailQueued, queueReceipt } from '../email/outbox';
+import { recordPurchase } from '../purchases/purchases';
+
+/**
+ * Automatic top-ups: the per-account settings, and each attempt from its opening (by the balance
+ * watch, credits/balance-watch.ts) to its grant or failure (by the top-up workflow).
+ */
+
+export interface TopupSettingsInput {
+  enabled: boolean;
+  threshold: number;
+  packId: string | null;
+  credits: number;
+  amountCents: number;
+  currency: string;
+  monthlyCapCents: number;
+  maxConsecutiveFailures: number;
+}
+
+export interface TopupSettings extends TopupSettingsInput {
+  accountId: string;
+  consecutiveFailures: number;
+  disabledReason: string | null;
+  disabledAt: Date | null;
+  lastSkippedReason: string | null;
+  /** What the month's top-ups took or may take (all but failed ones), in minor units. */
+  usedThisMonthCents: number;
+}
+
+export type TopupStatus = 'pending' | 'charging' | 'succeeded' | 'failed' | 'refused';
+
+export interface Topup {
+  id: string;
+  accountId: string;
+  packId: string | null;
+  credits: number;
+  amountCents: number;
+  currency: string;
+  status: TopupStatus;
+  paymentIntentId: string | null;
+  failureCode: string | null;
+  failureMessage: string | null;
+  recoveryUrl: string | null;
+  ledgerEntryId: number | null;
+  createdAt: Date;
+}
+
+interface TopupRow {
+  id: string;
+  account_id: string;
+  pack_id: string | null;
+  credits: string;
+  amount_cents: string;
+  currency: string;
+  status: TopupStatus;
+  payment_intent_id: string | null;
+  failure_code: string | null;
+  failure_message: string | null;
+  recovery_url: string | null;
+  ledger_entry_id: string | null;
+  created_at: Date;
+}
+
+const TOPUP_COLUMNS =
+  'id, account_id, pack_id, credits, amount_cents, currency, status, payment_intent_id, failure_code, ' +
+  'failure_message, recovery_url, ledger_entry_id, created_at';
+
+const toTopup = (row: TopupRow): Topup => ({
+  id: row.id,
+  accountId: row.account_id,
+  packId: row.pack_id,
+  credits: toSafeInteger(row.credits, 'credits'),
+  amountCents: toSafeInteger(row.amount_cents, 'amount'),
+  currency: row.currency,
+  status: row.status,
+  paymentIntentId: row.payment_intent_id,
+  failureCode: row.failure_code,
+  failureMessage: row.failure_message,
+  recoveryUrl: row.recovery_url,
+  ledgerEntryId: row.ledger_entry_id === null ? null : toSafeInteger(row.ledger_entry_id, 'ledger id'),
+  createdAt: row.created_at,
+});
+
+interface SettingsRow {
+  account_id: string;
+  enabled: boolean;
+  threshold: string;
+  pack_id: string | null;
+  credits: string;
+  amount_cents: string;
+  currency: string;
+  monthly_cap_cents: string;
+  max_consecutive_failures: number;
+  consecutive_failures: number;
+  disabled_reason: string | null;
+  disabled_at: Date | null;
+  last_skipped_reason: string | null;
+  used_cents: string;
+}
+
+const toSettings = (row: SettingsRow): TopupSettings => ({
+  accountId: row.account_id,
+  enabled: row.enabled,
+  threshold: toSafeInteger(row.threshold, 'threshold'),
+  packId: row.pack_id,
+  credits: toSafeInteger(row.credits, 'credits'),
+  amountCents: toSafeInteger(row.amount_cents, 'amount'),
+  currency: row.currency,
+  monthlyCapCents: toSafeInteger(row.monthly_cap_cents, 'cap'),
+  maxConsecutiveFailures: row.max_consecutive_failures,
+  consecutiveFailures: row.consecutive_failures,
+  disabledReason: row.disabled_reason,
+  disabledAt: row.disabled_at,
+  lastSkippedReason: row.last_skipped_reason,
+  usedThisMonthCents: toSafeInteger(row.used_cents, 'used'),
+});
+
+export async function findTopupSettings(sql: Queryable, accountId: string): Promise<TopupSettings | null> {
+  const [row] = await sql<SettingsRow[]>`
+    SELECT t.*,
+           (SELECT COALESCE(SUM(amount_cents), 0) FROM topups u
+            WHERE u.account_id = t.account_id AND u.status <> 'failed'
+              AND u.month = date_trunc('month', now() AT TIME ZONE 'UTC')::date)::text AS used_cents
+    FROM topup_settings t WHERE t.account_id = ${accountId}`;
+  return row ? toSettings(row) : null;
+}
+
+/**
+ * Saves the settings under the account's lock. Saving them (re-enabling included) clears the
+ * failure count and arms the threshold: the next movement that leaves the balance below it
+ * opens a top-up, even if the balance is below it already.
+ */
+export async function saveTopupSettings(
+  sql: Sql,
+  accountId: string,
+  input: TopupSettingsInput,
+): Promise<TopupSettings> {
+  await sql.begin(async (tx) => {
+    await tx`SELECT 1 FROM credit_balances WHERE account_id = ${accountId} FOR UPDATE`;
+    await tx`
+      INSERT INTO topup_settings (account_id, enabled, threshold, pack_id, credits, amount_cents, currency,
+                                  monthly_cap_cents, max_consecutive_failures, armed)
+      VALUES (${accountId}, ${input.enabled}, ${input.threshold}, ${input.packId}, ${input.credits},
+              ${input.amountCents}, ${input.currency}, ${input.monthlyCapCents},
+              ${input.maxConsecutiveFailures}, true)
+      ON CONFLICT (account_id) DO UPDATE SET
+        enabled = EXCLUDED.enabled, threshold = EXCLUDED.threshold, pack_id = EXCLUDED.pack_id,
+        credits = EXCLUDED.credits, amount_cents = EXCLUDED.amount_cents, currency = EXCLUDED.currency,
+        monthly_cap_cents = EXCLUDED.monthly_cap_cents,
+        max_consecutive_failures = EXCLUDED.max_consecutive_failures, armed = true,
+        consecutive_failures = 0, disabled_reason = NULL, disabled_at = NULL,
+        last_skipped_reason = NULL, updated_at = now()`;
+  });
+  const saved = await findTopupSettings(sql, accountId);
+  if (!saved) throw new Error(`top-up settings of ${accountId} vanished after saving`);
+  return saved;
+}
+
+export async function listTopups(sql: Queryable, accountId: string, limit: number): Promise<Topup[]> {
+  const rows = await sql<TopupRow[]>`
+    SELECT ${sql.unsafe(TOPUP_COLUMNS)} FROM topups WHERE account_id = ${accountId}
+    ORDER BY created_at DESC, id DESC LIMIT ${limit}`;
+  return rows.map(toTopup);
+}
+
+export async function findTopup(sql: Queryable, topupId: string): Promise<Topup | null> {
+  const [row] = await sql<TopupRow[]>`SELECT ${sql.unsafe(TOPUP_COLUMNS)} FROM topups WHERE id = ${topupId}`;
+  return row ? toTopup(row) : null;
+}
+
+/** The account's Stripe customer, created once: a customer already remembered is kept. */
+export async function rememberStripeCustomer(
+  sql: Sql,
+  accountId: string,
+  customerId: string,
+): Promise<string> {
+  const [row] = await sql<{ stripe_customer_id: string }[]>`
+    UPDATE accounts SET stripe_customer_id = COALESCE(stripe_customer_id, ${customerId})
+    WHERE id = ${accountId} RETURNING stripe_customer_id`;
+  return row?.stripe_customer_id ?? customerId;
+}
+
+export async function findStripeCustomer(sql: Queryable, accountId: string): Promise<string | null> {
+  const [row] = await sql<{ stripe_customer_id: string | null }[]>`
+    SELECT stripe_customer_id FROM accounts WHERE id = ${accountId}`;
+  return row?.stripe_customer_id ?? null;
+}
+
+/** Marks a pending top-up as being charged; answers it as it stands either way. */
+export async function beginTopup(sql: Sql, topupId: string): Promise<Topup | null> {
+  await sql`UPDATE topups SET status = 'charging', updated_at = now() WHERE id = ${topupId} AND status = 'pending'`;
+  return findTopup(sql, topupId);
+}
+
+/** The payment intent a top-up created; the first one recorded stays. */
+export async function recordTopupPaymentIntent(
+  sql: Sql,
+  topupId: string,
+  paymentIntentId: string,
+): Promise<void> {
+  await sql`
+    UPDATE topups SET payment_intent_id = COALESCE(payment_intent_id, ${paymentIntentId}), updated_at = now()
+    WHERE id = ${topupId}`;
+}
+
+/** Failures recorded without counting toward turning automatic top-up off. */
+const UNCOUNTED_FAILURE_CODES: string[] = [...OUTCOME_UNKNOWN_FAILURE_CODES, 'abandoned'];
+
+export type TopupGrantOutcome =
+  | {
+      outcome: 'granted';
+      ledgerEntryId: number;
+      balanceAfter: number;
+      receiptKey: string | null;
+      /** Whether this call granted it (false: granted before, answered as it was). */
+      applied: boolean;
+    }
+  | { outcome: 'refused'; code: string; reason: string }
+  | { outcome: 'failed'; code: string; message: string }
+  | { outcome: 'settled'; status: TopupStatus; ledgerEntryId: number | null };
+
+const askedOf = (topup: Topup): TopupAsked => ({
+  id: topup.id,
+  accountId: topup.accountId,
+  credits: topup.credits,
+  amountCents: topup.amountCents,
+  currency: topup.currency,
+  paymentIntentId: topup.paymentIntentId,
+});
+
+/**
+ * The grant of a paid top-up, all or nothing, through the purchase path: the payment checked
+ * against what was asked, a paid grant keyed by the top-up ID, the purchase (kind `topup`, found
+ * by refunds through its payment intent) completed, the receipt and `topup.succeeded` queued,
+ * the failure count cleared. A top-up already settled answers as it was settled, except a
+ * failed one whose payment turns out to have succeeded (Stripe answered late, or the run gave
+ * up waiting): money taken becomes credits, and that failure no longer counts.
+ */
+export async function grantTopup(
+  sql: Sql,
+  request: { topupId: string; workflowId: string; payment: PaymentIntentSummary; livemode: boolean },
+): Promise<TopupGrantOutcome> {
+  return sql.begin(async (tx): Promise<TopupGrantOutcome> => {
+    const [row] = await tx<TopupRow[]>`
+      SELECT ${tx.unsafe(TOPUP_COLUMNS)} FROM topups WHERE id = ${request.topupId} FOR UPDATE`;
+    if (!row) throw new Error(`top-up ${request.topupId} does not exist`);
+    const topup = toTopup(row);
+    if (topup.status === 'succeeded') {
+      const receiptKey = emailKeys.receipt(topup.id);
+      const [entry] = await tx<{ balance_after: string }[]>`
+        SELECT balance_after FROM credit_ledger WHERE business_key = ${topup.id}`;
+      return {
+        outcome: 'granted',
+        ledgerEntryId: topup.ledgerEntryId ?? 0,
+        balanceAfter: entry ? toSafeInteger(entry.balance_after, 'balance') : 0,
+        receiptKey: (await isEmailQueued(tx, receiptKey)) ? receiptKey : null,
+        applied: false,
+      };
+    }
+    const failedBefore = topup.status === 'failed';
+    if (topup.status !== 'charging' && topup.status !== 'pending' && !failedBefore) {
+      return { outcome: 'settled', status: topup.status, ledgerEntryId: topup.ledgerEntryId };
+    }
+    const check = checkTopupPayment(askedOf(topup), request.payment, request.livemode);
+    if (check.kind === 'failed') {
+      if (failedBefore) {
+        // The charge left unknown is now known to have failed: the next debit may charge again,
+        // unless a newer top-up shows the account was armed again since. Still not counted.
+        if (topup.failureCode === 'stripe_unavailable') {
+          await tx`
+            UPDATE topup_settings SET armed = enabled, updated_at = now()
+            WHERE account_id = ${topup.accountId} AND NOT EXISTS (
+              SELECT 1 FROM topups n JOIN topups t ON t.id = ${topup.id}
+              WHERE n.account_id = t.account_id AND n.created_at > t.created_at)`;
+        }
+        return { outcome: 'settled', status: topup.status, ledgerEntryId: null };
+      }
+      return { outcome: 'failed', code: check.code, message: check.message };
+    }
+    if (check.kind === 'refuse') {
+      await tx`
+        UPDATE topups SET status = 'refused', failure_code = ${check.code}, failure_message = ${check.reason},
+               updated_at = now()
+        WHERE id = ${topup.id}`;
+      return { outcome: 'refused', code: check.code, reason: check.reason };
+    }
+    // Disarmed by its crossing until now, as an open one is: the grant itself opens no top-up.
+    if (failedBefore) await tx`UPDATE topup_settings SET armed = false WHERE account_id = ${topup.accountId}`;
+    const created = await createGrant(tx, {
+      accountId: topup.accountId,
+      source: 'purchase',
+      category: 'paid',
+      priority: DEFAULT_PRIORITY.paid,
+      expiresAt: null,
+      amount: topup.credits,
+      businessKey: topup.id,
+      kind: 'purchase',
+      reason: `automatic top-up${topup.packId ? `, pack ${topup.packId}` : ''}`,
+    });
+    const { entry } = created;
+    await tx`
+      UPDATE topups SET status = 'succeeded', payment_intent_id = COALESCE(payment_intent_id, ${request.payment.id}),
+             ledger_entry_id = ${entry.id}, failure_code = NULL, failure_message = NULL, updated_at = now()
+      WHERE id = ${topup.id}`;
+    if (failedBefore) {
+      // Now only the counted failures after it are in a row. Auto top-up turned off by the count
+      // stays off until the settings are saved.
+      await tx`
+        UPDATE topup_settings SET consecutive_failures = LEAST(consecutive_failures,
+          (SELECT count(*) FROM topups WHERE account_id = ${topup.accountId} AND status = 'failed'
+             AND failure_code <> ALL (${UNCOUNTED_FAILURE_CODES})
+             AND created_at > ${topup.createdAt})::int), armed = enabled, updated_at = now()
+        WHERE account_id = ${topup.accountId}`;
+    } else {
+      // Armed again even if this grant left the balance below the threshold: the next debit buys more.
+      await tx`
+        UPDATE topup_settings SET consecutive_failures = 0, armed = true, updated_at = now()
+        WHERE account_id = ${topup.accountId}`;
+    }
+    await recordPurchase(tx, {
+      id: topup.id,
+      kind: 'topup',
+      accountId: topup.accountId,
+      packId: topup.packId,
+      credits: topup.credits,
+      amountCents: topup.amountCents,
+      currency: topup.currency,
+      livemode: request.payment.livemode,
+      status: 'completed',
+      reasonCode: null,
+      reason: 'automatic top-up',
+      workflowId: request.workflowId,
+      ledgerEntryId: entry.id,
+      grantId: created.grant.id,
+      paymentIntentId: request.payment.id,
+    });
+    const receiptKey = await queueReceipt(tx, {
+      accountId: topup.accountId,
+      packName: `Automatic top-up: ${topup.credits.toLocaleString('en-US')} credits`,
+      credits: topup.credits,
+      amountCents: topup.amountCents,
+      currency: topup.currency,
+      balanceAfter: entry.balanceAfter,
+      reference: topup.id,
+      workflowId: request.workflowId,
+    });
+    await queueOutboundEvent(tx, {
+      id: outboundEventId('topup.succeeded', topup.id),
+      type: 'topup.succeeded',
+      accountId: topup.accountId,
+      data: {
+        topup_id: topup.id,
+        credits: topup.credits,
+        amount_cents: topup.amountCents,
+        currency: topup.currency,
+        payment_intent: request.payment.id,
+        balance_after: entry.balanceAfter,
+      },
+    });
+    return {
+      outcome: 'granted',
+      ledgerEntryId: entry.id,
+      balanceAfter: entry.balanceAfter,
+      receiptKey,
+      applied: true,
+    };
+  });
+}
+
+export interface TopupFailureOutcome {
+  /** The failure notice to deliver; null when the top-up was settled otherwise meanwhile. */
+  emailKey: string | null;
+  autoTopupDisabled: boolean;
+}
+
+/**
+ * A failed attempt, all at once: the top-up marked failed (it no longer counts against the cap),
+ * the failure counted, automatic top-up turned off once the count reaches the limit (else armed
+ * again, so that the next debit tries again), the customer's email with the link to pay
+ * on-session and `topup.failed` queued. A failure whose charge may still have gone through
+ * (`chargeOutcomeUnknown`) is recorded and told, without a link, a count or re-arming. A top-up
+ * already failed answers as it failed.
+ */
+export async function failTopup(
+  sql: Sql,
+  request: { topupId: string; workflowId: string; code: string; message: string; recoveryUrl: string | null },
+): Promise<TopupFailureOutcome> {
+  return sql.begin(async (tx) => {
+    const emailKey = emailKeys.topupFailed(request.topupId);
+    const [row] = await tx<TopupRow[]>`
+      SELECT ${tx.unsafe(TOPUP_COLUMNS)} FROM topups WHERE id = ${request.topupId} FOR UPDATE`;
+    if (!row) throw new Error(`top-up ${request.topupId} does not exist`);
+    const topup = toTopup(row);
+    if (topup.status === 'failed') {
+      const [settings] = await tx<{ enabled: boolean }[]>`
+        SELECT enabled FROM topup_settings WHERE account_id = ${topup.accountId}`;
+      return { emailKey, autoTopupDisabled: settings?.enabled === false };
+    }
+    // Granted or refused meanwhile: that outcome stands, and nothing is sent about a failure.
+    if (topup.status !== 'pending' && topup.status !== 'charging')
+      return { emailKey: null, autoTopupDisabled: false };
+    const unknown = chargeOutcomeUnknown(request.code);
+    const recoveryUrl = unknown ? null : request.recoveryUrl;
+    await tx`
+      UPDATE topups SET status = 'failed', failure_code = ${request.code},
+             failure_message = ${request.message.slice(0, 1000)}, recovery_url = ${recoveryUrl},
+             updated_at = now()
+      WHERE id = ${topup.id}`;
+    const [counted] = await tx<{ consecutive_failures: number; max_consecutive_failures: number }[]>`
+      UPDATE topup_settings SET consecutive_failures = consecutive_failures + ${unknown ? 0 : 1},
+             updated_at = now()
+      WHERE account_id = ${topup.accountId}
+      RETURNING consecutive_failures, max_consecutive_failures`;
+    const failures = counted?.consecutive_failures ?? 1;
+    const max = counted?.max_consecutive_failures ?? 1;
+    const disabled = !unknown && disablesAutoTopup(failures, max);
+    if (!unknown) {
+      await tx`
+        UPDATE topup_settings
+        SET ${
+          disabled
+            ? tx`enabled = false, armed = false, disabled_at = now(),
+                 disabled_reason = ${`turned off after ${failures} failed top-ups in a row (last: ${request.code})`}`
+            : tx`armed = true`
+        }
+        WHERE account_id = ${topup.accountId}`;
+    }
+    await enqueueAccountEmail(tx, {
+      key: emailKey,
+      accountId: topup.accountId,
+      workflowId: request.workflowId,
+      ...renderTopupFailedEmail({
+        accountId: topup.accountId,
+        topupId: topup.id,
+        credits: topup.credits,
+        amountCents: topup.amountCents,
+        currency: topup.currency,
+        failureCode: request.code,
+        recoveryUrl,
+        disabled,
+        maxConsecutiveFailures: max,
+      }),
+    });
+    await queueOutboundEvent(tx, {
+      id: outboundEventId('topup.failed', topup.id),
+      type: 'topup.failed',
+      accountId: topup.accountId,
+      data: {
+        topup_id: topup.id,
+        credits: topup.credits,
+        amount_cents: topup.amountCents,
+        currency: topup.currency,
+        payment_intent: topup.paymentIntentId,
+        failure_code: request.code,
+        recovery_url: recoveryUrl,
+        consecutive_failures: failures,
+        auto_topup_disabled: disabled,
+      },
+    });
+    return { emailKey, autoTopupDisabled: disabled };
+  });
+}
+
+/**
+ * The safety net of the maintenance sweep: a top-up still open long after any run could have
+ * ended (its run was terminated, or failed on a bug) would block the account's top-ups for good
+ * and count against its cap. Recorded failed, without counting it against the customer or
+ * emailing; a success event heard later still grants it.
+ */
+export async function failAbandonedTopups(sql: Sql, olderThanDays: number): Promise<string[]> {
+  // One transaction: a top-up recorded failed here re-arms its account in the same commit.
+  return sql.begin(async (tx) => {
+    const rows = await tx<{ id: string; account_id: string }[]>`
+      UPDATE topups SET status = 'failed', failure_code = 'abandoned',
+             failure_message = 'the top-up was still open after its run must have ended', updated_at = now()
+      WHERE status IN ('pending', 'charging') AND updated_at < now() - make_interval(days => ${olderThanDays})
+      RETURNING id, account_id`;
+    const accounts = [...new Set(rows.map((row) => row.account_id))];
+    if (accounts.length > 0) {
+      // As after any failure: the next movement below the threshold tries again.
+      await tx`UPDATE topup_settings SET armed = true, updated_at = now()
+               WHERE account_id = ANY (${accounts}) AND enabled`;
+    }
+    return rows.map((row) => row.id);
+  });
+}

@@ -1,0 +1,190 @@
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  type WorkflowClient,
+  type WorkflowStartOptions,
+} from '@temporalio/client';
+import { WorkflowIdReusePolicy } from '@temporalio/common';
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { BillingStatus } from '../workflows/shared/search-attributes';
+import { routeStripeEvent, type EventRoute, type RouteSettings } from './event-routes';
+import { stripeEventSchema, type StripeEventEnvelope } from './objects';
+
+/**
+ * How a signed Stripe event becomes work, whichever way it came: pushed to the webhook or listed
+ * by reconciliation from Stripe's Events API. Both validate with the same schemas, route with the
+ * same table and start the same workflow under the same ID, so an event that arrives both ways
+ * runs once.
+ */
+
+/** What to do with one event: start its workflow, acknowledge it, or reject it for good. */
+export type EventIntake =
+  | { action: 'start'; event: StripeEventEnvelope; route: Extract<EventRoute, { action: 'start' }> }
+  | { action: 'ignore'; event: StripeEventEnvelope; reason: string }
+  | { action: 'reject'; eventId: string; eventType: string | null; reasonCode: string; reason: string };
+
+/** Validates and routes one event; `body` is its text as received, for a malformed event's ID. */
+export function takeInStripeEvent(
+  payload: unknown,
+  body: string | Buffer,
+  settings: RouteSettings,
+): EventIntake {
+  const parsed = stripeEventSchema.safeParse(payload);
+  if (!parsed.success) {
+    const { id, type } = identifyMalformedEvent(payload, body);
+    return {
+      action: 'reject',
+      eventId: id,
+      eventType: type,
+      reasonCode: 'invalid_event',
+      reason: z.prettifyError(parsed.error),
+    };
+  }
+  const event = parsed.data;
+  let route: EventRoute;
+  try {
+    route = routeStripeEvent(event, settings);
+  } catch (error) {
+    if (!(error instanceof z.ZodError)) throw error;
+    return {
+      action: 'reject',
+      eventId: event.id,
+      eventType: event.type,
+      reasonCode: 'invalid_object',
+      reason: z.prettifyError(error),
+    };
+  }
+  return route.action === 'ignore'
+    ? { action: 'ignore', event, reason: route.reason }
+    : { action: 'start', event, route };
+}
+
+/**
+ * The start of an event's workflow: its ID is the event's ID and a second start of that ID is
+ * refused, so a redelivered or reconciled event is a duplicate, never a second run.
+ */
+export function eventWorkflowStart(
+  route: Extract<EventRoute, { action: 'start' }>,
+  eventId: string,
+  taskQueue: string,
+  memo?: Record<string, unknown>,
+): WorkflowStartOptions {
+  return {
+    // A signalling route's workflow has its own ID: a plain start of it is then a duplicate.
+    workflowId: route.signal?.workflowId ?? eventId,
+    taskQueue,
+    args: route.args,
+    workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+    typedSearchAttributes: route.searchAttributes,
+    ...(memo ? { memo } : {}),
+  };
+}
+
+/**
+ * Hands a routed event to Temporal: a plain start, or a signal-with-start when the event belongs
+ * to a workflow of its own (a top-up waiting for its payment). A start refused because that ID
+ * ran already is a duplicate; every other error is the caller's to answer (503, or a retry).
+ */
+export async function startEventWorkflow(
+  workflow: WorkflowClient,
+  route: Extract<EventRoute, { action: 'start' }>,
+  eventId: string,
+  taskQueue: string,
+  memo?: Record<string, unknown>,
+): Promise<'started' | 'duplicate'> {
+  const start = eventWorkflowStart(route, eventId, taskQueue, memo);
+  if (route.signal && route.afterEnd) {
+    return signalOrFinish(workflow, route.workflowType, route.signal, route.afterEnd, start);
+  }
+  try {
+    if (route.signal) {
+      const { name, args } = route.signal;
+      await workflow.signalWithStart(route.workflowType, { ...start, signal: name, signalArgs: args });
+    } else {
+      await workflow.start(route.workflowType, start);
+    }
+    return 'started';
+  } catch (error) {
+    if (error instanceof WorkflowExecutionAlreadyStartedError) return 'duplicate';
+    throw error;
+  }
+}
+
+/**
+ * An event whose work outlives its workflow (money taken must become credits): it signals the
+ * run that waits for it; when that run has ended short of its goal, or is gone past the
+ * namespace's retention, a run of its own under `afterEnd.workflowId` finishes the work. That
+ * run may be started again only if it failed, and what it does is idempotent.
+ */
+type StartRoute = Extract<EventRoute, { action: 'start' }>;
+
+async function signalOrFinish(
+  workflow: WorkflowClient,
+  workflowType: string,
+  signal: NonNullable<StartRoute['signal']>,
+  afterEnd: NonNullable<StartRoute['afterEnd']>,
+  start: WorkflowStartOptions,
+): Promise<'started' | 'duplicate'> {
+  const waiting = workflow.getHandle(signal.workflowId);
+  try {
+    await waiting.signal(signal.name, ...signal.args);
+    return 'started';
+  } catch (error) {
+    if (!(error instanceof WorkflowNotFoundError)) throw error;
+  }
+  try {
+    const ended = await waiting.describe();
+    if (afterEnd.doneStages.includes(ended.typedSearchAttributes.get(BillingStatus) ?? ''))
+      return 'duplicate';
+  } catch (error) {
+    if (!(error instanceof WorkflowNotFoundError)) throw error;
+  }
+  try {
+    await workflow.start(workflowType, {
+      ...start,
+      workflowId: afterEnd.workflowId,
+      args: afterEnd.args,
+      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+    });
+    return 'started';
+  } catch (error) {
+    if (error instanceof WorkflowExecutionAlreadyStartedError) return 'duplicate';
+    throw error;
+  }
+}
+
+/**
+ * Who a malformed but signed event is, as far as can be told: its own ID when it has a sane
+ * one, else a digest of the body (the same bytes redelivered are the same rejected event).
+ */
+export function identifyMalformedEvent(
+  payload: unknown,
+  body: string | Buffer,
+): { id: string; type: string | null } {
+  const fields = (typeof payload === 'object' && payload !== null ? payload : {}) as Record<string, unknown>;
+  const sane = (value: unknown, max: number) =>
+    typeof value === 'string' && value.length > 0 && value.length <= max && /^[\x21-\x7e]+$/.test(value)
+      ? value
+      : null;
+  const id = sane(fields.id, 255) ?? `sha256:${createHash('sha256').update(body).digest('hex')}`;
+  return { id, type: sane(fields.type, 100) };
+}
+
+/**
+ * Temporal refused the start for a reason no redelivery can change: a value over one of its size
+ * limits (gRPC INVALID_ARGUMENT, "… exceeds size limit …"). Other INVALID_ARGUMENT answers, such
+ * as a namespace without the search attributes registered, are the operator's to fix: those stay
+ * outages, so the event is tried again once the configuration is right.
+ */
+export function permanentTemporalRefusal(error: unknown): string | null {
+  const INVALID_ARGUMENT = 3;
+  for (let current: unknown = error, depth = 0; current && depth < 5; depth += 1) {
+    const { code, details } = current as { code?: unknown; details?: unknown };
+    if (code === INVALID_ARGUMENT && typeof details === 'string' && /exceeds size limit/i.test(details)) {
+      return details;
+    }
+    current = (current as { cause?: unknown }).cause;
+  }
+  return null;
+}

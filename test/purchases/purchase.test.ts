@@ -1,0 +1,119 @@
+import { checkoutSession, stripeEvent } from '../../stripe/fixtures/index';
+import { balanceOf, ledgerRowsFor, outboxRowsFor, purchaseRow } from '../support/db';
+import { startHarness, type Harness } from '../support/harness';
+import { waitUntil } from '../support/wait';
+
+describe('purchase path', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness();
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it('when a paid checkout for a pack arrives, then the pack credits are granted once and a receipt is emailed', async () => {
+    const account = await h.newAccount();
+    const session = checkoutSession({
+      accountId: account.id,
+      packId: 'growth',
+      amountTotal: 4500,
+      email: 'ignored@example.com',
+    });
+    const event = stripeEvent('checkout.session.completed', session);
+
+    const response = await h.deliver(event);
+    expect(response.status).toBe(200);
+    expect(response.body).toEqual({ received: true, workflowId: event.id, status: 'started' });
+
+    const [mail] = await h.smtp.waitForMail(account.email);
+    expect(mail?.subject).toBe('Receipt: 550 credits added to your account');
+    expect(mail?.text).toContain('$45.00');
+    expect(mail?.text).toContain('New balance: 550 credits');
+
+    expect(await balanceOf(h.sql, account.id)).toBe(550);
+    const rows = await ledgerRowsFor(h.sql, session.id as string);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({
+      account_id: account.id,
+      delta: '550',
+      balance_after: '550',
+      kind: 'purchase',
+    });
+    expect(await purchaseRow(h.sql, session.id as string)).toMatchObject({
+      status: 'completed',
+      credits: '550',
+    });
+    expect(await outboxRowsFor(h.sql, account.id)).toEqual([
+      expect.objectContaining({ status: 'sent', attempts: 1, last_error: null }),
+    ]);
+
+    const result = await h.temporal.workflow.getHandle(event.id).result();
+    expect(result).toMatchObject({ stage: 'completed', credits: 550, receipt: 'sent' });
+
+    const purchase = await h.api('GET', `/v1/purchases/${session.id as string}`);
+    expect(purchase.status).toBe(200);
+    expect(purchase.body).toMatchObject({
+      status: 'completed',
+      credits: 550,
+      accountId: account.id,
+      workflowId: event.id,
+    });
+    const balance = await h.api('GET', `/v1/accounts/${account.id}`);
+    expect(balance.body).toEqual({
+      id: account.id,
+      email: account.email,
+      balance: 550,
+      available: 550,
+      held: 0,
+      debt: 0,
+      credits: { paid: 550, promotional: 0 },
+    });
+  });
+
+  it('when the account is only in client_reference_id, then it is still credited', async () => {
+    const account = await h.newAccount();
+    const session = checkoutSession({
+      accountId: account.id,
+      packId: 'starter',
+      accountInClientReferenceOnly: true,
+    });
+    const event = stripeEvent('checkout.session.completed', session);
+    expect((await h.deliver(event)).status).toBe(200);
+    await waitUntil(async () => (await balanceOf(h.sql, account.id)) === 100, { what: 'balance 100' });
+  });
+
+  it('when a delayed payment completes unpaid and later succeeds, then credits come only with the success', async () => {
+    const account = await h.newAccount();
+    const unpaid = checkoutSession({ accountId: account.id, packId: 'starter', paymentStatus: 'unpaid' });
+    const completed = stripeEvent('checkout.session.completed', unpaid);
+    expect((await h.deliver(completed)).status).toBe(200);
+    const first = await h.temporal.workflow.getHandle(completed.id).result();
+    expect(first).toMatchObject({ stage: 'awaiting_payment' });
+    expect(await purchaseRow(h.sql, unpaid.id as string)).toMatchObject({ status: 'awaiting_payment' });
+    expect(await balanceOf(h.sql, account.id)).toBe(0);
+
+    const succeeded = stripeEvent('checkout.session.async_payment_succeeded', {
+      ...unpaid,
+      payment_status: 'paid',
+    });
+    expect((await h.deliver(succeeded)).status).toBe(200);
+    const second = await h.temporal.workflow.getHandle(succeeded.id).result();
+    expect(second).toMatchObject({ stage: 'completed', credits: 100 });
+    expect(await balanceOf(h.sql, account.id)).toBe(100);
+    expect(await purchaseRow(h.sql, unpaid.id as string)).toMatchObject({ status: 'completed' });
+
+    // A late redelivery of the unpaid event under a new ID cannot move the purchase back.
+    const late = stripeEvent('checkout.session.completed', unpaid);
+    await h.deliver(late);
+    expect(await h.temporal.workflow.getHandle(late.id).result()).toMatchObject({ stage: 'already_granted' });
+    expect(await purchaseRow(h.sql, unpaid.id as string)).toMatchObject({ status: 'completed' });
+  });
+
+  it('when an event type is not handled, then it is acknowledged as ignored and nothing starts', async () => {
+    const event = stripeEvent('customer.created', { id: 'cus_123', object: 'customer', livemode: false });
+    const response = await h.deliver(event);
+    expect(response).toEqual({ status: 200, body: { received: true, workflowId: null, status: 'ignored' } });
+    await expect(h.temporal.workflow.getHandle(event.id).describe()).rejects.toThrow();
+  });
+});

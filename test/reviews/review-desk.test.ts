@@ -1,0 +1,286 @@
+import { statusQuery } from '../../workflows/purchases/contract';
+import { checkoutSession, stripeEvent, type CheckoutSessionOptions } from '../../stripe/fixtures/index';
+import { deliverAndSettle, heldInvoice, PACKS, PLANS } from '../support/billing';
+import { balanceOf, ledgerRowsFor } from '../support/db';
+import { ADMIN_KEY_NAME, API_KEY, startHarness, type Harness } from '../support/harness';
+import { waitUntil } from '../support/wait';
+
+interface AuditEntry {
+  id: number;
+  action: string;
+  actor: string;
+  after: { credits: number | null };
+}
+
+describe('the review desk', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness();
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  /** A purchase that fails validation, delivered and waiting in held_for_review. */
+  async function heldPurchase(options: Omit<CheckoutSessionOptions, 'accountId'> = {}, accountId?: string) {
+    const account = accountId ? { id: accountId } : await h.newAccount();
+    const session = checkoutSession({ packId: 'starter', ...options, accountId: account.id });
+    const event = stripeEvent('checkout.session.completed', session);
+    expect((await h.deliver(event)).status).toBe(200);
+    const handle = h.temporal.workflow.getHandle(event.id);
+    await waitUntil(async () => (await handle.query(statusQuery)).stage === 'held_for_review', {
+      what: 'held_for_review',
+    });
+    return { accountId: account.id, session, sessionId: session.id as string, event, handle };
+  }
+
+  /** What the desk lists for an account, once visibility shows `count` of them. */
+  async function desk(accountId: string, count = 1): Promise<{ reviews: Record<string, unknown>[] }> {
+    return waitUntil(
+      async () => {
+        const page = await h.api('GET', `/v1/reviews?accountId=${accountId}&limit=100`);
+        expect(page.status).toBe(200);
+        const body = page.body as { reviews: Record<string, unknown>[] };
+        return body.reviews.length === count ? body : null;
+      },
+      { what: `${count} held for ${accountId} on the desk`, timeoutMs: 20_000 },
+    );
+  }
+
+  const auditOf = async (workflowId: string) =>
+    (await h.api('GET', `/v1/audit?subject=workflow:${workflowId}`)).body.entries as AuditEntry[];
+
+  const decide = (workflowId: string, body: Record<string, unknown>) =>
+    h.api('POST', `/v1/reviews/${workflowId}`, body);
+
+  it('when a purchase is held, then GET /v1/reviews lists it with its reason and amount, as the Temporal UI query finds it', async () => {
+    const { accountId, sessionId, event, handle } = await heldPurchase({ amountTotal: 850 });
+    const { reviews } = await desk(accountId);
+    expect(reviews).toEqual([
+      {
+        workflowId: event.id,
+        runId: expect.any(String),
+        kind: 'purchase',
+        eventType: 'checkout.session.completed',
+        purchaseId: sessionId,
+        purchaseStatus: 'held_for_review',
+        accountId,
+        reasonCode: 'amount_mismatch',
+        reason: `the amount paid differs from the pack price (paid 850, price ${PACKS.starter.amount})`,
+        amountCents: 850,
+        currency: 'usd',
+        credits: PACKS.starter.credits,
+        heldSince: expect.any(String),
+        startedAt: expect.any(String),
+      },
+    ]);
+    // The query an operator types in the Temporal UI finds the same run.
+    const found: string[] = [];
+    const query = `PurchaseStatus = 'held_for_review' AND AccountId = '${accountId}'`;
+    for await (const execution of h.temporal.workflow.list({ query })) found.push(execution.workflowId);
+    expect(found).toEqual([event.id]);
+    await decide(event.id, { decision: 'reject', note: 'test over' });
+    await handle.result();
+  });
+
+  it('when an admin approves a held purchase, then its credits are granted once, it leaves the desk, and the audit log names the reviewer key', async () => {
+    const { accountId, sessionId, event, handle } = await heldPurchase({ amountTotal: 850 });
+    await desk(accountId);
+    const approved = await decide(event.id, { decision: 'approve', note: 'coupon applied' });
+    expect(approved.status).toBe(200);
+    expect(approved.body).toEqual({
+      workflowId: event.id,
+      decision: 'approve',
+      reviewer: ADMIN_KEY_NAME,
+      applied: true,
+      stage: expect.stringMatching(/^(granting|sending_receipt|completed)$/),
+      auditId: expect.any(Number),
+    });
+    expect(await handle.result()).toMatchObject({ stage: 'completed', credits: PACKS.starter.credits });
+    expect(await ledgerRowsFor(h.sql, sessionId)).toHaveLength(1);
+    expect(await balanceOf(h.sql, accountId)).toBe(PACKS.starter.credits);
+    expect((await handle.query(statusQuery)).review).toEqual({
+      decision: 'approve',
+      reviewer: ADMIN_KEY_NAME,
+      note: 'coupon applied',
+    });
+    expect(await auditOf(event.id)).toEqual([
+      {
+        id: approved.body.auditId,
+        at: expect.any(String),
+        actor: ADMIN_KEY_NAME,
+        action: 'review.approved',
+        subject: `workflow:${event.id}`,
+        before: expect.objectContaining({
+          stage: 'held_for_review',
+          reasonCode: 'amount_mismatch',
+          amountCents: 850,
+          purchaseId: sessionId,
+          accountId,
+        }),
+        after: expect.objectContaining({ decision: 'approve', credits: null, applied: true }),
+        reason: 'coupon applied',
+      },
+    ]);
+    await desk(accountId, 0);
+  });
+
+  it('when an admin rejects a held purchase, then nothing is granted and the rejection is audited', async () => {
+    const { accountId, sessionId, event, handle } = await heldPurchase({ currency: 'gbp' });
+    const rejected = await decide(event.id, { decision: 'reject', note: 'card testing' });
+    expect(rejected).toMatchObject({ status: 200, body: { applied: true, stage: 'rejected' } });
+    expect(await handle.result()).toMatchObject({ stage: 'rejected', ledgerEntryId: null });
+    expect(await ledgerRowsFor(h.sql, sessionId)).toHaveLength(0);
+    expect(await balanceOf(h.sql, accountId)).toBe(0);
+    expect(await auditOf(event.id)).toEqual([
+      expect.objectContaining({ actor: ADMIN_KEY_NAME, action: 'review.rejected', reason: 'card testing' }),
+    ]);
+  });
+
+  it('when two approvals arrive at once, then the credits are granted once, the second answers 409, and one decision is audited', async () => {
+    const { accountId, sessionId, event, handle } = await heldPurchase({ amountTotal: 850 });
+    const answers = await Promise.all([
+      decide(event.id, { decision: 'approve', note: 'first' }),
+      decide(event.id, { decision: 'approve', note: 'second' }),
+    ]);
+    expect(answers.map((answer) => answer.status).sort()).toEqual([200, 409]);
+    expect(answers.find((answer) => answer.status === 409)?.body.error.code).toBe('not_held_for_review');
+    await handle.result();
+    expect(await ledgerRowsFor(h.sql, sessionId)).toHaveLength(1);
+    expect(await balanceOf(h.sql, accountId)).toBe(PACKS.starter.credits);
+    expect(await auditOf(event.id)).toHaveLength(1);
+  });
+
+  it('when the pack is unknown, then an approval without credits leaves it held and one with credits grants them', async () => {
+    const { accountId, event, handle } = await heldPurchase({ packId: 'legacy-pack' });
+    expect((await desk(accountId)).reviews[0]).toMatchObject({ reasonCode: 'pack_unknown', credits: null });
+    const without = await decide(event.id, { decision: 'approve', note: 'old price list' });
+    expect(without).toMatchObject({ status: 200, body: { applied: true, stage: 'held_for_review' } });
+    expect((await handle.query(statusQuery)).reason).toMatch(/approval needs/);
+    const withCredits = await decide(event.id, { decision: 'approve', credits: 75, note: 'old price list' });
+    expect(withCredits.status).toBe(200);
+    expect(await handle.result()).toMatchObject({ stage: 'completed', credits: 75 });
+    expect(await balanceOf(h.sql, accountId)).toBe(75);
+    expect((await auditOf(event.id)).map((entry) => entry.after.credits)).toEqual([75, null]);
+  });
+
+  it('when a subscription invoice is held, then it is on the desk and an approval with credits grants them', async () => {
+    const { fixture, unknown, event, handle } = await heldInvoice(h);
+    expect((await desk(fixture.account.id)).reviews).toEqual([
+      expect.objectContaining({
+        workflowId: event.id,
+        kind: 'invoice',
+        eventType: 'invoice.paid',
+        purchaseId: unknown.id,
+        reasonCode: 'plan_unknown',
+        amountCents: PLANS.basic.amount,
+      }),
+    ]);
+    const approved = await decide(event.id, {
+      decision: 'approve',
+      credits: 250,
+      note: 'grandfathered plan',
+    });
+    expect(approved.status).toBe(200);
+    expect(await handle.result()).toMatchObject({ stage: 'completed', credits: 250 });
+    expect(await ledgerRowsFor(h.sql, unknown.id)).toEqual([expect.objectContaining({ delta: '250' })]);
+  });
+
+  it('when the desk is paged, then each cursor leads to the next held purchase until none is left', async () => {
+    const account = await h.newAccount();
+    const held = [
+      await heldPurchase({ amountTotal: 1 }, account.id),
+      await heldPurchase({ amountTotal: 2 }, account.id),
+      await heldPurchase({ amountTotal: 3 }, account.id),
+    ];
+    await desk(account.id, 3);
+    const seen: string[] = [];
+    const cursors: string[] = [];
+    let cursor: string | null = null;
+    for (let page = 0; page < 5; page += 1) {
+      const query: string = cursor === null ? '' : `&cursor=${cursor}`;
+      const answer = await h.api('GET', `/v1/reviews?accountId=${account.id}&limit=2${query}`);
+      expect(answer.status).toBe(200);
+      const body = answer.body as { reviews: { workflowId: string }[]; nextCursor: string | null };
+      seen.push(...body.reviews.map((item) => item.workflowId));
+      cursor = body.nextCursor;
+      if (cursor === null) break;
+      cursors.push(cursor);
+    }
+    expect(seen.sort()).toEqual(held.map((item) => item.event.id).sort());
+    expect(cursors.length).toBeGreaterThanOrEqual(1);
+    // A cursor this API never returned, or one returned for another filter, is refused.
+    expect((await h.api('GET', '/v1/reviews?cursor=bm90LWEtdG9rZW4')).status).toBe(400);
+    expect((await h.api('GET', `/v1/reviews?cursor=${cursors[0]}`)).status).toBe(400);
+    for (const item of held) await decide(item.event.id, { decision: 'reject', note: 'test over' });
+  });
+
+  it('when a signed event was rejected for good, then the desk shows it with the held purchases', async () => {
+    const bad = stripeEvent('checkout.session.completed', {
+      ...checkoutSession({ packId: 'starter' }),
+      amount_total: 10 ** 13,
+    });
+    expect((await h.deliver(bad)).body).toMatchObject({ status: 'rejected' });
+    const { rejectedEvents } = (await h.api('GET', '/v1/reviews')).body as {
+      rejectedEvents: { total: number; newest: { eventId: string }[] };
+    };
+    expect(rejectedEvents.total).toBeGreaterThanOrEqual(1);
+    const mine = rejectedEvents.newest.find((event) => event.eventId === bad.id);
+    // Other test files reject events too: ours is shown unless five newer ones came since.
+    if (!mine) expect(rejectedEvents.newest).toHaveLength(5);
+    else
+      expect(mine).toMatchObject({ eventType: 'checkout.session.completed', reasonCode: 'invalid_object' });
+  });
+
+  it('when the workflow is unknown or not held, then 404 or 409 and nothing is sent or audited', async () => {
+    const unknown = await decide('evt_nobodyhasthisone', { decision: 'approve', note: 'x' });
+    expect(unknown).toMatchObject({ status: 404, body: { error: { code: 'review_not_found' } } });
+
+    const account = await h.newAccount();
+    const session = checkoutSession({
+      accountId: account.id,
+      packId: 'starter',
+      amountTotal: PACKS.starter.amount,
+    });
+    const paid = stripeEvent('checkout.session.completed', session);
+    expect(await deliverAndSettle(h, [paid])).toEqual([expect.objectContaining({ stage: 'completed' })]);
+    const workflowId = paid.id;
+    const late = await decide(workflowId, { decision: 'reject', note: 'too late' });
+    expect(late).toMatchObject({
+      status: 409,
+      body: { error: { code: 'not_held_for_review', details: { stage: 'completed' } } },
+    });
+    expect(await auditOf(workflowId)).toEqual([]);
+    expect(await balanceOf(h.sql, account.id)).toBe(PACKS.starter.credits);
+  });
+
+  it.each([
+    ['credits with a rejection', { decision: 'reject', credits: 5, note: 'x' }],
+    ['no note', { decision: 'approve' }],
+    ['another decision', { decision: 'maybe', note: 'x' }],
+    ['zero credits', { decision: 'approve', credits: 0, note: 'x' }],
+  ])('when the decision has %s, then 400 and the purchase stays held', async (_name, body) => {
+    const { event, handle } = await heldPurchase({ amountTotal: 850 });
+    expect(await decide(event.id, body)).toMatchObject({
+      status: 400,
+      body: { error: { code: 'invalid_request' } },
+    });
+    expect((await handle.query(statusQuery)).stage).toBe('held_for_review');
+    expect(await auditOf(event.id)).toEqual([]);
+    await decide(event.id, { decision: 'reject', note: 'test over' });
+  });
+
+  it('when a write key asks for the desk or decides, then 403 and the purchase stays held', async () => {
+    const { event, handle } = await heldPurchase({ amountTotal: 850 });
+    expect((await h.api('GET', '/v1/reviews', undefined, API_KEY)).status).toBe(403);
+    const refused = await h.api(
+      'POST',
+      `/v1/reviews/${event.id}`,
+      { decision: 'approve', note: 'x' },
+      API_KEY,
+    );
+    expect(refused).toMatchObject({ status: 403, body: { error: { code: 'insufficient_role' } } });
+    expect((await handle.query(statusQuery)).stage).toBe('held_for_review');
+    await decide(event.id, { decision: 'reject', note: 'test over' });
+  });
+});

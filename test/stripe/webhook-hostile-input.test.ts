@@ -1,0 +1,178 @@
+import { Client } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time';
+import { randomUUID } from 'node:crypto';
+import { createSql } from '../../db/client';
+import {
+  charge,
+  checkoutSession,
+  deliverEvent,
+  stripeEvent,
+  type StripeEvent,
+} from '../../stripe/fixtures/index';
+import { checkedBalance, deliverAndSettle } from '../support/billing';
+import { startAppWith, startHarness, WEBHOOK_SECRET, type Harness } from '../support/harness';
+import { temporalDataConverter } from '../../config/payload-codec';
+
+/**
+ * Signed events that can never be processed are permanent: stored, answered 2xx, never a 5xx
+ * loop nor an activity retried for days. Only a real outage answers 5xx.
+ */
+describe('hostile or impossible Stripe events', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness();
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  const rejected = { status: 200, body: { received: true, workflowId: null, status: 'rejected' } };
+
+  async function rejectedRow(eventId: string) {
+    const [row] = await h.sql<{ reason_code: string; deliveries: number; payload_excerpt: string }[]>`
+      SELECT reason_code, deliveries, payload_excerpt FROM rejected_events WHERE event_id = ${eventId}`;
+    return row ?? null;
+  }
+
+  async function expectNothingStarted(event: StripeEvent) {
+    await expect(h.temporal.workflow.getHandle(event.id).describe()).rejects.toThrow(/not found/i);
+  }
+
+  it.each(['constructor', 'toString', 'hasOwnProperty', '__proto__', 'valueOf'])(
+    'when the event type is %s, then it is ignored with 200',
+    async (type) => {
+      const event = stripeEvent(type, { id: 'obj_1', object: 'thing' });
+      expect(await h.deliver(event)).toEqual({
+        status: 200,
+        body: { received: true, workflowId: null, status: 'ignored' },
+      });
+    },
+  );
+
+  it('when a session carries a NUL byte in client_reference_id, then it is rejected, stored once per event, and grants nothing', async () => {
+    const account = await h.newAccount();
+    const session = checkoutSession({
+      accountId: account.id,
+      packId: 'starter',
+      accountInClientReferenceOnly: true,
+    });
+    const event = stripeEvent('checkout.session.completed', {
+      ...session,
+      client_reference_id: `${account.id}\u0000`,
+    });
+    expect(await h.deliver(event)).toEqual(rejected);
+    expect(await h.deliver(event)).toEqual(rejected);
+    await expectNothingStarted(event);
+    expect(await rejectedRow(event.id)).toMatchObject({ reason_code: 'invalid_object', deliveries: 2 });
+    expect((await rejectedRow(event.id))?.payload_excerpt).not.toContain('\u0000');
+    expect(await checkedBalance(h, account.id)).toBe(0);
+    const listed = await h.api('GET', '/v1/rejected-events?limit=100');
+    expect(listed.status).toBe(200);
+    expect(listed.body.events).toContainEqual(
+      expect.objectContaining({ eventId: event.id, eventType: 'checkout.session.completed', deliveries: 2 }),
+    );
+  });
+
+  it.each([
+    [
+      'a 20,000-character account reference',
+      { metadata: { accountId: 'a'.repeat(20_000), packId: 'starter' } },
+    ],
+    ['a session ID of 300 characters', { id: `cs_test_${'x'.repeat(300)}` }],
+    ['an amount past Stripe’s limit', { amount_total: 10 ** 13 }],
+    [
+      '51 metadata keys',
+      { metadata: Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`k${i}`, 'v'])) },
+    ],
+    ['a currency that is not a code', { currency: 'dollars' }],
+  ])('when a signed session has %s, then it is rejected with 200, not retried', async (_what, change) => {
+    const account = await h.newAccount();
+    const event = stripeEvent('checkout.session.completed', {
+      ...checkoutSession({ accountId: account.id, packId: 'starter' }),
+      ...change,
+    });
+    expect(await h.deliver(event)).toEqual(rejected);
+    await expectNothingStarted(event);
+    expect(await rejectedRow(event.id)).toMatchObject({ reason_code: 'invalid_object', deliveries: 1 });
+  });
+
+  it('when an event of another API version arrives, then it is processed and counted', async () => {
+    const account = await h.newAccount();
+    const event = {
+      ...stripeEvent(
+        'checkout.session.completed',
+        checkoutSession({ accountId: account.id, packId: 'starter' }),
+      ),
+      api_version: '2099-01-01.future',
+    };
+    const [result] = await deliverAndSettle(h, [event]);
+    expect(result).toMatchObject({ stage: 'completed' });
+    const metrics = await fetch(`${h.baseUrl}/metrics`).then((response) => response.text());
+    expect(metrics).toMatch(
+      /billing_webhook_events_unknown_api_version_total\{api_version="2099-01-01.future"\} 1/,
+    );
+  });
+
+  it('when a session is paid in "USD", then the currency is stored lowercase and a refund in "usd" takes the credits back', async () => {
+    const account = await h.newAccount();
+    const base = checkoutSession({ accountId: account.id, packId: 'starter' });
+    const session = { ...base, currency: 'USD' };
+    await deliverAndSettle(h, [stripeEvent('checkout.session.completed', session)]);
+    expect(await checkedBalance(h, account.id)).toBe(100);
+    const [purchase] = await h.sql<
+      { currency: string }[]
+    >`SELECT currency FROM purchases WHERE id = ${base.id as string}`;
+    expect(purchase?.currency).toBe('usd');
+    const refund = charge({
+      paymentIntentId: base.payment_intent as string,
+      amount: 900,
+      amountRefunded: 900,
+      currency: 'usd',
+    });
+    const [result] = await deliverAndSettle(h, [stripeEvent('charge.refunded', refund)]);
+    expect(result).toMatchObject({ stage: 'applied', delta: -100 });
+    expect(await checkedBalance(h, account.id)).toBe(0);
+  });
+
+  it('when the namespace lacks the search attributes (a configuration to fix), then 503 and the event is not rejected for good', async () => {
+    const namespace = `unconfigured-${randomUUID()}`;
+    await h.temporal.connection.workflowService.registerNamespace({
+      namespace,
+      workflowExecutionRetentionPeriod: msToTs('1 day'),
+    });
+    const temporal = new Client({
+      connection: h.temporal.connection,
+      namespace,
+      dataConverter: temporalDataConverter(h.config.temporalPayloads),
+    });
+    const unconfigured = await startAppWith(h, { temporal });
+    try {
+      const account = await h.newAccount();
+      const event = stripeEvent(
+        'checkout.session.completed',
+        checkoutSession({ accountId: account.id, packId: 'starter' }),
+      );
+      const answer = await deliverEvent(`${unconfigured.url}/webhooks/stripe`, event, WEBHOOK_SECRET);
+      expect(answer).toMatchObject({ status: 503, body: { error: { code: 'temporal_unavailable' } } });
+      expect(await rejectedRow(event.id)).toBeNull();
+      // Delivered where the namespace is set up, the same event is processed as usual.
+      const [result] = await deliverAndSettle(h, [event]);
+      expect(result).toMatchObject({ stage: 'completed' });
+    } finally {
+      await unconfigured.close();
+    }
+  });
+
+  it('when the database is down while an impossible event must be stored, then 503 so that Stripe retries', async () => {
+    const sql = createSql('postgres://postgres@127.0.0.1:1/none', { max: 1 });
+    const withoutDatabase = await startAppWith(h, { sql });
+    try {
+      const event = stripeEvent('checkout.session.completed', { id: 'cs_x', object: 'checkout.session' });
+      const answer = await deliverEvent(`${withoutDatabase.url}/webhooks/stripe`, event, WEBHOOK_SECRET);
+      expect(answer).toMatchObject({ status: 503, body: { error: { code: 'database_unavailable' } } });
+    } finally {
+      await withoutDatabase.close();
+      await sql.end({ timeout: 1 });
+    }
+  });
+});

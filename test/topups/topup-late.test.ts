@@ -1,0 +1,350 @@
+import { encodeSearchAttributeIndexedValueType } from '@temporalio/common/lib/search-attributes';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import Stripe from 'stripe';
+import { createActivities } from '../../activities/index';
+import type { BusinessMetrics } from '../../activities/business-metrics';
+import { createMailer } from '../../email/mailer';
+import type { TopupPaymentGateway } from '../../activities/topups/topup';
+import { createAccount } from '../../credits/accounts';
+import { createSql, type Sql } from '../../db/client';
+import { createGrant } from '../../credits/grants';
+import { failAbandonedTopups, findTopupSettings, saveTopupSettings } from '../../db/topups/topups';
+import { SEARCH_ATTRIBUTES } from '../../workflows/shared/search-attributes';
+import { startEventWorkflow } from '../../stripe/event-intake';
+import { routeStripeEvent } from '../../stripe/event-routes';
+import type { PaymentIntentSummary } from '../../stripe/payment-intent';
+import {
+  TOPUP_ABANDONED_AFTER_DAYS,
+  topupLatePaymentWorkflowId,
+  topupWorkflowId,
+  type TopupWorkflowResult,
+} from '../../workflows/topups/contract';
+import { findTemporalTestServer } from '../../scripts/temporal-cli';
+import { stripeEvent } from '../../stripe/fixtures/index';
+import { activityInterceptors } from '../../worker/billing-error-interceptor';
+import { TEST_OUTBOX_AGES } from '../support/harness';
+import { testDataConverter } from '../support/payload-keys';
+import { installQuietRuntime } from '../support/quiet-runtime';
+import { SmtpCatcher } from '../support/smtp-catcher';
+
+/**
+ * A top-up whose run ends without credits while its charge went through, on the time-skipping
+ * server (Stripe stays unreachable for the whole day of asking), with the real activities.
+ */
+describe('automatic top-up, late or lost answers from Stripe', () => {
+  let env: TestWorkflowEnvironment;
+  let worker: Worker;
+  let running: Promise<void>;
+  let sql: Sql;
+  let smtp: SmtpCatcher;
+  const taskQueue = `topup-late-${randomUUID()}`;
+  const dataConverter = testDataConverter();
+  const granted: number[] = [];
+  const metrics: BusinessMetrics = {
+    creditsGranted: (_source, credits) => granted.push(credits),
+    creditsRevoked: () => undefined,
+    creditsRestored: () => undefined,
+    creditsExpired: () => undefined,
+    emailSent: () => undefined,
+    emailFailed: () => undefined,
+    reconcileMissedEvents: () => undefined,
+  };
+  // A charge Stripe takes (still processing), then an outage for every later question.
+  const charged = new Map<string, PaymentIntentSummary>();
+  /** Runs while the failure's recovery link is asked for: the failure is being recorded. */
+  let whileRecordingFailure: (topupId: string) => Promise<unknown> = () => Promise.resolve();
+  /** The Checkout link Stripe hands out for paying on-session, when it answers at all. */
+  let offeredCheckout: string | null = null;
+  const payments: TopupPaymentGateway = {
+    savedCard: () => Promise.resolve('pm_latecard1'),
+    chargeOffSession: (request) => {
+      const intent: PaymentIntentSummary = {
+        id: `pi_late${request.topupId.replace('topup_', '')}x${randomUUID().slice(0, 8)}`,
+        status: 'processing',
+        amount: request.amountCents,
+        amountReceived: 0,
+        currency: request.currency,
+        livemode: false,
+        customerId: request.customerId,
+        topupId: request.topupId,
+        accountId: request.accountId,
+        failureCode: null,
+        failureMessage: null,
+      };
+      charged.set(request.topupId, intent);
+      return Promise.resolve({ kind: 'created', paymentIntent: intent });
+    },
+    retrievePaymentIntent: () => Promise.reject(new Error('connect ETIMEDOUT api.stripe.com')),
+    recoveryCheckout: async (request) => {
+      await whileRecordingFailure(request.topupId);
+      if (offeredCheckout) return { id: `cs_late${randomUUID().slice(0, 8)}`, url: offeredCheckout };
+      throw new Stripe.errors.StripeInvalidRequestError({ message: 'no checkout now' });
+    },
+  };
+
+  beforeAll(async () => {
+    installQuietRuntime();
+    env = await TestWorkflowEnvironment.createTimeSkipping({
+      server: { executable: { type: 'existing-path', path: findTemporalTestServer() } },
+      client: { dataConverter },
+    });
+    const KEYWORD = encodeSearchAttributeIndexedValueType('KEYWORD');
+    if (KEYWORD === undefined) throw new Error('no Keyword search attribute type');
+    await env.connection.operatorService.addSearchAttributes({
+      namespace: env.namespace ?? 'default',
+      searchAttributes: Object.fromEntries(SEARCH_ATTRIBUTES.map(({ name }) => [name, KEYWORD])),
+    });
+    sql = createSql(process.env.TEST_DATABASE_URL ?? '', { max: 5 });
+    smtp = await SmtpCatcher.start();
+    worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: { codePath: process.env.TEST_WORKFLOW_BUNDLE as string },
+      dataConverter,
+      activities: createActivities({
+        sql,
+        mailer: createMailer({ smtpUrl: smtp.url, from: 'Credits <billing@credits.test>' }),
+        invoicePayments: null,
+        workflows: { isRunning: () => Promise.resolve(false) },
+        metrics,
+        topups: { payments, returnUrl: 'https://app.example.com/billing' },
+        config: { stripe: { livemode: false }, emailDomain: 'credits.test', outbox: TEST_OUTBOX_AGES },
+      }),
+      interceptors: { activity: activityInterceptors },
+    });
+    running = worker.run();
+  });
+  afterAll(async () => {
+    worker?.shutdown();
+    await running;
+    await smtp?.down();
+    await sql?.end();
+    await env?.teardown();
+  });
+
+  /** An account with a saved card and automatic top-up on, and one top-up opened for it. */
+  async function openTopup() {
+    const accountId = `acct_${randomUUID()}`;
+    await createAccount(sql, { id: accountId, email: `${accountId}@customers.test` });
+    await sql`UPDATE accounts SET stripe_customer_id = ${`cus_${randomUUID().replaceAll('-', '').slice(0, 12)}`} WHERE id = ${accountId}`;
+    await saveTopupSettings(sql, accountId, {
+      enabled: true,
+      threshold: 300,
+      packId: null,
+      credits: 100,
+      amountCents: 900,
+      currency: 'usd',
+      monthlyCapCents: 100_000,
+      maxConsecutiveFailures: 3,
+    });
+    const [row] = await sql<{ id: string }[]>`
+      INSERT INTO topups (account_id, credits, amount_cents, currency, month)
+      VALUES (${accountId}, 100, 900, 'usd', date_trunc('month', now() AT TIME ZONE 'UTC')::date)
+      RETURNING id`;
+    return { accountId, topupId: (row as { id: string }).id };
+  }
+
+  /** Hands an event to Temporal exactly as the webhook and reconciliation do. */
+  async function deliver(event: ReturnType<typeof stripeEvent>) {
+    const route = routeStripeEvent(event, { purchaseReviewTimeout: '7 days', receiptDeadline: '3 days' });
+    if (route.action !== 'start') throw new Error(`${event.type} starts nothing`);
+    return startEventWorkflow(env.client.workflow, route, event.id, taskQueue);
+  }
+
+  /** Stripe's `payment_intent.succeeded` for the intent the top-up's charge created. */
+  function successOf(topupId: string, accountId: string) {
+    const intent = charged.get(topupId) as PaymentIntentSummary;
+    return stripeEvent('payment_intent.succeeded', {
+      id: intent.id,
+      object: 'payment_intent',
+      status: 'succeeded',
+      amount: 900,
+      amount_received: 900,
+      currency: 'usd',
+      livemode: false,
+      customer: intent.customerId,
+      metadata: { purpose: 'topup', topupId, accountId },
+      last_payment_error: null,
+    });
+  }
+
+  const topupRow = (topupId: string) =>
+    sql<{ status: string; failure_code: string | null }[]>`
+      SELECT status, failure_code FROM topups WHERE id = ${topupId}`.then((rows) => rows[0]);
+
+  it('when Stripe cannot be asked for the whole wait, then the top-up ends failed (not open); its late success grants once, and redeliveries grant nothing more', async () => {
+    const { accountId, topupId } = await openTopup();
+    const run = await env.client.workflow.start('topupWorkflow', {
+      taskQueue,
+      workflowId: topupWorkflowId(topupId),
+      args: [{ topupId, accountId }],
+    });
+    const ended = (await run.result()) as TopupWorkflowResult;
+    expect(ended).toMatchObject({ stage: 'failed', failureCode: 'stripe_unavailable' });
+    expect(await topupRow(topupId)).toEqual({ status: 'failed', failure_code: 'stripe_unavailable' });
+    // Not the customer's failure: the charge may have gone through.
+    expect(await findTopupSettings(sql, accountId)).toMatchObject({
+      consecutiveFailures: 0,
+      usedThisMonthCents: 0,
+    });
+
+    // The charge went through meanwhile; Stripe's event comes after the run ended.
+    const intent = charged.get(topupId) as PaymentIntentSummary;
+    const event = successOf(topupId, accountId);
+    expect(await deliver(event)).toBe('started');
+    const late = env.client.workflow.getHandle(topupLatePaymentWorkflowId(intent.id));
+    expect(await late.result()).toMatchObject({ stage: 'succeeded', email: 'sent' });
+
+    expect(await topupRow(topupId)).toEqual({ status: 'succeeded', failure_code: null });
+    const ledger = await sql`SELECT delta FROM credit_ledger WHERE business_key = ${topupId}`;
+    expect(ledger).toEqual([{ delta: '100' }]);
+    expect(await findTopupSettings(sql, accountId)).toMatchObject({
+      consecutiveFailures: 0,
+      usedThisMonthCents: 900,
+    });
+    const events = await sql<{ type: string }[]>`
+      SELECT type FROM outbound_events WHERE account_id = ${accountId} AND type LIKE 'topup.%' ORDER BY seq`;
+    expect(events.map((row) => row.type)).toEqual(['topup.failed', 'topup.succeeded']);
+    const [purchase] = await sql`SELECT status, payment_intent_id FROM purchases WHERE id = ${topupId}`;
+    expect(purchase).toEqual({ status: 'completed', payment_intent_id: intent.id });
+
+    // The webhook again, reconciliation, the same success under another event ID: nothing more.
+    expect(await deliver(event)).toBe('duplicate');
+    expect(await deliver(stripeEvent('payment_intent.succeeded', event.data.object))).toBe('duplicate');
+    expect(await sql`SELECT delta FROM credit_ledger WHERE business_key = ${topupId}`).toHaveLength(1);
+    expect(granted).toEqual([100]);
+  });
+
+  it('when Stripe cannot say what became of the charge, then the customer is offered no second payment, the failure is not counted, and no other top-up is charged until the balance recovers', async () => {
+    const { accountId, topupId } = await openTopup();
+    // Disarmed, as the crossing that opened the top-up leaves it.
+    await sql`UPDATE topup_settings SET armed = false WHERE account_id = ${accountId}`;
+    offeredCheckout = 'https://checkout.stripe.com/c/pay/cs_late_offered';
+    try {
+      const run = await env.client.workflow.start('topupWorkflow', {
+        taskQueue,
+        workflowId: topupWorkflowId(topupId),
+        args: [{ topupId, accountId }],
+      });
+      expect(await run.result()).toMatchObject({ stage: 'failed', failureCode: 'stripe_unavailable' });
+    } finally {
+      offeredCheckout = null;
+    }
+
+    const [mail] = await smtp.waitForMail(`${accountId}@customers.test`);
+    expect(mail?.subject).toBe('Your automatic top-up is not finished yet');
+    expect(mail?.text).toContain('you do not need to pay again');
+    expect(mail?.text).not.toContain('checkout.stripe.com');
+    expect(mail?.text).not.toContain('nothing was charged');
+    const [row] = await sql`SELECT recovery_url FROM topups WHERE id = ${topupId}`;
+    expect(row).toEqual({ recovery_url: null });
+    const [failed] = await sql<{ data: { recovery_url: string | null; consecutive_failures: number } }[]>`
+      SELECT data FROM outbound_events WHERE account_id = ${accountId} AND type = 'topup.failed'`;
+    expect(failed?.data).toMatchObject({ recovery_url: null, consecutive_failures: 0 });
+    expect(await findTopupSettings(sql, accountId)).toMatchObject({ enabled: true, consecutiveFailures: 0 });
+
+    // A movement that leaves the balance below the threshold charges nothing new meanwhile.
+    await sql.begin((tx) =>
+      createGrant(tx, {
+        accountId,
+        source: 'manual',
+        category: 'promotional',
+        priority: 10,
+        expiresAt: null,
+        amount: 10,
+        businessKey: `late-manual:${topupId}`,
+        kind: 'grant',
+        reason: 'a small credit while the top-up is unknown',
+      }),
+    );
+    const open =
+      await sql`SELECT id FROM topups WHERE account_id = ${accountId} AND status IN ('pending', 'charging')`;
+    expect(open).toEqual([]);
+  });
+
+  it("when the top-up's run is gone (past retention) and its success arrives, then a run of its own grants it once", async () => {
+    const { accountId, topupId } = await openTopup();
+    // Run under another ID: for Temporal, topup:<id> is then a workflow it no longer knows.
+    const run = await env.client.workflow.start('topupWorkflow', {
+      taskQueue,
+      workflowId: `elsewhere:${topupId}`,
+      args: [{ topupId, accountId }],
+    });
+    expect(await run.result()).toMatchObject({ stage: 'failed', failureCode: 'stripe_unavailable' });
+
+    const event = successOf(topupId, accountId);
+    expect(await deliver(event)).toBe('started');
+    const intent = charged.get(topupId) as PaymentIntentSummary;
+    const late = env.client.workflow.getHandle(topupLatePaymentWorkflowId(intent.id));
+    expect(await late.result()).toMatchObject({ stage: 'succeeded' });
+    expect(await topupRow(topupId)).toEqual({ status: 'succeeded', failure_code: null });
+    expect(await sql`SELECT delta FROM credit_ledger WHERE business_key = ${topupId}`).toEqual([
+      { delta: '100' },
+    ]);
+    expect(await deliver(event)).toBe('duplicate');
+    expect(await sql`SELECT delta FROM credit_ledger WHERE business_key = ${topupId}`).toHaveLength(1);
+  });
+
+  it('when the success arrives while the failure is being recorded, then the same run turns the failure into a success, granted once', async () => {
+    const { accountId, topupId } = await openTopup();
+    let answered: string | null = null;
+    whileRecordingFailure = async (id) => {
+      if (id === topupId) answered = await deliver(successOf(topupId, accountId));
+    };
+    try {
+      const run = await env.client.workflow.start('topupWorkflow', {
+        taskQueue,
+        workflowId: topupWorkflowId(topupId),
+        args: [{ topupId, accountId }],
+      });
+      expect(await run.result()).toMatchObject({ stage: 'succeeded', failureCode: null });
+    } finally {
+      whileRecordingFailure = () => Promise.resolve();
+    }
+    expect(answered).toBe('started'); // a signal to the run still open
+    expect(await topupRow(topupId)).toEqual({ status: 'succeeded', failure_code: null });
+    expect(await sql`SELECT delta FROM credit_ledger WHERE business_key = ${topupId}`).toEqual([
+      { delta: '100' },
+    ]);
+    expect(await findTopupSettings(sql, accountId)).toMatchObject({ consecutiveFailures: 0 });
+  });
+
+  it('when a top-up is still open long after any run could have ended, then the sweep records it failed and a newer one is left alone', async () => {
+    const old = await openTopup();
+    await sql`UPDATE topups SET status = 'charging', created_at = now() - interval '90 days',
+              updated_at = now() - interval '61 days' WHERE id = ${old.topupId}`;
+    // Opened as long ago, but its run changed it recently: still running, left alone.
+    const fresh = await openTopup();
+    await sql`UPDATE topups SET status = 'charging', created_at = now() - interval '90 days',
+              updated_at = now() - interval '40 days' WHERE id = ${fresh.topupId}`;
+
+    const failed = await failAbandonedTopups(sql, TOPUP_ABANDONED_AFTER_DAYS);
+    expect(failed).toContain(old.topupId);
+    expect(failed).not.toContain(fresh.topupId);
+    expect(await topupRow(old.topupId)).toEqual({ status: 'failed', failure_code: 'abandoned' });
+    expect(await topupRow(fresh.topupId)).toEqual({ status: 'charging', failure_code: null });
+    // No longer open: the account may top up again, and the cap no longer counts it.
+    expect(await findTopupSettings(sql, old.accountId)).toMatchObject({ usedThisMonthCents: 0 });
+  });
+
+  it('when the recorded top-up histories are replayed against the changed workflow, then they replay', async () => {
+    const histories = ['topup-succeeded', 'topup-failed'].map((name) => ({
+      workflowId: name,
+      history: JSON.parse(
+        readFileSync(path.join(__dirname, '..', 'workflows', 'histories', `${name}.json`), 'utf8'),
+      ) as unknown,
+    }));
+    const failures: string[] = [];
+    for await (const result of Worker.runReplayHistories(
+      { workflowBundle: { codePath: process.env.TEST_WORKFLOW_BUNDLE ?? '' }, dataConverter },
+      histories,
+    )) {
+      if (result.error) failures.push(`${result.workflowId}: ${String(result.error)}`);
+    }
+    expect(failures).toEqual([]);
+  });
+});

@@ -1,0 +1,263 @@
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  condition,
+  ParentClosePolicy,
+  patched,
+  proxyActivities,
+  setHandler,
+  startChild,
+  WorkflowIdReusePolicy,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import type { Activities } from '../../activities/index';
+import type { TopupPaymentRequest } from '../../activities/topups/topup';
+import type { PaymentIntentSummary } from '../../stripe/payment-intent';
+import {
+  lowBalanceNoticeStatusQuery,
+  TOPUP_EMAIL_DEADLINE,
+  TOPUP_PAYMENT_EVENT_WAIT,
+  TOPUP_PAYMENT_MAX_WAITS,
+  topupPaymentSignal,
+  topupStatusQuery,
+  type LowBalanceNoticeInput,
+  type TopupPaymentSignal,
+  type TopupStage,
+  type TopupWorkflowInput,
+  type TopupWorkflowResult,
+  type TopupWorkflowStatus,
+} from './contract';
+import { databaseActivityOptions } from '../shared/activity-options';
+import { trackStage } from '../shared/billing-stage';
+import { deliverEmail } from '../email/delivery';
+
+const topups = proxyActivities<Activities>(databaseActivityOptions);
+
+/**
+ * Stripe calls: a short attempt each (the SDK retries the network itself), retried with backoff
+ * for a day; every call carries an idempotency key derived from the top-up ID, so a retry is the
+ * same request. A decline is an answer, not a failure, so nothing here retries a declined card.
+ */
+const stripe = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  scheduleToCloseTimeout: '1 day',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
+});
+
+/**
+ * One automatic top-up: charge the saved card off-session, wait for Stripe's event about the
+ * payment intent (or ask Stripe after a day), then grant through the purchase path, or record
+ * the failure, which emails a link to pay on-session and may turn automatic top-up off.
+ */
+export async function topupWorkflow(input: TopupWorkflowInput): Promise<TopupWorkflowResult> {
+  const { workflowId } = workflowInfo();
+  const status: TopupWorkflowStatus = {
+    stage: 'starting',
+    topupId: input.topupId,
+    accountId: null,
+    credits: null,
+    amountCents: null,
+    currency: null,
+    paymentIntentId: null,
+    failureCode: null,
+    reason: null,
+    ledgerEntryId: null,
+    autoTopupDisabled: false,
+    email: 'not_applicable',
+  };
+  const stage = trackStage(status, topupStatusQuery);
+  const events: TopupPaymentSignal[] = [];
+  let grantedLate = false;
+  setHandler(topupPaymentSignal, (signal) => {
+    events.push(signal);
+  });
+  stage.account(input.accountId);
+  const finish = (last: TopupStage): TopupWorkflowResult => {
+    stage.enter(last);
+    const { topupId, paymentIntentId, failureCode, ledgerEntryId, autoTopupDisabled, email } = status;
+    return { stage: last, topupId, paymentIntentId, failureCode, ledgerEntryId, autoTopupDisabled, email };
+  };
+
+  if (input.latePayment) return settle(input.latePayment.paymentIntent);
+  const begun = await topups.beginTopup({ topupId: input.topupId });
+  if (begun.outcome === 'unknown') return finish('unknown_topup');
+  if (begun.outcome === 'settled') {
+    // A late or repeated event started this run after the top-up was settled: nothing to do.
+    status.ledgerEntryId = begun.ledgerEntryId;
+    status.paymentIntentId = begun.paymentIntentId;
+    status.reason = `the top-up is already ${begun.status}`;
+    return finish('already_settled');
+  }
+  Object.assign(status, { credits: begun.credits, amountCents: begun.amountCents, currency: begun.currency });
+
+  stage.enter('charging');
+  const request = await requestPayment();
+  status.paymentIntentId = request.paymentIntentId;
+  if (request.kind === 'declined') return fail(request.code, request.message);
+
+  stage.enter('awaiting_payment_event');
+  const paymentIntentId = request.paymentIntentId;
+  // Only payment_intent.succeeded and .payment_failed are routed here: either settles it.
+  const about = (signal: TopupPaymentSignal) => signal.paymentIntent.id === paymentIntentId;
+  let payment: PaymentIntentSummary | null = null;
+  // A payment still processing when Stripe is asked is waited for again, up to a bound.
+  for (let wait = 0; payment === null || (!settles(payment) && wait < TOPUP_PAYMENT_MAX_WAITS); wait += 1) {
+    const heard = await condition(() => events.some(about), TOPUP_PAYMENT_EVENT_WAIT);
+    if (heard) {
+      payment = (events.find(about) as TopupPaymentSignal).paymentIntent;
+      continue;
+    }
+    try {
+      payment = await stripe.fetchTopupPayment({ paymentIntentId });
+    } catch (error) {
+      // Stripe unreachable for the whole wait: the top-up ends failed rather than open, and a
+      // success event heard later still grants it (a run of its own, or the check below).
+      if (!(error instanceof ActivityFailure) || !patched(ENDS_RECORDED)) throw error;
+      return fail('stripe_unavailable', error.cause?.message ?? error.message);
+    }
+  }
+  return settle(payment);
+
+  /** The grant of a payment Stripe reports, or the failure it stands for. */
+  async function settle(payment: PaymentIntentSummary): Promise<TopupWorkflowResult> {
+    stage.enter('granting');
+    let granted: Awaited<ReturnType<typeof topups.grantTopup>>;
+    try {
+      granted = await topups.grantTopup({ topupId: input.topupId, workflowId, payment });
+    } catch (error) {
+      // Only after the database refused for days; recorded failed so that the account is not
+      // blocked by an open top-up, and a later success event grants it.
+      if (input.latePayment || !(error instanceof ActivityFailure) || !patched(ENDS_RECORDED)) throw error;
+      return fail('grant_failed', error.cause?.message ?? error.message);
+    }
+    if (granted.outcome === 'failed') {
+      if (input.latePayment) return finish('already_settled');
+      return fail(granted.code, granted.message);
+    }
+    if (granted.outcome === 'refused') {
+      status.failureCode = granted.code;
+      status.reason = granted.reason;
+      return finish('refused');
+    }
+    if (granted.outcome === 'settled') {
+      status.reason = `the top-up is already ${granted.status}`;
+      status.ledgerEntryId = granted.ledgerEntryId;
+      return finish('already_settled');
+    }
+    status.ledgerEntryId = granted.ledgerEntryId;
+    if (granted.receiptKey === null) return finish('succeeded');
+    stage.enter('sending_receipt');
+    status.email = 'pending';
+    status.email = await deliverEmail(granted.receiptKey, TOPUP_EMAIL_DEADLINE);
+    return finish('succeeded');
+  }
+
+  /**
+   * The charge; when Stripe refused our key or stayed unreachable for the activity's whole day,
+   * an event about this top-up heard meanwhile says what became of it, else the top-up failed:
+   * recorded so, never left open (which would stop every later top-up of the account).
+   */
+  async function requestPayment(): Promise<TopupPaymentRequest> {
+    try {
+      return await stripe.requestTopupPayment({ topupId: input.topupId });
+    } catch (error) {
+      if (!(error instanceof ActivityFailure)) throw error;
+      const heard = events.find((signal) => signal.paymentIntent.topupId === input.topupId);
+      if (heard) return { kind: 'submitted', paymentIntentId: heard.paymentIntent.id };
+      const refused = error.cause instanceof ApplicationFailure && error.cause.type === 'StripeRefused';
+      return {
+        kind: 'declined',
+        code: refused ? 'stripe_refused' : 'stripe_unavailable',
+        message: error.cause?.message ?? error.message,
+        paymentIntentId: null,
+      };
+    }
+  }
+
+  async function fail(code: string, message: string): Promise<TopupWorkflowResult> {
+    status.failureCode = code;
+    status.reason = message;
+    stage.enter('recording_failure');
+    // Without a link the email says to buy credits instead; the failure is recorded either way.
+    const { url } = await stripe
+      .createTopupRecoveryLink({ topupId: input.topupId })
+      .catch((error: unknown) => {
+        if (error instanceof ActivityFailure) return { url: null };
+        throw error;
+      });
+    const failed = await topups.failTopup({
+      topupId: input.topupId,
+      workflowId,
+      code,
+      message,
+      recoveryUrl: url,
+    });
+    status.autoTopupDisabled = failed.autoTopupDisabled;
+    if (failed.emailKey !== null) {
+      stage.enter('sending_failure_notice');
+      status.email = 'pending';
+      status.email = await deliverEmail(failed.emailKey, TOPUP_EMAIL_DEADLINE);
+    }
+    // A success heard while the failure was recorded would find this run still open, so no run
+    // of its own would grant it: this one does, turning the failure into a success.
+    const paid = events.find(
+      (signal) =>
+        signal.paymentIntent.topupId === input.topupId && signal.paymentIntent.status === 'succeeded',
+    );
+    if (paid && !grantedLate && patched(ENDS_RECORDED)) {
+      grantedLate = true;
+      status.failureCode = null;
+      status.reason = null;
+      return settle(paid.paymentIntent);
+    }
+    return finish(failed.emailKey === null ? 'already_settled' : 'failed');
+  }
+}
+
+/** Marks the runs that end every top-up in a recorded state and grant a success heard late. */
+const ENDS_RECORDED = 'topup-ends-recorded';
+
+/** Whether a payment intent's state is final for a top-up: paid, or needing the customer. */
+function settles(intent: PaymentIntentSummary): boolean {
+  return ['succeeded', 'requires_payment_method', 'requires_action', 'canceled'].includes(intent.status);
+}
+
+/** Delivers one low-balance notice, queued in the outbox by the movement that crossed the threshold. */
+export async function lowBalanceNoticeWorkflow(input: LowBalanceNoticeInput): Promise<{ stage: string }> {
+  let state: { stage: 'sending' | 'sent' | 'failed'; accountId: string | null; emailKey: string } = {
+    stage: 'sending',
+    accountId: input.accountId,
+    emailKey: input.emailKey,
+  };
+  setHandler(lowBalanceNoticeStatusQuery, () => state);
+  const outcome = await deliverEmail(input.emailKey, TOPUP_EMAIL_DEADLINE);
+  state = { ...state, stage: outcome };
+  return { stage: outcome };
+}
+
+/**
+ * Starts the follow-ups of balance movements that nobody started (a crash between a debit's
+ * commit and its start, or a movement made by a worker), as abandoned children with their own
+ * IDs: one already started is a duplicate. Part of each maintenance run.
+ */
+export async function startBalanceFollowUps(): Promise<number> {
+  const pending = await topups.findUnstartedBalanceFollowUps();
+  const started: string[] = [];
+  for (const followUp of pending) {
+    try {
+      await startChild(followUp.workflowType, {
+        workflowId: followUp.workflowId,
+        args: [followUp.input],
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+      });
+    } catch (error) {
+      if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+    }
+    started.push(followUp.workflowId);
+  }
+  await topups.markBalanceFollowUpsStarted({ workflowIds: started });
+  if (patched('abandoned-topups')) await topups.failAbandonedTopups();
+  return started.length;
+}
