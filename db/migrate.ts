@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { Client } from 'pg';
 
 const MIGRATIONS_DIR = path.join(__dirname, 'migrations');
 
@@ -12,21 +13,30 @@ export async function migrate(
   options: { count?: number } = {},
 ): Promise<string[]> {
   const { runner } = await import('node-pg-migrate');
-  const applied = await runner({
-    databaseUrl,
-    dir: MIGRATIONS_DIR,
-    migrationsTable: 'schema_migrations',
-    direction: 'up',
-    // A bounded count migrates part of the way, as an older release left a database.
-    count: options.count ?? Infinity,
-    checkOrder: true,
-    singleTransaction: true,
-    // A second runner waits for the first and then finds nothing left to do.
-    advisoryLockMode: 'wait',
-    log,
-    logger: { debug: () => {}, info: log, warn: log, error: log },
-  });
-  return applied.map((migration) => migration.name);
+  // Given a URL, the runner ends its connection without waiting for it, so the connection could
+  // outlive migrate() and die later where nothing handles its error. Given a client of ours, the
+  // connection is closed before migrate() returns.
+  const dbClient = new Client({ connectionString: databaseUrl });
+  await dbClient.connect();
+  try {
+    const applied = await runner({
+      dbClient,
+      dir: MIGRATIONS_DIR,
+      migrationsTable: 'schema_migrations',
+      direction: 'up',
+      // A bounded count migrates part of the way, as an older release left a database.
+      count: options.count ?? Infinity,
+      checkOrder: true,
+      singleTransaction: true,
+      // A second runner waits for the first and then finds nothing left to do.
+      advisoryLockMode: 'wait',
+      log,
+      logger: { debug: () => {}, info: log, warn: log, error: log },
+    });
+    return applied.map((migration) => migration.name);
+  } finally {
+    await dbClient.end();
+  }
 }
 
 if (require.main === module) {

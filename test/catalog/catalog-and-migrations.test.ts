@@ -50,6 +50,21 @@ describe('migrations and the pack catalog', () => {
     }
   });
 
+  it('when migrate returns, then its connection to the database is already closed (nothing left for a DROP DATABASE to kill)', async () => {
+    const database = `migrate_${randomUUID().replaceAll('-', '')}`;
+    await sql.unsafe(`CREATE DATABASE ${database}`);
+    try {
+      const target = new URL(process.env.TEST_DATABASE_URL ?? '');
+      target.pathname = `/${database}`;
+      await migrate(target.toString());
+      const [open] = await sql<{ count: string }[]>`
+        SELECT count(*)::text AS count FROM pg_stat_activity WHERE datname = ${database}`;
+      expect(open?.count).toBe('0');
+    } finally {
+      await sql.unsafe(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    }
+  });
+
   it('when the shipped catalog is loaded, then it has at least three active packs', () => {
     expect(shipped.packs.filter((pack) => pack.active).length).toBeGreaterThanOrEqual(3);
   });
