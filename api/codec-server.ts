@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { ApiConfig } from '../config/env';
 import { EncryptionCodec } from '../config/payload-codec';
 import { errors, parseOrThrow } from './errors';
+import type { DocumentedRoute } from './http/route';
 
 /**
  * Temporal's remote codec protocol, so that the Temporal UI and CLI show payloads decrypted:
@@ -45,6 +46,34 @@ export const codecPayloads = z
   .object({ payloads: z.array(jsonPayload).max(MAX_PAYLOADS) })
   .meta({ id: 'CodecPayloads' });
 type JsonPayload = z.infer<typeof jsonPayload>;
+
+/** The two operations as the OpenAPI document shows them (served as `/codec/:operation` below). */
+export const codecRoutes = (['decode', 'encode'] as const).map((operation): DocumentedRoute => ({
+  method: 'post',
+  path: `/codec/${operation}`,
+  summary:
+    operation === 'decode'
+      ? "Decrypt payloads from Temporal's history (Temporal's remote codec protocol)"
+      : 'Encrypt payloads as the service does (Temporal remote codec protocol)',
+  description:
+    'For the Temporal UI and CLI, with the key ring of the clients and workers. Also served as ' +
+    `\`/codec/{token}/${operation}\`, the token in the path, for the Temporal UI, which sends no header of ` +
+    'its own. `X-Namespace`, when sent, must be the namespace the service uses. From a browser, only ' +
+    'from a `TEMPORAL_UI_ORIGIN` origin (CORS preflight answered for those origins only).',
+  security: [{ codecToken: [] }, { apiKey: [] }],
+  headers: z.object({
+    'x-namespace': z.string().optional().meta({ description: 'The Temporal namespace.', example: 'default' }),
+  }),
+  body: codecPayloads,
+  responses: { 200: [`The payloads, ${operation}d, in the same order.`, codecPayloads] },
+  errors: {
+    400: `A payload that cannot be ${operation}d (\`invalid_payload\`), or a malformed body.`,
+    401: 'Missing or invalid codec token or admin API key (`unauthorized`).',
+    403: 'A browser origin other than TEMPORAL_UI_ORIGIN (`origin_not_allowed`), or another namespace (`namespace_not_served`).',
+    404: 'No codec token and no admin API key is configured (`codec_not_configured`).',
+    413: 'Body over 8 MB (`payload_too_large`).',
+  },
+}));
 
 export function payloadFromJson(json: JsonPayload): Payload {
   return {

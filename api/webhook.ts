@@ -1,5 +1,6 @@
 import type { Client } from '@temporalio/client';
 import express, { Router } from 'express';
+import { z } from 'zod';
 import type { Logger } from '../config/logger';
 import type { Sql } from '../db/client';
 import { recordRejectedEvent } from '../db/stripe/rejected-events';
@@ -12,6 +13,7 @@ import {
 import type { RouteSettings } from '../stripe/event-routes';
 import { SUPPORTED_EVENT_API_VERSIONS } from '../stripe/objects';
 import { errors } from './errors';
+import type { DocumentedRoute } from './http/route';
 import { timeWebhook, type Metrics } from './metrics';
 import { verifyStripeSignature } from '../stripe/signature';
 
@@ -28,6 +30,39 @@ export interface WebhookDependencies {
   };
 }
 
+const webhookResponse = z
+  .object({
+    received: z.literal(true),
+    workflowId: z.string().nullable(),
+    status: z.enum(['started', 'duplicate', 'ignored', 'rejected']).meta({
+      description: '`rejected`: a signed event that can never be processed, kept at GET /v1/rejected-events.',
+    }),
+  })
+  .meta({ id: 'WebhookAck' });
+
+export const stripeWebhookRoute: DocumentedRoute = {
+  method: 'post',
+  path: '/webhooks/stripe',
+  summary: 'Receive a Stripe event',
+  description:
+    'Verifies `Stripe-Signature` over the raw body with every configured secret, then hands the event to ' +
+    'Temporal (workflow ID = event ID). Answers 2xx only once the work is durable.',
+  security: [],
+  // Described only: the signature is checked over the raw bytes, then stripe/event-intake.ts parses them.
+  body: z.looseObject({}).meta({ description: 'A Stripe Event.' }),
+  responses: {
+    200: [
+      'Accepted, a duplicate, ignored, or rejected for good (a signed event that can never be processed).',
+      webhookResponse,
+    ],
+  },
+  errors: {
+    400: '`missing_signature`, `invalid_signature`, `signature_expired`, `malformed_json` or `invalid_event`.',
+    413: 'Body over the limit (`payload_too_large`).',
+    503: 'Temporal or the database unavailable (`temporal_unavailable`, `database_unavailable`): Stripe retries.',
+  },
+};
+
 /**
  * POST /webhooks/stripe. Answers 2xx only once Temporal holds the work (or already held it):
  * the workflow ID is the event ID, so a redelivery is a duplicate and never a second run.
@@ -36,7 +71,7 @@ export function webhookRouter({ temporal, sql, logger, metrics, config }: Webhoo
   const router = Router();
   // The raw bytes are what Stripe signed, so this route alone reads the body unparsed.
   router.post(
-    '/webhooks/stripe',
+    stripeWebhookRoute.path,
     timeWebhook(metrics),
     express.raw({ type: () => true, limit: config.webhookMaxBodyBytes }),
     async (req, res) => {

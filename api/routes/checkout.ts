@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { Router } from 'express';
 import Stripe from 'stripe';
 import type { ApiConfig } from '../../config/env';
 import { findAccount } from '../../credits/accounts';
@@ -12,9 +11,7 @@ import {
 } from '../../db/purchases/checkout-sessions';
 import type { Sql } from '../../db/client';
 import { accountScopedKey } from '../../credits/debits';
-import { errors, parseOrThrow } from '../errors';
-import { checkoutHeaders, createCheckoutBody } from '../schemas';
-import { requireRole } from '../auth';
+import { errors } from '../errors';
 import { ensureStripeCustomer } from './topup-customers';
 
 export interface CheckoutDependencies {
@@ -23,16 +20,26 @@ export interface CheckoutDependencies {
   config: Pick<ApiConfig, 'nodeEnv' | 'checkoutAllowedRedirectHosts' | 'customCredits'>;
 }
 
-const present = (snapshot: CheckoutSnapshot) => ({
-  id: snapshot.id,
-  url: snapshot.url,
-  credits: snapshot.credits,
-  amountCents: snapshot.amountCents,
-  currency: snapshot.currency,
-});
+/** What a client asks to sell (api/routes/purchases.ts validates it). */
+export interface CheckoutRequest {
+  accountId: string;
+  packId?: string | undefined;
+  credits?: number | undefined;
+  successUrl: string;
+  cancelUrl: string;
+  savePaymentMethod?: boolean | undefined;
+}
 
-export function checkoutRouter({ sql, stripe, config }: CheckoutDependencies): Router {
-  const router = Router();
+/**
+ * A Stripe Checkout Session for a pack or a number of credits, priced by the server, once per
+ * Idempotency-Key: the same key with the same request answers the session it made, with
+ * another request a conflict. Nothing is stored as sold when Stripe did not create the session.
+ */
+export async function openCheckoutSession(
+  { sql, stripe, config }: CheckoutDependencies,
+  body: CheckoutRequest,
+  idempotencyKey: string | undefined,
+): Promise<CheckoutSnapshot> {
   const allowedHosts = new Set(config.checkoutAllowedRedirectHosts.map((host) => host.toLowerCase()));
 
   // Customers are sent back only to the client's own sites, never to a URL an attacker chose.
@@ -44,94 +51,82 @@ export function checkoutRouter({ sql, stripe, config }: CheckoutDependencies): R
     if (!hostAllowed || !schemeAllowed) throw errors.redirectNotAllowed(field, url.host);
   }
 
-  router.post('/v1/checkout/sessions', requireRole('write'), async (req, res) => {
-    const body = parseOrThrow(createCheckoutBody, req.body);
-    const headers = parseOrThrow(checkoutHeaders, { 'idempotency-key': req.get('idempotency-key') });
-    assertRedirectAllowed('successUrl', body.successUrl);
-    assertRedirectAllowed('cancelUrl', body.cancelUrl);
-    if (!stripe) throw errors.stripeNotConfigured();
+  assertRedirectAllowed('successUrl', body.successUrl);
+  assertRedirectAllowed('cancelUrl', body.cancelUrl);
+  if (!stripe) throw errors.stripeNotConfigured();
 
-    const account = await findAccount(sql, body.accountId);
-    if (!account) throw errors.accountNotFound(body.accountId);
+  const account = await findAccount(sql, body.accountId);
+  if (!account) throw errors.accountNotFound(body.accountId);
 
-    const sale = await priceSale(sql, body, config.customCredits);
+  const sale = await priceSale(sql, body, config.customCredits);
 
-    const fingerprint = createHash('sha256').update(JSON.stringify(body)).digest('hex');
-    // Scoped to the account without ambiguity: no (account, key) pair spells another pair's key.
-    const scopedKey = headers['idempotency-key']
-      ? accountScopedKey('checkout', account.id, headers['idempotency-key'])
-      : null;
-    if (scopedKey) {
-      const earlier = await findCheckoutByIdempotencyKey(sql, scopedKey);
-      if (earlier && earlier.requestFingerprint !== fingerprint) throw errors.idempotencyKeyReused();
-      if (earlier) {
-        res.status(201).json(present(earlier));
-        return;
-      }
-    }
-    // Derived from our own IDs, never a clock or a random number, so a retry is the same request.
-    // Stripe takes keys of at most 255 characters; a longer one is sent as its digest.
-    const stripeIdempotencyKey = scopedKey
-      ? scopedKey.length <= 255
-        ? scopedKey
-        : `checkout:sha256:${createHash('sha256').update(scopedKey).digest('hex')}`
-      : `checkout:request-${await nextCheckoutRequestNumber(sql)}`;
+  const fingerprint = createHash('sha256').update(JSON.stringify(body)).digest('hex');
+  // Scoped to the account without ambiguity: no (account, key) pair spells another pair's key.
+  const scopedKey = idempotencyKey ? accountScopedKey('checkout', account.id, idempotencyKey) : null;
+  if (scopedKey) {
+    const earlier = await findCheckoutByIdempotencyKey(sql, scopedKey);
+    if (earlier && earlier.requestFingerprint !== fingerprint) throw errors.idempotencyKeyReused();
+    if (earlier) return earlier;
+  }
+  // Derived from our own IDs, never a clock or a random number, so a retry is the same request.
+  // Stripe takes keys of at most 255 characters; a longer one is sent as its digest.
+  const stripeIdempotencyKey = scopedKey
+    ? scopedKey.length <= 255
+      ? scopedKey
+      : `checkout:sha256:${createHash('sha256').update(scopedKey).digest('hex')}`
+    : `checkout:request-${await nextCheckoutRequestNumber(sql)}`;
 
-    const metadata = {
-      accountId: account.id,
-      ...(sale.packId ? { packId: sale.packId } : {}),
-      credits: String(sale.credits),
-      purpose: 'credits',
-    };
-    const customerId = body.savePaymentMethod
-      ? await ensureStripeCustomer(sql, stripe, account)
-      : account.stripeCustomerId;
-    let session: Stripe.Checkout.Session;
-    try {
-      session = await stripe.checkout.sessions.create(
-        {
-          mode: 'payment',
-          client_reference_id: account.id,
+  const metadata = {
+    accountId: account.id,
+    ...(sale.packId ? { packId: sale.packId } : {}),
+    credits: String(sale.credits),
+    purpose: 'credits',
+  };
+  const customerId = body.savePaymentMethod
+    ? await ensureStripeCustomer(sql, stripe, account)
+    : account.stripeCustomerId;
+  let session: Stripe.Checkout.Session;
+  try {
+    session = await stripe.checkout.sessions.create(
+      {
+        mode: 'payment',
+        client_reference_id: account.id,
+        metadata,
+        payment_intent_data: {
           metadata,
-          payment_intent_data: {
-            metadata,
-            ...(body.savePaymentMethod ? { setup_future_usage: 'off_session' as const } : {}),
-          },
-          line_items: [
-            {
-              quantity: 1,
-              price_data: {
-                currency: sale.currency,
-                unit_amount: sale.amountCents,
-                product_data: { name: sale.name },
-              },
-            },
-          ],
-          ...(customerId ? { customer: customerId } : { customer_email: account.email }),
-          success_url: body.successUrl,
-          cancel_url: body.cancelUrl,
+          ...(body.savePaymentMethod ? { setup_future_usage: 'off_session' as const } : {}),
         },
-        { idempotencyKey: stripeIdempotencyKey },
-      );
-    } catch (error) {
-      // Nothing is stored as sold when Stripe did not create the session.
-      if (error instanceof Stripe.errors.StripeError) throw errors.stripeFailed(error.code, error.message);
-      throw error;
-    }
+        line_items: [
+          {
+            quantity: 1,
+            price_data: {
+              currency: sale.currency,
+              unit_amount: sale.amountCents,
+              product_data: { name: sale.name },
+            },
+          },
+        ],
+        ...(customerId ? { customer: customerId } : { customer_email: account.email }),
+        success_url: body.successUrl,
+        cancel_url: body.cancelUrl,
+      },
+      { idempotencyKey: stripeIdempotencyKey },
+    );
+  } catch (error) {
+    // Nothing is stored as sold when Stripe did not create the session.
+    if (error instanceof Stripe.errors.StripeError) throw errors.stripeFailed(error.code, error.message);
+    throw error;
+  }
 
-    const snapshot = await saveCheckoutSnapshot(sql, {
-      id: session.id,
-      accountId: account.id,
-      packId: sale.packId,
-      credits: sale.credits,
-      amountCents: sale.amountCents,
-      currency: sale.currency,
-      url: session.url,
-      idempotencyKey: scopedKey,
-      requestFingerprint: fingerprint,
-    });
-    res.status(201).json(present(snapshot));
+  return saveCheckoutSnapshot(sql, {
+    id: session.id,
+    accountId: account.id,
+    packId: sale.packId,
+    credits: sale.credits,
+    amountCents: sale.amountCents,
+    currency: sale.currency,
+    url: session.url,
+    idempotencyKey: scopedKey,
+    requestFingerprint: fingerprint,
   });
-
-  return router;
 }

@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import { Router } from 'express';
 import type { Sql } from '../../db/client';
 import { errors } from '../errors';
+import type { DocumentedRoute } from '../http/route';
 import type { Metrics } from '../metrics';
 
 const CHECK_TIMEOUT_MS = 2000;
@@ -21,6 +22,33 @@ async function check(run: () => Promise<unknown>): Promise<string> {
   }
 }
 
+// Probes and metrics need no key: orchestrators and Prometheus call them.
+const liveness: DocumentedRoute = {
+  method: 'get',
+  path: '/healthz',
+  summary: 'Liveness',
+  security: [],
+  responses: { 200: 'The process is up.' },
+  errors: {},
+};
+const readiness: DocumentedRoute = {
+  method: 'get',
+  path: '/readyz',
+  summary: 'Readiness: PostgreSQL and Temporal answer',
+  security: [],
+  responses: { 200: 'Ready.' },
+  errors: { 503: '`not_ready`, with each check.' },
+};
+const metricsRoute: DocumentedRoute = {
+  method: 'get',
+  path: '/metrics',
+  summary: 'Prometheus metrics',
+  security: [],
+  responses: { 200: 'Text format.' },
+  errors: {},
+};
+export const healthRoutes = [liveness, readiness, metricsRoute];
+
 export function healthRouter({
   sql,
   temporal,
@@ -32,11 +60,11 @@ export function healthRouter({
 }): Router {
   const router = Router();
 
-  router.get('/healthz', (_req, res) => {
+  router.get(liveness.path, (_req, res) => {
     res.json({ status: 'ok' });
   });
 
-  router.get('/readyz', async (_req, res) => {
+  router.get(readiness.path, async (_req, res) => {
     const [postgres, temporalCheck] = await Promise.all([
       check(() => sql`SELECT 1`),
       check(() =>
@@ -50,7 +78,7 @@ export function healthRouter({
     res.json({ status: 'ready', checks });
   });
 
-  router.get('/metrics', async (_req, res) => {
+  router.get(metricsRoute.path, async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 

@@ -1,9 +1,6 @@
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { WorkflowIdReusePolicy } from '@temporalio/common';
-import { Router } from 'express';
-import type { ApiConfig } from '../../config/env';
-import type { Logger } from '../../config/logger';
-import type { Sql } from '../../db/client';
+import { z } from 'zod';
 import {
   captureReservation,
   findReservation,
@@ -11,16 +8,125 @@ import {
   releaseReservation,
   type Reservation,
 } from '../../credits/reservations';
+import { startBalanceFollowUps } from '../../temporal/follow-ups';
 import {
   RESERVATION_TIMEOUT_WORKFLOW_TYPE,
   reservationWorkflowId,
   type ReservationTimeoutInput,
 } from '../../workflows/maintenance/contract';
-import { errors, parseOrThrow } from '../errors';
-import { accountParams, captureReservationBody, createReservationBody, reservationParams } from '../schemas';
+import type { AppDependencies } from '../dependencies';
+import { errors } from '../errors';
+import { accountId, accountParams, humanText, idempotencyKey, positiveCount } from '../http/common-schemas';
+import { defineRoute } from '../http/route';
 import { requireAccount } from './accounts';
-import { requireRole } from '../auth';
-import { startBalanceFollowUps } from '../../temporal/follow-ups';
+
+/**
+ * Holds on credits: hold, capture (all or part, into a debit), release. Each hold's TTL is a
+ * Temporal timer; the maintenance schedule releases any hold whose timer never started.
+ */
+
+// --- schemas ------------------------------------------------------------------------------
+
+const reservationParams = z.object({
+  id: accountId,
+  reservationId: z.string().regex(/^rsv_[0-9a-f]{32}$/, 'a reservation ID (rsv_…)'),
+});
+
+const createReservationBody = z
+  .strictObject({
+    amount: positiveCount.meta({ description: 'Credits to hold.', example: 50 }),
+    ttlSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 24 * 3600)
+      .meta({ description: 'Released by itself after this long unless captured.', example: 600 }),
+    idempotencyKey,
+  })
+  .meta({ id: 'CreateReservation' });
+
+const captureReservationBody = z
+  .strictObject({
+    amount: positiveCount
+      .optional()
+      .meta({ description: 'Credits to spend (at most the hold); all by default.' }),
+    reason: humanText(500).meta({ example: 'video render' }),
+  })
+  .meta({ id: 'CaptureReservation' });
+
+const reservationResponse = z
+  .object({
+    id: z.string(),
+    amount: z.number().int(),
+    status: z.enum(['held', 'captured', 'released', 'expired']),
+    captured: z.number().int().nullable(),
+    expiresAt: z.iso.datetime(),
+    createdAt: z.iso.datetime(),
+  })
+  .meta({ id: 'Reservation' });
+
+const reservationCaptureResponse = reservationResponse
+  .extend({ entryId: z.number().int(), balance: z.number().int() })
+  .meta({ id: 'ReservationCapture' });
+
+// --- operations ---------------------------------------------------------------------------
+
+/** Starts the hold's TTL timer; a hold whose timer does not start is released by the sweep. */
+async function startTimer(deps: AppDependencies, reservation: Reservation): Promise<void> {
+  const input: ReservationTimeoutInput = {
+    accountId: reservation.accountId,
+    reservationId: reservation.id,
+    expiresAtMs: reservation.expiresAt.getTime(),
+  };
+  try {
+    await deps.temporal.workflow.start(RESERVATION_TIMEOUT_WORKFLOW_TYPE, {
+      workflowId: reservationWorkflowId(reservation.id),
+      taskQueue: deps.config.temporal.taskQueue,
+      args: [input],
+      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+    });
+  } catch (error) {
+    if (error instanceof WorkflowExecutionAlreadyStartedError) return;
+    // The hold stands; the maintenance sweep releases it at its TTL instead.
+    deps.logger.warn({ err: error, reservationId: reservation.id }, 'reservation timer not started');
+  }
+}
+
+/** Holds credits once per idempotency key, and starts the hold's timer. */
+async function reserveCredits(
+  deps: AppDependencies,
+  id: string,
+  request: { amount: number; ttlSeconds: number; idempotencyKey: string },
+): Promise<{ reservation: Reservation; created: boolean }> {
+  await requireAccount(deps.sql, id);
+  const held = await holdCredits(deps.sql, { accountId: id, ...request });
+  if (held.reservation.status === 'held') await startTimer(deps, held.reservation);
+  return held;
+}
+
+async function readReservation(deps: AppDependencies, id: string, reservationId: string) {
+  const reservation = await findReservation(deps.sql, id, reservationId);
+  if (!reservation) throw errors.reservationNotFound(reservationId);
+  return reservation;
+}
+
+/** Captures the hold (all or part) as a debit, then starts what the new balance asks for. */
+async function captureHold(
+  deps: AppDependencies,
+  ids: { id: string; reservationId: string },
+  capture: { amount?: number | undefined; reason: string },
+) {
+  const captured = await captureReservation(deps.sql, {
+    accountId: ids.id,
+    reservationId: ids.reservationId,
+    reason: capture.reason,
+    ...(capture.amount === undefined ? {} : { amount: capture.amount }),
+  });
+  await startBalanceFollowUps(deps, ids.id);
+  return captured;
+}
+
+// --- presenting ---------------------------------------------------------------------------
 
 const present = (reservation: Reservation) => ({
   id: reservation.id,
@@ -31,81 +137,87 @@ const present = (reservation: Reservation) => ({
   createdAt: reservation.createdAt.toISOString(),
 });
 
-/**
- * Holds on credits: hold, capture (all or part, into a debit), release. Each hold's TTL is a
- * Temporal timer; the maintenance schedule releases any hold whose timer never started.
- */
-export function reservationsRouter(deps: {
-  sql: Sql;
-  temporal: Client;
-  config: ApiConfig;
-  logger: Logger;
-}): Router {
-  const { sql } = deps;
-  const router = Router();
+// --- routes -------------------------------------------------------------------------------
 
-  async function startTimer(reservation: Reservation): Promise<void> {
-    const input: ReservationTimeoutInput = {
-      accountId: reservation.accountId,
-      reservationId: reservation.id,
-      expiresAtMs: reservation.expiresAt.getTime(),
-    };
-    try {
-      await deps.temporal.workflow.start(RESERVATION_TIMEOUT_WORKFLOW_TYPE, {
-        workflowId: reservationWorkflowId(reservation.id),
-        taskQueue: deps.config.temporal.taskQueue,
-        args: [input],
-        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-      });
-    } catch (error) {
-      if (error instanceof WorkflowExecutionAlreadyStartedError) return;
-      // The hold stands; the maintenance sweep releases it at its TTL instead.
-      deps.logger.warn({ err: error, reservationId: reservation.id }, 'reservation timer not started');
-    }
-  }
+export const reservationRoutes = [
+  defineRoute({
+    method: 'post',
+    path: '/v1/accounts/:id/reservations',
+    role: 'write',
+    summary: 'Hold credits until captured, released, or the TTL passes',
+    params: accountParams,
+    body: createReservationBody,
+    responses: {
+      201: ['Held.', reservationResponse],
+      200: ['The same key replayed: the reservation it made.', reservationResponse],
+    },
+    errors: {
+      400: '`invalid_request`.',
+      402: 'Not enough available credits (`insufficient_credits`).',
+      404: '`account_not_found`.',
+      409: '`idempotency_key_reused`.',
+    },
+    handler: async ({ params, body, deps }) => {
+      const { reservation, created } = await reserveCredits(deps, params.id, body);
+      return { status: created ? 201 : 200, body: present(reservation) };
+    },
+  }),
 
-  router.post('/v1/accounts/:id/reservations', requireRole('write'), async (req, res) => {
-    const { id } = parseOrThrow(accountParams, req.params);
-    const body = parseOrThrow(createReservationBody, req.body);
-    await requireAccount(sql, id);
-    const { reservation, created } = await holdCredits(sql, { accountId: id, ...body });
-    if (reservation.status === 'held') await startTimer(reservation);
-    res.status(created ? 201 : 200).json(present(reservation));
-  });
+  defineRoute({
+    method: 'get',
+    path: '/v1/accounts/:id/reservations/:reservationId',
+    role: 'read',
+    summary: 'Read a reservation',
+    params: reservationParams,
+    responses: { 200: ['The reservation.', reservationResponse] },
+    errors: { 404: '`reservation_not_found`.' },
+    handler: async ({ params, deps }) => ({
+      status: 200,
+      body: present(await readReservation(deps, params.id, params.reservationId)),
+    }),
+  }),
 
-  router.get('/v1/accounts/:id/reservations/:reservationId', requireRole('read'), async (req, res) => {
-    const { id, reservationId } = parseOrThrow(reservationParams, req.params);
-    const reservation = await findReservation(sql, id, reservationId);
-    if (!reservation) throw errors.reservationNotFound(reservationId);
-    res.json(present(reservation));
-  });
+  defineRoute({
+    method: 'post',
+    path: '/v1/accounts/:id/reservations/:reservationId/capture',
+    role: 'write',
+    summary: 'Capture a hold, all or part, as a debit drawn from grants',
+    params: reservationParams,
+    body: captureReservationBody,
+    responses: {
+      201: ['Captured (a replay with the same amount answers the same debit).', reservationCaptureResponse],
+    },
+    errors: {
+      400: '`invalid_request`.',
+      404: '`reservation_not_found`.',
+      409: 'Released, expired or captured otherwise (`reservation_settled`).',
+      422: 'More than the hold (`capture_exceeds_hold`).',
+    },
+    handler: async ({ params, body, deps }) => {
+      const { reservation, entry } = await captureHold(deps, params, body);
+      return {
+        status: 201,
+        body: { ...present(reservation), entryId: entry.id, balance: entry.balanceAfter },
+      };
+    },
+  }),
 
-  router.post(
-    '/v1/accounts/:id/reservations/:reservationId/capture',
-    requireRole('write'),
-    async (req, res) => {
-      const { id, reservationId } = parseOrThrow(reservationParams, req.params);
-      const body = parseOrThrow(captureReservationBody, req.body);
-      const { reservation, entry } = await captureReservation(sql, {
+  defineRoute({
+    method: 'post',
+    path: '/v1/accounts/:id/reservations/:reservationId/release',
+    role: 'write',
+    summary: 'Release a hold (a settled one is answered as it is)',
+    params: reservationParams,
+    responses: { 200: ['The reservation.', reservationResponse] },
+    errors: { 404: '`reservation_not_found`.' },
+    handler: async ({ params, deps }) => {
+      const { id, reservationId } = params;
+      const reservation = await releaseReservation(deps.sql, {
         accountId: id,
         reservationId,
-        reason: body.reason,
-        ...(body.amount === undefined ? {} : { amount: body.amount }),
+        as: 'released',
       });
-      await startBalanceFollowUps(deps, id);
-      res.status(201).json({ ...present(reservation), entryId: entry.id, balance: entry.balanceAfter });
+      return { status: 200, body: present(reservation) };
     },
-  );
-
-  router.post(
-    '/v1/accounts/:id/reservations/:reservationId/release',
-    requireRole('write'),
-    async (req, res) => {
-      const { id, reservationId } = parseOrThrow(reservationParams, req.params);
-      const reservation = await releaseReservation(sql, { accountId: id, reservationId, as: 'released' });
-      res.json(present(reservation));
-    },
-  );
-
-  return router;
-}
+  }),
+];

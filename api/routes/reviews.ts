@@ -1,330 +1,169 @@
-import { createHash } from 'node:crypto';
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { decodeTypedSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes';
-import { optionalTsToDate } from '@temporalio/common/lib/time';
-import { Router } from 'express';
-import type { Logger } from '../../config/logger';
-import { recordAudit, workflowSubject } from '../../db/audit/audit-log';
-import type { Queryable, Sql } from '../../db/client';
-import { findPurchasesFor, type Purchase } from '../../db/purchases/purchases';
-import { listRejectedEvents } from '../../db/stripe/rejected-events';
-import { BillingError } from '../../domain/errors';
-import { INVOICE_WORKFLOW_TYPE, invoiceStatusQuery } from '../../workflows/subscriptions/invoice-contract';
-import {
-  PURCHASE_WORKFLOW_TYPE,
-  reviewSignal,
-  statusQuery,
-  type ReviewDecision,
-} from '../../workflows/purchases/contract';
-import {
-  AccountId,
-  BillingStatus,
-  PurchaseStatus,
-  StripeEventType,
-} from '../../workflows/shared/search-attributes';
-import { requireRole } from '../auth';
-import { errors, parseOrThrow } from '../errors';
-import { reviewDecisionBody, reviewListQuery, reviewParams } from '../schemas';
-import { presentRejectedEvent } from './rejected-events';
-
-const HELD = 'held_for_review';
-const TEMPORAL_TIMEOUT_MS = 3000;
-const REJECTED_EVENTS_SHOWN = 5;
-
-/** The workflows that can hold a payment for a reviewer, and the attribute that shows their stage. */
-const REVIEWABLE: Record<string, { kind: 'purchase' | 'invoice'; stage: StageKey }> = {
-  [PURCHASE_WORKFLOW_TYPE]: { kind: 'purchase', stage: PurchaseStatus },
-  [INVOICE_WORKFLOW_TYPE]: { kind: 'invoice', stage: BillingStatus },
-};
-type StageKey = typeof PurchaseStatus;
+import { z } from 'zod';
+import { PURCHASE_RECORD_STATUSES } from '../../domain/purchase-records';
+import { accountId, humanText, pageQueryFields, positiveCount } from '../http/common-schemas';
+import { defineRoute } from '../http/route';
+import { rejectedEventResponse } from './rejected-events';
+import { reviewDesk } from './review-desk';
 
 /**
- * A page cursor: Temporal's page token behind a check of 8 bytes, a digest of the token and the
- * visibility query it belongs to. Temporal answers a token it cannot read as an internal error,
- * so the check tells a cursor this API did not return (or returned for another filter) first: 400.
+ * The review desk (admin keys): what waits for a reviewer, and the decision on it. What the
+ * desk does is api/routes/review-desk.ts.
  */
-const check = (token: Uint8Array, query: string) =>
-  createHash('sha256').update(query).update(token).digest().subarray(0, 8);
-const cursorOf = (token: Uint8Array, query: string) =>
-  Buffer.concat([check(token, query), token]).toString('base64url');
-function pageTokenOf(cursor: string, query: string): Buffer {
-  const bytes = Buffer.from(cursor, 'base64url');
-  const token = bytes.subarray(8);
-  if (bytes.length <= 8 || !check(token, query).equals(bytes.subarray(0, 8))) {
-    throw errors.invalidValue('cursor', 'not a cursor this API returned for these filters');
-  }
-  return token;
-}
 
-/** What waits for a reviewer: visibility says which runs, the purchases table says what they hold. */
-export interface HeldItem {
-  workflowId: string;
-  runId: string;
-  kind: 'purchase' | 'invoice';
-  eventType: string | null;
-  purchaseId: string | null;
-  purchaseStatus: string | null;
-  accountId: string | null;
-  reasonCode: string | null;
-  reason: string | null;
-  amountCents: number | null;
-  currency: string | null;
-  credits: number | null;
-  heldSince: string | null;
-  startedAt: string;
-}
+// --- schemas ------------------------------------------------------------------------------
 
-interface HeldRun {
-  workflowId: string;
-  runId: string;
-  type: string;
-  eventType: string | null;
-  accountId: string | null;
-  startedAt: Date;
-}
+// Purchases and invoices run as workflows whose ID is the Stripe event's.
+const reviewParams = z.object({
+  workflowId: z
+    .string()
+    .regex(/^evt_[A-Za-z0-9_]{1,251}$/, 'a workflow ID (the Stripe event ID, evt_…)')
+    .meta({ example: 'evt_1QxAbC2eZvKYlo2C' }),
+});
 
-/**
- * The review desk: purchases and invoices held for review (a Temporal visibility query on their
- * stage attributes) and the decision on one (the `review` signal, the reviewer being the API
- * key's name), each decision recorded in the audit log. Admin keys only.
- */
-export function reviewsRouter({
-  sql,
-  temporal,
-  logger,
-  config,
-}: {
-  sql: Sql;
-  temporal: Client;
-  logger: Logger;
-  /** How long a decision waits for the workflow to take it in before the answer is 202. */
-  config: { reviewApplyWaitMs: number };
-}): Router {
-  const router = Router();
-  const namespace = temporal.options.namespace;
+const reviewListQuery = z.strictObject({
+  limit: pageQueryFields('Entries').limit,
+  // Temporal's page token behind a check: longer than the cursors of this API's own pages.
+  cursor: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,4096}$/, 'a cursor returned by a previous page')
+    .optional()
+    .meta({ description: 'The `nextCursor` of the previous page.' }),
+  accountId: accountId.optional().meta({ description: 'Only what is held for this account.' }),
+});
 
-  /** Runs a Temporal call with a deadline; an outage is a 503, not a 500. */
-  async function callTemporal<T>(what: string, call: () => Promise<T>): Promise<T> {
-    try {
-      return await temporal.withDeadline(Date.now() + TEMPORAL_TIMEOUT_MS, call);
-    } catch (error) {
-      if (error instanceof WorkflowNotFoundError || error instanceof BillingError) throw error;
-      logger.warn({ err: error }, `${what}: Temporal did not answer`);
-      throw errors.temporalUnavailable();
-    }
-  }
+const reviewDecisionBody = z
+  .strictObject({
+    decision: z.enum(['approve', 'reject']),
+    credits: positiveCount.optional().meta({
+      description:
+        'Approve only: the credits to grant instead of what the catalog or plan says (needed when it knows none).',
+      example: 100,
+    }),
+    note: humanText(500).meta({
+      description: 'Why: kept in the audit log and, for a rejection, as the reason.',
+      example: 'coupon',
+    }),
+  })
+  .refine((body) => body.decision === 'approve' || body.credits === undefined, {
+    message: 'credits are given only with an approval',
+    path: ['credits'],
+  })
+  .meta({ id: 'ReviewDecision' });
 
-  async function listHeld(page: {
-    limit: number;
-    cursor?: string | undefined;
-    accountId?: string | undefined;
-  }): Promise<{ runs: HeldRun[]; nextCursor: string | null }> {
-    const types = Object.keys(REVIEWABLE).map((type) => `'${type}'`);
-    const query = [
-      `WorkflowType IN (${types.join(', ')})`,
-      `ExecutionStatus = 'Running'`,
-      `(${PurchaseStatus.name} = '${HELD}' OR ${BillingStatus.name} = '${HELD}')`,
-      // accountId is validated (letters, digits, _ . : -): it cannot close the quote.
-      ...(page.accountId === undefined ? [] : [`AccountId = '${page.accountId}'`]),
-    ].join(' AND ');
-    // client.workflow.list() walks every page and keeps Temporal's page token to itself; the
-    // desk pages, so it makes the same call (ListWorkflowExecutions) and hands the token on.
-    const nextPageToken = page.cursor === undefined ? null : pageTokenOf(page.cursor, query);
-    const response = await callTemporal('listing held workflows', () =>
-      temporal.workflowService.listWorkflowExecutions({
-        namespace,
-        query,
-        pageSize: page.limit,
-        nextPageToken,
-      }),
-    );
-    const runs = response.executions.flatMap((raw): HeldRun[] => {
-      const type = raw.type?.name ?? '';
-      const workflowId = raw.execution?.workflowId;
-      if (!REVIEWABLE[type] || !workflowId) return [];
-      const attributes = decodeTypedSearchAttributes(raw.searchAttributes?.indexedFields);
-      return [
-        {
-          workflowId,
-          runId: raw.execution?.runId ?? '',
-          type,
-          eventType: attributes.get(StripeEventType) ?? null,
-          accountId: attributes.get(AccountId) ?? null,
-          startedAt: optionalTsToDate(raw.startTime) ?? new Date(0),
-        },
-      ];
-    });
-    const token = response.nextPageToken;
-    return { runs, nextCursor: token && token.length > 0 ? cursorOf(token, query) : null };
-  }
+const heldForReviewResponse = z
+  .object({
+    workflowId: z.string(),
+    runId: z.string(),
+    kind: z.enum(['purchase', 'invoice']),
+    eventType: z.string().nullable(),
+    purchaseId: z
+      .string()
+      .nullable()
+      .meta({ description: 'The checkout session (cs_…) or invoice (in_…), as at GET /v1/purchases.' }),
+    purchaseStatus: z.enum(PURCHASE_RECORD_STATUSES).nullable().meta({
+      description: 'Usually held_for_review; completed when another event for it was granted meanwhile.',
+    }),
+    accountId: z.string().nullable(),
+    reasonCode: z.string().nullable(),
+    reason: z.string().nullable(),
+    amountCents: z.number().int().nullable().meta({ description: 'What the customer paid.' }),
+    currency: z.string().nullable(),
+    credits: z
+      .number()
+      .int()
+      .nullable()
+      .meta({ description: 'What approving grants by default; null: the reviewer says.' }),
+    heldSince: z.iso.datetime().nullable(),
+    startedAt: z.iso.datetime(),
+  })
+  .meta({ id: 'HeldForReview' });
 
-  /**
-   * What each held run holds. The purchase a run recorded names it, in the common case; a run
-   * whose purchase names another (two events about one session) says which purchase it is
-   * through its `status` query.
-   */
-  async function describeHeld(tx: Queryable, runs: HeldRun[]): Promise<HeldItem[]> {
-    const byWorkflow = new Map<string, Purchase>();
-    for (const purchase of await findPurchasesFor(tx, {
-      workflowIds: runs.map((r) => r.workflowId),
-      ids: [],
-    })) {
-      byWorkflow.set(purchase.workflowId, purchase);
-    }
-    const asked = new Map<string, LiveStatus | null>();
-    await Promise.all(
-      runs
-        .filter((run) => !byWorkflow.has(run.workflowId))
-        .map(async (run) => asked.set(run.workflowId, await liveStatus(run))),
-    );
-    const otherIds = [...asked.values()].flatMap((status) => (status?.purchaseId ? [status.purchaseId] : []));
-    const byId = new Map(
-      (await findPurchasesFor(tx, { workflowIds: [], ids: otherIds })).map((p) => [p.id, p]),
-    );
-    return runs.map((run) => {
-      const status = asked.get(run.workflowId) ?? null;
-      const purchase =
-        byWorkflow.get(run.workflowId) ?? (status?.purchaseId ? byId.get(status.purchaseId) : undefined);
-      const heldHere = purchase?.workflowId === run.workflowId && purchase.status === HELD;
+const reviewListResponse = z
+  .object({
+    reviews: z.array(heldForReviewResponse),
+    nextCursor: z.string().nullable().meta({
+      description: "Temporal's page token; a page may be short (or, at the very end, empty).",
+    }),
+    rejectedEvents: z
+      .object({
+        total: z.number().int(),
+        newest: z
+          .array(rejectedEventResponse)
+          .meta({ description: 'Up to 5; the rest at GET /v1/rejected-events.' }),
+      })
+      .meta({ description: 'Signed Stripe events rejected for good, which an operator may replay by hand.' }),
+  })
+  .meta({ id: 'ReviewList' });
+
+const reviewDecisionResponse = z
+  .object({
+    workflowId: z.string(),
+    decision: z.enum(['approve', 'reject']),
+    reviewer: z.string().meta({ description: 'The name of the API key that decided.' }),
+    applied: z.boolean().meta({
+      description: 'Whether the workflow has taken the decision in yet (200) or has it waiting (202).',
+    }),
+    stage: z.string().nullable().meta({
+      description:
+        'Its stage now, as `PurchaseStatus` / `BillingStatus` say (e.g. granting, completed, rejected).',
+    }),
+    auditId: z.number().int(),
+  })
+  .meta({ id: 'ReviewOutcome' });
+
+// --- routes -------------------------------------------------------------------------------
+
+const temporalUnavailable = { 503: 'Temporal unavailable (`temporal_unavailable`).' };
+
+export const reviewRoutes = [
+  defineRoute({
+    method: 'get',
+    path: '/v1/reviews',
+    role: 'admin',
+    summary: 'What waits for a reviewer: purchases and invoices held for review, and rejected events',
+    description:
+      "Held runs come from a Temporal visibility query (`PurchaseStatus` or `BillingStatus` = 'held_for_review'), " +
+      'newest first; reason and amount from the purchase each recorded. Visibility lags a second or so.',
+    query: reviewListQuery,
+    responses: { 200: ['One page.', reviewListResponse] },
+    errors: { 400: 'Bad limit, cursor or account.', ...temporalUnavailable },
+    handler: async ({ query, deps }) => ({ status: 200, body: await reviewDesk(deps).list(query) }),
+  }),
+
+  defineRoute({
+    method: 'post',
+    path: '/v1/reviews/:workflowId',
+    role: 'admin',
+    summary: 'Approve (optionally with credits) or reject a held purchase or invoice',
+    description:
+      "Sends the workflow's `review` signal with the key's name as reviewer, then records the decision in the " +
+      'audit log. One decision at a time per workflow: a second one finds the first applied (409).',
+    params: reviewParams,
+    body: reviewDecisionBody,
+    responses: {
+      200: ['Sent and taken in by the workflow: `stage` is where it went.', reviewDecisionResponse],
+      202: ['Sent; the workflow takes it in when its worker runs.', reviewDecisionResponse],
+    },
+    errors: {
+      400: '`invalid_request` (credits with a rejection, no note).',
+      404: 'No purchase or invoice workflow has this ID (`review_not_found`).',
+      409: 'Not held for review (`not_held_for_review`, with its stage), or an earlier decision is not applied yet (`review_in_progress`).',
+      ...temporalUnavailable,
+    },
+    handler: async ({ params, body, caller, deps }) => {
+      const { workflowId } = params;
+      const outcome = await reviewDesk(deps).decide(workflowId, body, caller.name);
       return {
-        workflowId: run.workflowId,
-        runId: run.runId,
-        kind: REVIEWABLE[run.type]?.kind ?? 'purchase',
-        eventType: run.eventType,
-        purchaseId: purchase?.id ?? status?.purchaseId ?? null,
-        purchaseStatus: purchase?.status ?? null,
-        accountId: purchase?.accountId ?? status?.accountId ?? run.accountId,
-        reasonCode: (heldHere ? purchase.reasonCode : status?.reasonCode) ?? purchase?.reasonCode ?? null,
-        reason: (heldHere ? purchase.reason : status?.reason) ?? purchase?.reason ?? null,
-        amountCents: purchase?.amountCents ?? null,
-        currency: purchase?.currency ?? null,
-        credits: (heldHere ? purchase.credits : status?.credits) ?? null,
-        heldSince: heldHere ? purchase.updatedAt.toISOString() : null,
-        startedAt: run.startedAt.toISOString(),
+        status: outcome.applied ? 200 : 202,
+        body: {
+          workflowId,
+          decision: body.decision,
+          reviewer: caller.name,
+          applied: outcome.applied,
+          stage: outcome.stage,
+          auditId: outcome.auditId,
+        },
       };
-    });
-  }
-
-  interface LiveStatus {
-    purchaseId: string | null;
-    accountId: string | null;
-    reasonCode: string | null;
-    reason: string | null;
-    credits: number | null;
-  }
-
-  /** The run's own `status` query; null when no worker answers in time. */
-  async function liveStatus(run: HeldRun): Promise<LiveStatus | null> {
-    try {
-      return await temporal.withDeadline(Date.now() + TEMPORAL_TIMEOUT_MS, async () => {
-        const handle = temporal.workflow.getHandle(run.workflowId, run.runId);
-        if (run.type === INVOICE_WORKFLOW_TYPE) {
-          const status = await handle.query(invoiceStatusQuery);
-          return { ...status, purchaseId: status.invoiceId };
-        }
-        const status = await handle.query(statusQuery);
-        return { ...status, purchaseId: status.checkoutSessionId };
-      });
-    } catch {
-      return null;
-    }
-  }
-
-  /**
-   * Where a run is once it has taken in what it was sent: waits (a bounded time) until it has
-   * no workflow task pending, then reads its stage attribute, which that task updated.
-   */
-  async function settledRun(workflowId: string) {
-    const handle = temporal.workflow.getHandle(workflowId);
-    const deadline = Date.now() + config.reviewApplyWaitMs;
-    for (;;) {
-      let description;
-      try {
-        description = await callTemporal('describing a workflow', () => handle.describe());
-      } catch (error) {
-        if (error instanceof WorkflowNotFoundError) return null;
-        throw error;
-      }
-      const reviewable = REVIEWABLE[description.type];
-      if (!reviewable) return null;
-      const running = description.status.name === 'RUNNING';
-      const settled = !running || !description.raw.pendingWorkflowTask;
-      if (settled || Date.now() >= deadline) {
-        return {
-          runId: description.runId,
-          type: description.type,
-          running,
-          settled,
-          stage: description.typedSearchAttributes.get(reviewable.stage) ?? null,
-          eventType: description.typedSearchAttributes.get(StripeEventType) ?? null,
-          accountId: description.typedSearchAttributes.get(AccountId) ?? null,
-          startedAt: description.startTime,
-        };
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-
-  router.get('/v1/reviews', requireRole('admin'), async (req, res) => {
-    const query = parseOrThrow(reviewListQuery, req.query);
-    const { runs, nextCursor } = await listHeld(query);
-    const [reviews, [total], newest] = await Promise.all([
-      describeHeld(sql, runs),
-      sql<{ count: string }[]>`SELECT count(*) AS count FROM rejected_events`,
-      listRejectedEvents(sql, { limit: REJECTED_EVENTS_SHOWN, beforeId: null }),
-    ]);
-    res.json({
-      reviews,
-      nextCursor,
-      rejectedEvents: { total: Number(total?.count ?? 0), newest: newest.map(presentRejectedEvent) },
-    });
-  });
-
-  router.post('/v1/reviews/:workflowId', requireRole('admin'), async (req, res) => {
-    const { workflowId } = parseOrThrow(reviewParams, req.params);
-    const body = parseOrThrow(reviewDecisionBody, req.body);
-    const reviewer = String(res.locals.apiKeyName);
-    const decision: ReviewDecision = {
-      decision: body.decision,
-      reviewer,
-      note: body.note,
-      ...(body.credits === undefined ? {} : { credits: body.credits }),
-    };
-    // One decision at a time per workflow, across API replicas: the second of two concurrent
-    // approvals finds the first applied (409), so one is sent, granted and audited.
-    const outcome = await sql.begin(async (tx) => {
-      await tx`SELECT pg_advisory_xact_lock(hashtextextended(${`review:${workflowId}`}, 0))`;
-      const run = await settledRun(workflowId);
-      if (!run) throw errors.reviewNotFound(workflowId);
-      if (!run.running || run.stage !== HELD) throw errors.notHeldForReview(workflowId, run.stage);
-      if (!run.settled) throw errors.reviewInProgress(workflowId);
-      const [held] = await describeHeld(tx, [{ ...run, workflowId }]);
-      await callTemporal('signalling a review decision', () =>
-        temporal.workflow.getHandle(workflowId, run.runId).signal(reviewSignal, decision),
-      );
-      // Temporal has the decision: from here it stands, so it is recorded whatever follows.
-      const after = await settledRun(workflowId).catch(() => null);
-      const applied = after?.settled === true;
-      const stage = after?.stage ?? null;
-      const entry = await recordAudit(tx, {
-        actor: reviewer,
-        action: body.decision === 'approve' ? 'review.approved' : 'review.rejected',
-        subject: workflowSubject(workflowId),
-        before: { stage: HELD, ...held },
-        after: { decision: body.decision, credits: body.credits ?? null, stage, applied },
-        reason: body.note,
-      });
-      return { applied, stage, auditId: entry.id };
-    });
-    res.status(outcome.applied ? 200 : 202).json({
-      workflowId,
-      decision: body.decision,
-      reviewer,
-      applied: outcome.applied,
-      stage: outcome.stage,
-      auditId: outcome.auditId,
-    });
-  });
-
-  return router;
-}
+    },
+  }),
+];

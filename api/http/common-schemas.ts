@@ -1,0 +1,75 @@
+import { z } from 'zod';
+
+/**
+ * What the routes of several rooms validate alike: the error body, the IDs they share, the rules
+ * of text a person wrote, paging. Each room's own schemas sit beside its routes (api/routes/*),
+ * which validate with them; the OpenAPI document is generated from them, so it cannot drift
+ * from the code. Request bodies are strict: an unknown field is an error, not silently dropped.
+ */
+
+export const errorResponse = z
+  .object({
+    error: z.object({
+      code: z.string().meta({ description: 'Stable, snake_case.', example: 'invalid_request' }),
+      message: z.string(),
+      details: z.unknown().optional(),
+    }),
+  })
+  .meta({ id: 'Error' });
+
+export const accountId = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/, 'letters, digits, _ . : - (at most 128)')
+  .meta({ description: "The client's own account ID.", example: 'acct_42' });
+
+export const accountParams = z.object({ id: accountId });
+
+/** A pack of the catalog, as a checkout or an automatic top-up names it. */
+export const packId = z.string().regex(/^[\x21-\x7e]{1,64}$/, '1 to 64 visible ASCII characters');
+
+/** A count of credits (or a similar integer): at least 1, and exact as a JS number. */
+export const positiveCount = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+
+export const idempotencyKey = z
+  .string()
+  .regex(/^[\x21-\x7e]{1,255}$/, '1 to 255 visible ASCII characters')
+  .meta({
+    description: 'Chosen by the client; the same key replays the same result.',
+    example: 'order-7731',
+  });
+
+/**
+ * Text a person wrote (a reason, a note, a description): it is stored and read back, so it must
+ * survive PostgreSQL as sent. NUL and other control characters are refused (PostgreSQL text
+ * refuses NUL), and so are lone surrogates (the driver would store them as U+FFFD, and a
+ * faithful replay would no longer match).
+ */
+export const humanText = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    // Cc: C0, DEL and C1 (U+0085 is a line break, U+009B a terminal escape introducer).
+    .refine((text) => !/\p{Cc}/u.test(text), 'no control characters')
+    .refine((text) => !/\p{Cs}/u.test(text), 'well-formed Unicode (no lone surrogates)');
+
+/** `limit` and `cursor` of a listing paged by an opaque cursor (api/cursors.ts). */
+export function pageQueryFields(items: string) {
+  return {
+    limit: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(100)
+      .default(25)
+      .meta({ description: `${items} per page (1–100).` }),
+    cursor: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,32}$/, 'a cursor returned by a previous page')
+      .optional()
+      .meta({ description: 'The `nextCursor` of the previous page.' }),
+  };
+}
+
+/** The query of a listing with nothing but paging. */
+export const pageQuery = (items: string) => z.strictObject(pageQueryFields(items));

@@ -1,0 +1,31 @@
+import type { IRouter } from 'express';
+import type { ApiRole } from '../../config/env';
+import { requireRole } from '../auth';
+import type { AppDependencies } from '../dependencies';
+import type { Route } from './route';
+
+/**
+ * Serves each route at its path behind its role check (403 `insufficient_role` below it); the
+ * API key itself is checked where api/app.ts mounts the API. A method and path declared twice
+ * is a start-up error, not a route that silently never runs.
+ */
+export function mountRoutes(app: IRouter, routes: readonly Route[], deps: AppDependencies): void {
+  const seen = new Set<string>();
+  for (const route of routes) {
+    const key = `${route.method.toUpperCase()} ${route.path}`;
+    if (seen.has(key)) throw new Error(`${key} is declared twice`);
+    seen.add(key);
+    app[route.method](route.path, requireRole(route.role), async (req, res) => {
+      const caller = { name: String(res.locals.apiKeyName), role: res.locals.apiKeyRole as ApiRole };
+      const request = {
+        params: req.params,
+        query: req.query,
+        body: req.body as unknown,
+        header: (name: string) => req.get(name),
+      };
+      const { status, body } = await route.serve(request, caller, deps);
+      if (body === undefined) res.status(status).end();
+      else res.status(status).json(body);
+    });
+  }
+}

@@ -1,0 +1,370 @@
+import { z } from 'zod';
+import {
+  createWebhookEndpoint,
+  deleteWebhookEndpoint,
+  findWebhookEndpoint,
+  listWebhookDeliveries,
+  listWebhookEndpoints,
+  requestResend,
+  updateWebhookEndpoint,
+  type WebhookDelivery,
+  type WebhookEndpoint,
+} from '../../db/outbound-webhooks/endpoints';
+import {
+  DEFAULT_EVENT_TYPES,
+  endpointUrlProblem,
+  MAX_ENDPOINT_URL_LENGTH,
+  OUTBOUND_API_VERSION,
+  OUTBOUND_EVENT_TYPES,
+  outboundEventTypeSchema,
+} from '../../domain/outbound-events';
+import { kickWebhookDispatcher } from '../../temporal/outbound-webhook-kicker';
+import { decodeCursor, pageOf } from '../cursors';
+import type { AppDependencies } from '../dependencies';
+import { errors } from '../errors';
+import { humanText, pageQueryFields } from '../http/common-schemas';
+import { defineRoute } from '../http/route';
+
+/**
+ * Clients' webhook endpoints: register (the secret is answered once), list, read, change, pause,
+ * delete; an endpoint's deliveries with their attempts; a re-send by hand. Reading is open to
+ * read keys; anything that changes where events go, or sends one again, needs an admin key.
+ */
+
+// --- schemas ------------------------------------------------------------------------------
+
+const endpointId = z
+  .string()
+  .regex(/^we_[A-Za-z0-9]{1,64}$/, 'a webhook endpoint ID (we_…)')
+  .meta({ example: 'we_3kTq9ZpR2xVbN8cLmW4yHs1d' });
+
+const deliveryId = z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+
+// A URL's final check (scheme, credentials, loopback, production) is `endpointUrlProblem`, which
+// answers 422 webhook_url_not_allowed; here only its shape.
+const url = z
+  .string()
+  .min(1)
+  .max(MAX_ENDPOINT_URL_LENGTH)
+  .meta({
+    description:
+      'Where events are POSTed. HTTPS to a public host in production; outside production, plain http to loopback too. ' +
+      'No credentials in the URL.',
+    example: 'https://backend.example.com/billing/webhooks',
+  });
+
+const eventTypes = z
+  .array(outboundEventTypeSchema)
+  .min(1)
+  .max(OUTBOUND_EVENT_TYPES.length)
+  .refine((types) => new Set(types).size === types.length, 'each type once')
+  .meta({
+    description: `The events to send. Default: every type except \`credits.debited\`, which is sent only when listed.`,
+    example: [...DEFAULT_EVENT_TYPES],
+  });
+
+const endpointDescription = humanText(500);
+
+const endpointParams = z.object({ endpointId });
+const deliveryParams = z.object({ endpointId, deliveryId });
+
+const createEndpointBody = z
+  .strictObject({ url, eventTypes: eventTypes.optional(), description: endpointDescription.optional() })
+  .meta({ id: 'CreateWebhookEndpoint' });
+
+const updateEndpointBody = z
+  .strictObject({
+    url: url.optional(),
+    eventTypes: eventTypes.optional(),
+    description: endpointDescription.nullable().optional(),
+    enabled: z.boolean().optional().meta({
+      description: 'false pauses: nothing new is queued for it, pending deliveries wait; true resumes.',
+    }),
+  })
+  .refine((body) => Object.keys(body).length > 0, 'at least one field to change')
+  .meta({ id: 'UpdateWebhookEndpoint' });
+
+const deliveriesQuery = z.strictObject({
+  ...pageQueryFields('Deliveries'),
+  status: z.enum(['pending', 'delivered', 'failed']).optional(),
+});
+
+const endpointResponse = z
+  .object({
+    id: endpointId,
+    url: z.string(),
+    description: z.string().nullable(),
+    eventTypes: z.array(outboundEventTypeSchema),
+    enabled: z.boolean(),
+    apiVersion: z.literal(OUTBOUND_API_VERSION).meta({ description: 'The payload version sent to it.' }),
+    createdAt: z.iso.datetime(),
+    updatedAt: z.iso.datetime(),
+  })
+  .meta({ id: 'WebhookEndpoint' });
+
+const createdEndpointResponse = endpointResponse
+  .extend({
+    secret: z.string().meta({
+      description: 'Signs every delivery (`Billing-Signature`). Shown this once: store it now.',
+      example: 'whsec_…',
+    }),
+  })
+  .meta({ id: 'CreatedWebhookEndpoint' });
+
+const endpointListResponse = z
+  .object({ endpoints: z.array(endpointResponse) })
+  .meta({ id: 'WebhookEndpointList' });
+
+const deletedEndpointResponse = z
+  .object({ id: endpointId, deleted: z.literal(true) })
+  .meta({ id: 'DeletedWebhookEndpoint' });
+
+const attemptResponse = z.object({
+  attempt: z.number().int(),
+  at: z.iso.datetime(),
+  succeeded: z.boolean(),
+  responseStatus: z.number().int().nullable().meta({ description: 'The HTTP status answered, if any.' }),
+  latencyMs: z.number().int(),
+  error: z
+    .string()
+    .nullable()
+    .meta({ description: 'Why it failed, in short (timeout, refused, HTTP 500…).' }),
+  responseExcerpt: z
+    .string()
+    .nullable()
+    .meta({ description: 'The first 300 characters of the body answered.' }),
+  manual: z.boolean().meta({ description: 'Made because of a re-send by hand.' }),
+});
+
+const deliveryResponse = z
+  .object({
+    id: z.number().int(),
+    eventId: z.string().meta({ example: 'evt_4f1c0a…' }),
+    eventType: outboundEventTypeSchema,
+    accountId: z.string(),
+    status: z.enum(['pending', 'delivered', 'failed']),
+    attempts: z.number().int(),
+    nextAttemptAt: z.iso.datetime().nullable().meta({ description: 'When pending: the next attempt.' }),
+    deliveredAt: z.iso.datetime().nullable(),
+    createdAt: z.iso.datetime(),
+    recentAttempts: z.array(attemptResponse).meta({ description: 'The last 20 attempts, newest first.' }),
+  })
+  .meta({ id: 'WebhookDelivery' });
+
+const deliveryPageResponse = z
+  .object({ deliveries: z.array(deliveryResponse), nextCursor: z.string().nullable() })
+  .meta({ id: 'WebhookDeliveryPage' });
+
+// --- operations ---------------------------------------------------------------------------
+
+type Deps = Pick<AppDependencies, 'sql' | 'temporal' | 'config' | 'logger'>;
+
+function checkUrl(deps: Deps, endpointUrl: string): void {
+  const problem = endpointUrlProblem(endpointUrl, deps.config.nodeEnv === 'production');
+  if (problem) throw errors.webhookUrlNotAllowed(problem);
+}
+
+// The change is committed either way; a dispatcher that is not kicked looks on its own timer.
+async function kick(deps: Deps, endpointId: string): Promise<void> {
+  try {
+    await kickWebhookDispatcher(deps.temporal, deps.config.temporal.taskQueue, endpointId);
+  } catch (error) {
+    deps.logger.warn({ err: error, endpointId }, 'webhook dispatcher not kicked');
+  }
+}
+
+async function requireEndpoint(deps: Deps, endpointId: string): Promise<WebhookEndpoint> {
+  const endpoint = await findWebhookEndpoint(deps.sql, endpointId);
+  if (!endpoint) throw errors.webhookEndpointNotFound(endpointId);
+  return endpoint;
+}
+
+async function registerEndpoint(deps: Deps, request: z.output<typeof createEndpointBody>) {
+  checkUrl(deps, request.url);
+  const created = await createWebhookEndpoint(deps.sql, {
+    url: request.url,
+    description: request.description ?? null,
+    eventTypes: request.eventTypes ?? [...DEFAULT_EVENT_TYPES],
+  });
+  await kick(deps, created.id);
+  return created;
+}
+
+/** Changes, pauses or resumes the endpoint; an enabled one is told to look at once. */
+async function changeEndpoint(deps: Deps, endpointId: string, change: z.output<typeof updateEndpointBody>) {
+  if (change.url !== undefined) checkUrl(deps, change.url);
+  const updated = await updateWebhookEndpoint(deps.sql, endpointId, change);
+  if (!updated) throw errors.webhookEndpointNotFound(endpointId);
+  if (updated.enabled) await kick(deps, endpointId);
+  return updated;
+}
+
+async function removeEndpoint(deps: Deps, endpointId: string): Promise<void> {
+  if (!(await deleteWebhookEndpoint(deps.sql, endpointId))) throw errors.webhookEndpointNotFound(endpointId);
+  // Its dispatcher finds the endpoint gone and ends.
+  await kick(deps, endpointId);
+}
+
+async function deliveryPage(deps: Deps, endpointId: string, query: z.output<typeof deliveriesQuery>) {
+  await requireEndpoint(deps, endpointId);
+  const rows = await listWebhookDeliveries(deps.sql, endpointId, {
+    limit: query.limit + 1,
+    beforeId: decodeCursor(query.cursor),
+    status: query.status,
+  });
+  return pageOf(rows, query.limit);
+}
+
+/** Makes the delivery pending again, due now, and tells the dispatcher. */
+async function resendDelivery(deps: Deps, endpointId: string, deliveryId: number): Promise<WebhookDelivery> {
+  await requireEndpoint(deps, endpointId);
+  const delivery = await requestResend(deps.sql, endpointId, deliveryId);
+  if (!delivery) throw errors.webhookDeliveryNotFound(deliveryId);
+  await kick(deps, endpointId);
+  return delivery;
+}
+
+// --- presenting ---------------------------------------------------------------------------
+
+const present = (endpoint: WebhookEndpoint) => ({
+  id: endpoint.id,
+  url: endpoint.url,
+  description: endpoint.description,
+  eventTypes: endpoint.eventTypes,
+  enabled: endpoint.enabled,
+  apiVersion: OUTBOUND_API_VERSION,
+  createdAt: endpoint.createdAt.toISOString(),
+  updatedAt: endpoint.updatedAt.toISOString(),
+});
+
+const presentDelivery = (delivery: WebhookDelivery) => ({
+  id: delivery.id,
+  eventId: delivery.eventId,
+  eventType: delivery.eventType,
+  accountId: delivery.accountId,
+  status: delivery.status,
+  attempts: delivery.attempts,
+  nextAttemptAt: delivery.nextAttemptAt?.toISOString() ?? null,
+  deliveredAt: delivery.deliveredAt?.toISOString() ?? null,
+  createdAt: delivery.createdAt.toISOString(),
+  recentAttempts: delivery.recentAttempts.map((attempt) => ({ ...attempt, at: attempt.at.toISOString() })),
+});
+
+// --- routes -------------------------------------------------------------------------------
+
+const invalid = (what: string) => ({ 400: `${what} (\`invalid_request\`, \`malformed_json\`).` });
+const notFound = { 404: '`webhook_endpoint_not_found`.' };
+const urlNotAllowed = { 422: 'A URL that may not receive webhooks (`webhook_url_not_allowed`).' };
+
+export const outboundWebhookRoutes = [
+  defineRoute({
+    method: 'post',
+    path: '/v1/webhook-endpoints',
+    role: 'admin',
+    summary: 'Register a webhook endpoint',
+    description:
+      'Events are POSTed to it as JSON, signed: `Billing-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body" ' +
+      'with the secret>`. The answer holds the secret, this once.',
+    body: createEndpointBody,
+    responses: { 201: ['Created, enabled.', createdEndpointResponse] },
+    errors: { ...invalid('Invalid body'), ...urlNotAllowed },
+    handler: async ({ body, deps }) => {
+      const created = await registerEndpoint(deps, body);
+      return { status: 201, body: { ...present(created), secret: created.secret } };
+    },
+  }),
+
+  defineRoute({
+    method: 'get',
+    path: '/v1/webhook-endpoints',
+    role: 'read',
+    summary: 'List the webhook endpoints',
+    responses: { 200: ['Every endpoint, oldest first.', endpointListResponse] },
+    errors: {},
+    handler: async ({ deps }) => ({
+      status: 200,
+      body: { endpoints: (await listWebhookEndpoints(deps.sql)).map(present) },
+    }),
+  }),
+
+  defineRoute({
+    method: 'get',
+    path: '/v1/webhook-endpoints/:endpointId',
+    role: 'read',
+    summary: 'Read a webhook endpoint',
+    params: endpointParams,
+    responses: { 200: ['The endpoint (without its secret).', endpointResponse] },
+    errors: { ...invalid('Invalid endpoint ID'), ...notFound },
+    handler: async ({ params, deps }) => ({
+      status: 200,
+      body: present(await requireEndpoint(deps, params.endpointId)),
+    }),
+  }),
+
+  defineRoute({
+    method: 'patch',
+    path: '/v1/webhook-endpoints/:endpointId',
+    role: 'admin',
+    summary: 'Change, pause or resume a webhook endpoint',
+    description:
+      'A paused endpoint is sent no event that happens while it is paused; its pending deliveries wait and go ' +
+      'out once it is enabled again (within their retry window).',
+    params: endpointParams,
+    body: updateEndpointBody,
+    responses: { 200: ['The endpoint as changed.', endpointResponse] },
+    errors: { ...invalid('Invalid body'), ...notFound, ...urlNotAllowed },
+    handler: async ({ params, body, deps }) => ({
+      status: 200,
+      body: present(await changeEndpoint(deps, params.endpointId, body)),
+    }),
+  }),
+
+  defineRoute({
+    method: 'delete',
+    path: '/v1/webhook-endpoints/:endpointId',
+    role: 'admin',
+    summary: 'Delete a webhook endpoint and its deliveries',
+    params: endpointParams,
+    responses: { 200: ['Deleted.', deletedEndpointResponse] },
+    errors: { ...invalid('Invalid endpoint ID'), ...notFound },
+    handler: async ({ params, deps }) => {
+      await removeEndpoint(deps, params.endpointId);
+      return { status: 200, body: { id: params.endpointId, deleted: true } };
+    },
+  }),
+
+  defineRoute({
+    method: 'get',
+    path: '/v1/webhook-endpoints/:endpointId/deliveries',
+    role: 'read',
+    summary: "An endpoint's deliveries and their attempts, newest first",
+    params: endpointParams,
+    query: deliveriesQuery,
+    responses: { 200: ['One page; `nextCursor` is null on the last.', deliveryPageResponse] },
+    errors: { ...invalid('Bad limit, cursor or status'), ...notFound },
+    handler: async ({ params, query, deps }) => {
+      const { items, nextCursor } = await deliveryPage(deps, params.endpointId, query);
+      return { status: 200, body: { deliveries: items.map(presentDelivery), nextCursor } };
+    },
+  }),
+
+  defineRoute({
+    method: 'post',
+    path: '/v1/webhook-endpoints/:endpointId/deliveries/:deliveryId/resend',
+    role: 'admin',
+    summary: 'Send a delivery again',
+    description:
+      'Whatever it came to, the delivery is pending again, due now, with a fresh retry window; its next attempt ' +
+      "is marked as made by hand. It keeps its place in its account's order. Same event ID: receivers deduplicate by it.",
+    params: deliveryParams,
+    responses: { 202: ['Queued; the attempt shows in the deliveries.', deliveryResponse] },
+    errors: {
+      ...invalid('Invalid IDs'),
+      404: '`webhook_endpoint_not_found` or `webhook_delivery_not_found`.',
+    },
+    handler: async ({ params, deps }) => ({
+      status: 202,
+      body: presentDelivery(await resendDelivery(deps, params.endpointId, params.deliveryId)),
+    }),
+  }),
+];
