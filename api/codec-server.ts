@@ -43,7 +43,7 @@ const jsonPayload = z
   .meta({ id: 'CodecPayload', description: 'A Temporal Payload in protobuf JSON form.' });
 /** The body of both operations, and of their answers. */
 export const codecPayloads = z
-  .object({ payloads: z.array(jsonPayload).max(MAX_PAYLOADS) })
+  .object({ payloads: z.array(jsonPayload).max(MAX_PAYLOADS).default([]) }) // proto3 JSON omits an empty list
   .meta({ id: 'CodecPayloads' });
 type JsonPayload = z.infer<typeof jsonPayload>;
 

@@ -8,6 +8,7 @@ import { WorkflowIdReusePolicy } from '@temporalio/common';
 import { parseArgs } from 'node:util';
 import { stripeEventLister, type StripeEventLister } from '../activities/reconciliation/reconcile';
 import { ConfigError, loadReconcileCommandConfig } from '../config/env';
+import { operatorEnvironment } from './dev-stack';
 import { temporalDataConverter } from '../config/payload-codec';
 import { createStripeClient } from '../stripe/client';
 import {
@@ -40,7 +41,8 @@ are duplicates and change nothing. Stripe's Events API keeps 30 days of events.
   -h, --help       this help
 
 Environment: as the worker's (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TASK_QUEUE,
-TEMPORAL_PAYLOAD_KEYS, STRIPE_SECRET_KEY, DATABASE_URL…). Exit 0: done. Exit 1: the run failed.
+TEMPORAL_PAYLOAD_KEYS, STRIPE_SECRET_KEY, DATABASE_URL…). Without DATABASE_URL, the database and
+Temporal settings of the running \`npm run dev\`. Exit 0: done. Exit 1: the run failed.
 Exit 2: bad arguments or configuration.
 `;
 
@@ -204,9 +206,15 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
+  // The worker's settings from the environment, or else the running `npm run dev`'s.
+  const environment = operatorEnvironment(process.env, 'DATABASE_URL');
+  if ('error' in environment) {
+    process.stderr.write(`${environment.error}\n`);
+    return 2;
+  }
   let config: ReturnType<typeof loadReconcileCommandConfig>;
   try {
-    config = loadReconcileCommandConfig();
+    config = loadReconcileCommandConfig(environment.env);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     process.stderr.write(`${error.message}\nSee .env.example for every variable and its meaning.\n`);

@@ -1,18 +1,20 @@
 import { parseArgs } from 'node:util';
 import { createSql } from '../db/client';
 import { findBalanceDrift } from '../credits/ledger';
+import { operatorEnvironment } from './dev-stack';
 
 /**
  * DESIGN invariant 2, checked: for every account the stored balance equals the sum of its ledger
  * deltas. Prints OK and how many accounts were checked (exit 0), or every drifted account
  * (exit 1). Exit 2: it could not check (bad usage, database unreachable).
  *
- *   DATABASE_URL=postgres://… npm run verify:ledger
+ *   DATABASE_URL=postgres://… npm run verify:ledger   (without it: the running `npm run dev`'s)
  */
 
-const USAGE = `usage: DATABASE_URL=postgres://… npm run verify:ledger [-- --json]
+const USAGE = `usage: [DATABASE_URL=postgres://…] npm run verify:ledger [-- --json]
 
 Checks that every account's stored balance equals the sum of its ledger (DESIGN invariant 2).
+Without DATABASE_URL, checks the database of the running \`npm run dev\`.
 Exit 0: no drift. Exit 1: drift, every drifted account listed. Exit 2: could not check.
 
   --json       print the result as JSON
@@ -39,11 +41,12 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const databaseUrl = process.env.DATABASE_URL;
-  if (!databaseUrl) {
-    process.stderr.write(`DATABASE_URL is required\n\n${USAGE}`);
+  const environment = operatorEnvironment(process.env, 'DATABASE_URL');
+  if ('error' in environment) {
+    process.stderr.write(`${environment.error}\n\n${USAGE}`);
     return 2;
   }
+  const databaseUrl = environment.env.DATABASE_URL ?? '';
 
   const sql = createSql(databaseUrl, { max: 1 });
   try {

