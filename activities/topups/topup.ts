@@ -1,5 +1,4 @@
 import { log } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
 import { createHash } from 'node:crypto';
 import Stripe from 'stripe';
 import { saveCheckoutSnapshot } from '../../db/purchases/checkout-sessions';
@@ -23,6 +22,7 @@ import {
 import { TOPUP_ABANDONED_AFTER_DAYS } from '../../workflows/topups/contract';
 import { summarizePaymentIntent, type PaymentIntentSummary } from '../../stripe/payment-intent';
 import type { Sql } from '../../db/client';
+import { errors } from '../../domain/errors';
 import type { ActivityDependencies } from '../dependencies';
 
 /** What a top-up asks of Stripe: behind an interface, so the worker wires the real client. */
@@ -355,7 +355,7 @@ function refusedKey(error: unknown): unknown {
     error instanceof Stripe.errors.StripeAuthenticationError ||
     error instanceof Stripe.errors.StripePermissionError
   ) {
-    return ApplicationFailure.nonRetryable(`Stripe refused the request: ${error.message}`, 'StripeRefused');
+    return errors.stripeRefused('the request', error.message);
   }
   return error;
 }

@@ -15,7 +15,7 @@ import {
   saveTopupSettings,
   type TopupSettings,
 } from '../../db/topups/topups';
-import { BillingError } from '../../domain/errors';
+import { BillingError, type ErrorCode } from '../../domain/errors';
 import { requireRole } from '../auth';
 import { errors, parseOrThrow } from '../errors';
 import { accountParams } from '../schemas';
@@ -30,8 +30,8 @@ const presentLowBalance = (settings: LowBalanceSettings) => ({
   lastNoticeAt: settings.lastNoticeAt?.toISOString() ?? null,
 });
 
-const notSet = (code: string, what: string) =>
-  new BillingError(404, code, `No ${what} is set for this account.`);
+const notSet = (code: ErrorCode, what: string) =>
+  new BillingError(code, `No ${what} is set for this account.`);
 
 export function topupsRouter(deps: { sql: Sql; config: Pick<ApiConfig, 'customCredits'> }): Router {
   const { sql, config } = deps;

@@ -19,7 +19,7 @@ import {
   type PurchaseWorkflowStatus,
   type ReviewDecision,
 } from './contract';
-import { NonRetryable } from '../../domain/failure-types';
+import { FailureType } from '../../domain/failure-types';
 import { purchaseGrantFor } from '../../domain/purchase-rules';
 import { PurchaseStatus } from '../shared/search-attributes';
 import { applicationFailureOf } from '../shared/activity-failures';
@@ -131,7 +131,7 @@ export async function purchaseWorkflow(input: PurchaseWorkflowInput): Promise<Pu
       granted = await db.grantPurchase(grant);
     } catch (error) {
       // An approval for an account that does not exist yet goes back to the reviewer.
-      if (validation.outcome !== 'held' || applicationFailureOf(error)?.type !== NonRetryable.AccountNotFound)
+      if (validation.outcome !== 'held' || applicationFailureOf(error)?.type !== FailureType.AccountNotFound)
         throw error;
       sentBack = `${validation.reason}; approved, but account ${grant.accountId} does not exist`;
     }

@@ -21,6 +21,7 @@ import {
   type ReconcileTally,
   type ReconcileWorkflowInput,
 } from './contract';
+import { FailureType } from '../../domain/failure-types';
 
 /**
  * Stripe pages: an outage, a rate limit or a 5xx is retried with backoff for hours, and the
@@ -35,7 +36,11 @@ const pageActivityOptions: ActivityOptions = {
     initialInterval: '2 seconds',
     backoffCoefficient: 2,
     maximumInterval: '5 minutes',
-    nonRetryableErrorTypes: ['StripeRefused', 'ReconcileNotConfigured', 'InvalidPage'],
+    nonRetryableErrorTypes: [
+      FailureType.StripeRefused,
+      FailureType.ReconcileNotConfigured,
+      FailureType.InvalidPage,
+    ],
   },
 };
 
@@ -47,7 +52,7 @@ const recordActivityOptions: ActivityOptions = {
     initialInterval: '1 second',
     backoffCoefficient: 2,
     maximumInterval: '1 minute',
-    nonRetryableErrorTypes: ['ReconcileNotConfigured'],
+    nonRetryableErrorTypes: [FailureType.ReconcileNotConfigured],
   },
 };
 

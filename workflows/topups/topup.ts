@@ -28,6 +28,8 @@ import {
   type TopupWorkflowResult,
   type TopupWorkflowStatus,
 } from './contract';
+import type { ErrorCode } from '../../domain/error-codes';
+import { FailureType } from '../../domain/failure-types';
 import { databaseActivityOptions } from '../shared/activity-options';
 import { trackStage } from '../shared/billing-stage';
 import { deliverEmail } from '../email/delivery';
@@ -165,10 +167,12 @@ export async function topupWorkflow(input: TopupWorkflowInput): Promise<TopupWor
       if (!(error instanceof ActivityFailure)) throw error;
       const heard = events.find((signal) => signal.paymentIntent.topupId === input.topupId);
       if (heard) return { kind: 'submitted', paymentIntentId: heard.paymentIntent.id };
-      const refused = error.cause instanceof ApplicationFailure && error.cause.type === 'StripeRefused';
+      const refused =
+        error.cause instanceof ApplicationFailure && error.cause.type === FailureType.StripeRefused;
       return {
         kind: 'declined',
-        code: refused ? 'stripe_refused' : 'stripe_unavailable',
+        // A refusal keeps its code of the vocabulary; anything else leaves the charge's outcome unknown.
+        code: refused ? ('stripe_refused' satisfies ErrorCode) : 'stripe_unavailable',
         message: error.cause?.message ?? error.message,
         paymentIntentId: null,
       };
