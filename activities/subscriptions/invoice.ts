@@ -8,7 +8,7 @@ import type {
   InvoiceCheckResult,
   InvoiceGrant,
   InvoiceGrantOutcome,
-} from '../../workflows/subscriptions/invoice-contract';
+} from '../../workflows/subscriptions/contract';
 import { findPlanByPrice } from '../../db/catalog/plans';
 import { findPurchase } from '../../db/purchases/purchases';
 import { findSubscriptionAccount } from '../../db/subscriptions/subscriptions';

@@ -8,7 +8,7 @@ import {
   type StateOutcome,
 } from '../../db/subscriptions/subscriptions';
 import type { SubscriptionSummary } from '../../stripe/billing-objects';
-import type { SubscriptionLink } from '../../workflows/subscriptions/subscription-contract';
+import type { SubscriptionLink } from '../../workflows/subscriptions/contract';
 import type { ActivityDependencies } from '../dependencies';
 
 export type LinkResult = LinkOutcome | { outcome: 'account_unknown'; reason: string };

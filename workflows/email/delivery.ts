@@ -6,7 +6,7 @@ import {
   proxyLocalActivities,
 } from '@temporalio/workflow';
 import type { Activities } from '../../activities/index';
-import type { ReceiptState } from '../purchases/contract';
+import type { ReceiptState } from './contract';
 import { applicationFailureOf } from '../shared/activity-failures';
 import {
   databaseActivityOptions,

@@ -5,7 +5,7 @@ import {
   type CheckoutClosedWorkflowInput,
   type CheckoutClosedWorkflowResult,
   type CheckoutClosedWorkflowStatus,
-} from './checkout-closed-contract';
+} from './contract';
 import { databaseActivityOptions } from '../shared/activity-options';
 import { trackStage } from '../shared/billing-stage';
 import { deliverEmail } from '../email/delivery';

@@ -17,8 +17,8 @@ import {
   type PurchaseWorkflowInput,
   type PurchaseWorkflowResult,
   type PurchaseWorkflowStatus,
-  type ReviewDecision,
 } from './contract';
+import type { ReviewDecision } from '../reviews/contract';
 import { FailureType } from '../../domain/failure-types';
 import { purchaseGrantFor } from '../../domain/purchase-rules';
 import { PurchaseStatus } from '../shared/search-attributes';

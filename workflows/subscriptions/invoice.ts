@@ -6,7 +6,7 @@ import {
   type InvoiceWorkflowInput,
   type InvoiceWorkflowResult,
   type InvoiceWorkflowStatus,
-} from './invoice-contract';
+} from './contract';
 import { databaseActivityOptions } from '../shared/activity-options';
 import { trackStage } from '../shared/billing-stage';
 import { deliverEmail } from '../email/delivery';

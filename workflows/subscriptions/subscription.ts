@@ -5,7 +5,7 @@ import {
   type SubscriptionWorkflowInput,
   type SubscriptionWorkflowResult,
   type SubscriptionWorkflowStatus,
-} from './subscription-contract';
+} from './contract';
 import { databaseActivityOptions } from '../shared/activity-options';
 import { trackStage } from '../shared/billing-stage';
 import { deliverEmail } from '../email/delivery';
