@@ -77,7 +77,15 @@ export interface ReconcileDependencies {
   settings: ReconcileSettings;
 }
 
-export function createReconcileActivities({ sql, reconcile, metrics }: ActivityDependencies) {
+/** What the reconcile activities use: the database, Stripe's events and Temporal's starts, the counters. */
+export type ReconcileActivityDependencies = Pick<ActivityDependencies, 'sql' | 'reconcile' | 'metrics'>;
+
+/** Activities of the reconcile workflow: its run, its pages, and the starts of missed events. */
+export function createReconcileActivities<D extends ReconcileActivityDependencies>({
+  sql,
+  reconcile,
+  metrics,
+}: D) {
   const need = (): ReconcileDependencies => {
     if (!reconcile) {
       throw errors.reconcileNotConfigured();
