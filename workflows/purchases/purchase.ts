@@ -6,7 +6,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Activities } from '../../activities/index';
+import type { createPurchaseActivities } from '../../activities/purchases/purchase';
 import {
   statusQuery,
   type CheckedPurchase,
@@ -27,8 +27,10 @@ import { databaseActivityOptions, databaseLocalActivityOptions } from '../shared
 import { deliverEmail, tryEmailInThisTask } from '../email/delivery';
 import { rejectionReason, reviewDesk, reviewExpiredReason } from '../reviews/review-desk';
 
-const purchases = proxyActivities<Activities>(databaseActivityOptions);
-const localPurchases = proxyLocalActivities<Activities>(databaseLocalActivityOptions);
+type PurchaseActivities = ReturnType<typeof createPurchaseActivities>;
+
+const purchases = proxyActivities<PurchaseActivities>(databaseActivityOptions);
+const localPurchases = proxyLocalActivities<PurchaseActivities>(databaseLocalActivityOptions);
 
 /**
  * Runs started before this change took validation, grant and closing as activities of their

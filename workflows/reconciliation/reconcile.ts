@@ -7,7 +7,7 @@ import {
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
-import type { Activities } from '../../activities/index';
+import type { createReconcileActivities } from '../../activities/reconciliation/reconcile';
 import {
   emptyTally,
   reconcileRunKey,
@@ -22,6 +22,8 @@ import {
   type ReconcileWorkflowInput,
 } from './contract';
 import { FailureType } from '../../domain/failure-types';
+
+type ReconcileActivities = ReturnType<typeof createReconcileActivities>;
 
 /**
  * Stripe pages: an outage, a rate limit or a 5xx is retried with backoff for hours, and the
@@ -56,8 +58,8 @@ const recordActivityOptions: ActivityOptions = {
   },
 };
 
-const pages = proxyActivities<Activities>(pageActivityOptions);
-const records = proxyActivities<Activities>(recordActivityOptions);
+const pages = proxyActivities<ReconcileActivities>(pageActivityOptions);
+const records = proxyActivities<ReconcileActivities>(recordActivityOptions);
 
 /** Pages per run of the workflow before it continues as new, so that its history stays small. */
 const PAGES_PER_HISTORY = 200;

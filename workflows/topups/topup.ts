@@ -11,8 +11,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import type { Activities } from '../../activities/index';
-import type { TopupPaymentRequest } from '../../activities/topups/topup';
+import type { createTopupActivities, TopupPaymentRequest } from '../../activities/topups/topup';
 import type { PaymentIntentSummary } from '../../stripe/payment-intent';
 import {
   lowBalanceNoticeStatusQuery,
@@ -34,14 +33,16 @@ import { databaseActivityOptions } from '../shared/activity-options';
 import { trackStage } from '../shared/billing-stage';
 import { deliverEmail } from '../email/delivery';
 
-const topups = proxyActivities<Activities>(databaseActivityOptions);
+type TopupActivities = ReturnType<typeof createTopupActivities>;
+
+const topups = proxyActivities<TopupActivities>(databaseActivityOptions);
 
 /**
  * Stripe calls: a short attempt each (the SDK retries the network itself), retried with backoff
  * for a day; every call carries an idempotency key derived from the top-up ID, so a retry is the
  * same request. A decline is an answer, not a failure, so nothing here retries a declined card.
  */
-const stripe = proxyActivities<Activities>({
+const stripe = proxyActivities<TopupActivities>({
   startToCloseTimeout: '1 minute',
   scheduleToCloseTimeout: '1 day',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
