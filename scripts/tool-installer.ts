@@ -79,12 +79,17 @@ function install(spec: ToolSpec, log: (message: string) => void): string {
   return installed;
 }
 
-export function locateTool(spec: ToolSpec, log: (message: string) => void = () => {}): string {
+/** The binary where it is already: the environment's path, the PATH, or .tools; null when absent. */
+export function findInstalledTool(spec: ToolSpec): string | null {
   const explicit = process.env[spec.envVar];
   if (explicit) {
     if (!isExecutable(explicit)) throw new Error(`${spec.envVar}=${explicit} is not an executable file`);
     return explicit;
   }
   const local = path.join(installDir(spec), spec.binary);
-  return onPath(spec.binary) ?? (existsSync(local) && isExecutable(local) ? local : install(spec, log));
+  return onPath(spec.binary) ?? (existsSync(local) && isExecutable(local) ? local : null);
+}
+
+export function locateTool(spec: ToolSpec, log: (message: string) => void = () => {}): string {
+  return findInstalledTool(spec) ?? install(spec, log);
 }
