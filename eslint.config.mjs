@@ -1,6 +1,8 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import { readdirSync } from 'node:fs';
 import { builtinModules } from 'node:module';
+import path from 'node:path';
 
 // What does I/O: the SDKs of the services the worker and the API talk to, and the folders that use them.
 const SERVICE_PACKAGES = [
@@ -31,12 +33,29 @@ const SERVICE_FOLDERS = [
 ];
 
 /**
- * Bans, in `files`, Node's built-ins and value imports of the I/O SDKs and folders.
+ * Bans, in `files`, Node's built-ins and value imports of the I/O SDKs and folders. With `room`
+ * (the files are one room's workflows), any import of activities but that room's own: a workflow
+ * proxies `ReturnType<typeof createXActivities>` of `activities/<room>/`, never the union the
+ * worker registers (`activities/index.ts`) nor another room's.
  * @param {string[]} files
  * @param {string} up the relative path from those files to the top of the project
+ * @param {string} [room]
  */
-function deterministic(files, up) {
+function deterministic(files, up, room) {
   const message = 'Workflows and the rules they import are deterministic: types only.';
+  const ownOnly = `A workflow proxies only its own room's activities: ReturnType<typeof createXActivities> from activities/${room}/.`;
+  // `activities` itself is a path of its own: as a pattern it would shut its subfolders, the room's too.
+  const ownActivities = room
+    ? {
+        paths: [{ name: `${up}activities`, message: ownOnly }],
+        patterns: [
+          {
+            group: [`${up}activities/**`, `!${up}activities/${room}`, `!${up}activities/${room}/**`],
+            message: ownOnly,
+          },
+        ],
+      }
+    : { paths: [], patterns: [] };
   return {
     files,
     rules: {
@@ -46,6 +65,7 @@ function deterministic(files, up) {
           paths: [
             ...builtinModules.flatMap((name) => [name, `node:${name}`]),
             ...SERVICE_PACKAGES.map((name) => ({ name, allowTypeImports: true, message })),
+            ...ownActivities.paths,
           ],
           patterns: [
             {
@@ -53,12 +73,18 @@ function deterministic(files, up) {
               allowTypeImports: true,
               message,
             },
+            ...ownActivities.patterns,
           ],
         },
       ],
     },
   };
 }
+
+/** The rooms of workflows/, each linted against the activities of the others. */
+const WORKFLOW_ROOMS = readdirSync(path.join(import.meta.dirname, 'workflows'), { withFileTypes: true })
+  .filter((entry) => entry.isDirectory())
+  .map((entry) => entry.name);
 
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', '.data/', '.tools/', 'coverage/', 'jest.config.js'] },
@@ -81,7 +107,7 @@ export default tseslint.config(
   // Workflow code is replayed: no I/O, clocks or randomness of Node's own, and no client SDK.
   // domain/ holds the pure rules workflows import, so the same ban applies there.
   deterministic(['workflows/*.ts', 'domain/*.ts'], '../'),
-  deterministic(['workflows/*/*.ts'], '../../'),
+  ...WORKFLOW_ROOMS.map((room) => deterministic([`workflows/${room}/*.ts`], '../../', room)),
   {
     files: ['test/**/*.ts'],
     rules: {

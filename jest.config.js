@@ -1,7 +1,7 @@
 /**
  * Two tiers. `fast` (`*.fast.test.ts`, `npm run test:fast`): pure rules, workflow logic against
- * stub activities, Stripe's request shapes against stripe-mock; no PostgreSQL, no Temporal dev
- * server. `integration`: everything else, against real PostgreSQL, Temporal and SMTP servers that
+ * stub activities on Temporal's time-skipping test server, Stripe's request shapes against
+ * stripe-mock; no PostgreSQL, no Temporal dev server. `integration`: everything else, against real PostgreSQL, Temporal and SMTP servers that
  * the global setup starts. `npm test` runs both.
  */
 const shared = {
@@ -16,7 +16,14 @@ module.exports = {
   // Each integration file runs its own worker against the shared servers; two cores, two files at once.
   maxWorkers: 2,
   projects: [
-    { ...shared, displayName: 'fast', testMatch: ['**/*.fast.test.ts'] },
+    {
+      ...shared,
+      displayName: 'fast',
+      testMatch: ['**/*.fast.test.ts'],
+      // The workflow code, bundled once for the files that run it on the time-skipping server.
+      globalSetup: '<rootDir>/test/setup/fast-setup.ts',
+      globalTeardown: '<rootDir>/test/setup/fast-teardown.ts',
+    },
     {
       ...shared,
       displayName: 'integration',

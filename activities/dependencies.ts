@@ -12,7 +12,12 @@ export interface WorkflowDirectory {
   isRunning(workflowId: string): Promise<boolean>;
 }
 
-/** What every activity factory receives: real services in the worker and in the tests alike. */
+/**
+ * Everything the activities of all rooms use, as the worker wires it. Each room's factory declares
+ * the part it uses (a `Pick` of this, beside the factory), so a test builds one room's activities
+ * with just what that room uses. The factories are generic in their argument so that the whole
+ * of it may be passed too (the worker does): what a room does not use is simply not read.
+ */
 export interface ActivityDependencies {
   sql: Sql;
   mailer: Mailer;
@@ -33,3 +38,6 @@ export interface ActivityDependencies {
     outboundWebhooks?: OutboundWebhookSettings;
   };
 }
+
+/** The configuration part of the dependencies, for factories that pick from it. */
+export type ActivityConfig = ActivityDependencies['config'];

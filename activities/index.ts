@@ -13,9 +13,10 @@ import { createTopupActivities } from './topups/topup';
 export type { ActivityDependencies, WorkflowDirectory } from './dependencies';
 
 /**
- * Activities are built from their dependencies, so the worker wires real ones and the tests
- * run these same functions against real PostgreSQL and SMTP servers. Each workflow family
- * contributes its own factory here.
+ * Every activity the worker registers: each room's factory, given the worker's dependencies (each
+ * reads only its part of them). Activities are built from their dependencies, so the worker wires
+ * real ones and the tests run these same functions against real PostgreSQL and SMTP servers.
+ * Workflows never proxy this union: each proxies its own room's factory (lint checks it).
  */
 export function createActivities(deps: ActivityDependencies) {
   return {
@@ -32,4 +33,5 @@ export function createActivities(deps: ActivityDependencies) {
   };
 }
 
+/** The union the worker registers, for tests that wrap it; no workflow proxies it. */
 export type Activities = ReturnType<typeof createActivities>;

@@ -1,16 +1,25 @@
-/** The Temporal failure type of an error code (see domain/errors.ts): `account_not_found` → `AccountNotFound`. */
-export const failureTypeOf = (code: string): string =>
+import { ERROR_CATALOGUE, type ErrorCode } from './error-codes';
+
+/** `account_not_found` → `AccountNotFound`, as a type. */
+type Pascal<S extends string> = S extends `${infer Head}_${infer Tail}`
+  ? `${Capitalize<Head>}${Pascal<Tail>}`
+  : Capitalize<S>;
+
+/** The Temporal failure type of an error code: its name in PascalCase. */
+export type FailureTypeOf<C extends ErrorCode> = Pascal<C>;
+
+/** The Temporal failure type of an error code (see domain/error-codes.ts): `account_not_found` → `AccountNotFound`. */
+export const failureTypeOf = <C extends ErrorCode>(code: C): FailureTypeOf<C> =>
   code
     .split('_')
     .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
-    .join('');
+    .join('') as FailureTypeOf<C>;
 
 /**
- * Failure types that retrying cannot fix. The worker's interceptor turns errors with these codes
- * into non-retryable failures of these types; workflows and retry policies recognise them by name.
+ * The failure type of every code of the catalogue, by name: `FailureType.StripeRefused`. The
+ * worker's interceptor gives an activity's `BillingError` the type of its code; workflows and
+ * retry policies recognise failures through these, never through a string of their own.
  */
-export const NonRetryable = {
-  AccountNotFound: failureTypeOf('account_not_found'),
-  SmtpPermanentError: failureTypeOf('smtp_permanent_error'),
-  OutboxMessageNotFound: failureTypeOf('outbox_message_not_found'),
-} as const;
+export const FailureType = Object.fromEntries(
+  (Object.keys(ERROR_CATALOGUE) as ErrorCode[]).map((code) => [failureTypeOf(code), failureTypeOf(code)]),
+) as { readonly [C in ErrorCode as FailureTypeOf<C>]: FailureTypeOf<C> };

@@ -1,4 +1,4 @@
-import { locateTool, type ToolSpec } from './tool-installer';
+import { findInstalledTool, locateTool, type ToolSpec } from './tool-installer';
 
 const TEMPORAL_CLI: ToolSpec = {
   binary: 'temporal',
@@ -23,6 +23,14 @@ export function findTemporalCli(log?: (message: string) => void): string {
 export function findTemporalTestServer(log?: (message: string) => void): string {
   return locateTool(TEMPORAL_TEST_SERVER, log);
 }
+
+/** The time-skipping test server if it is installed already (nothing is installed); else null. */
+export function installedTemporalTestServer(): string | null {
+  return findInstalledTool(TEMPORAL_TEST_SERVER);
+}
+
+/** How to install the time-skipping test server, for messages that find it missing. */
+export const INSTALL_TEMPORAL_TEST_SERVER = `npx tsx scripts/temporal-cli.ts test-server (or set ${TEMPORAL_TEST_SERVER.envVar})`;
 
 if (require.main === module) {
   const find = process.argv[2] === 'test-server' ? findTemporalTestServer : findTemporalCli;

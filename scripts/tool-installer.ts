@@ -97,20 +97,36 @@ function install(spec: ToolSpec, log: (message: string) => void, note: string): 
   return installed;
 }
 
+interface Lookup {
+  found: string | null;
+  /** Why a binary of that name on PATH was passed over, if one was. */
+  passedOver: string;
+}
+
+function lookUp(spec: ToolSpec): Lookup {
+  const explicit = process.env[spec.envVar];
+  if (explicit) {
+    if (!isExecutable(explicit)) throw new Error(`${spec.envVar}=${explicit} is not an executable file`);
+    return { found: explicit, passedOver: '' };
+  }
+  const onPathFound = onPath(spec.binary);
+  const rejected = onPathFound === null ? null : (spec.rejectOnPath?.(onPathFound) ?? null);
+  if (onPathFound !== null && rejected === null) return { found: onPathFound, passedOver: '' };
+  const local = path.join(installDir(spec), spec.binary);
+  const passedOver = rejected === null ? '' : `; not ${onPathFound}: ${rejected}`;
+  return { found: existsSync(local) && isExecutable(local) ? local : null, passedOver };
+}
+
+/** The binary where it is already: the environment's path, the PATH, or .tools; null when absent. */
+export function findInstalledTool(spec: ToolSpec): string | null {
+  return lookUp(spec).found;
+}
+
 /**
  * The tool's path. An install prints one line of progress first (to `log`, by default stderr);
  * finding it prints nothing.
  */
 export function locateTool(spec: ToolSpec, log: (message: string) => void = toStderr): string {
-  const explicit = process.env[spec.envVar];
-  if (explicit) {
-    if (!isExecutable(explicit)) throw new Error(`${spec.envVar}=${explicit} is not an executable file`);
-    return explicit;
-  }
-  const found = onPath(spec.binary);
-  const rejected = found === null ? null : (spec.rejectOnPath?.(found) ?? null);
-  if (found !== null && rejected === null) return found;
-  const local = path.join(installDir(spec), spec.binary);
-  if (existsSync(local) && isExecutable(local)) return local;
-  return install(spec, log, rejected === null ? '' : `; not ${found}: ${rejected}`);
+  const { found, passedOver } = lookUp(spec);
+  return found ?? install(spec, log, passedOver);
 }

@@ -1,13 +1,16 @@
 import type { SearchAttributePair } from '@temporalio/common';
 import {
   CHECKOUT_CLOSED_WORKFLOW_TYPE,
+  PURCHASE_WORKFLOW_TYPE,
   type CheckoutClosedWorkflowInput,
-} from '../workflows/purchases/checkout-closed-contract';
+  type PurchaseWorkflowInput,
+} from '../workflows/purchases/contract';
 import {
   INVOICE_WORKFLOW_TYPE,
+  SUBSCRIPTION_WORKFLOW_TYPE,
   type InvoiceWorkflowInput,
-} from '../workflows/subscriptions/invoice-contract';
-import { PURCHASE_WORKFLOW_TYPE, type PurchaseWorkflowInput } from '../workflows/purchases/contract';
+  type SubscriptionWorkflowInput,
+} from '../workflows/subscriptions/contract';
 import {
   DISPUTE_WORKFLOW_TYPE,
   REFUND_WORKFLOW_TYPE,
@@ -32,10 +35,6 @@ import {
   type TopupPaymentSignal,
   type TopupWorkflowInput,
 } from '../workflows/topups/contract';
-import {
-  SUBSCRIPTION_WORKFLOW_TYPE,
-  type SubscriptionWorkflowInput,
-} from '../workflows/subscriptions/subscription-contract';
 
 /** What the webhook does with one verified event: start a workflow, or acknowledge and ignore. */
 export type EventRoute =

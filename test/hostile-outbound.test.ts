@@ -10,7 +10,8 @@ import {
 import { createPurchaseActivities } from '../activities/purchases/purchase';
 import { outboundEventId, queueOutboundEvent } from '../db/outbound-webhooks/events';
 import { endpointUrlProblem } from '../domain/outbound-events';
-import { reviewSignal, statusQuery, type PurchaseValidation } from '../workflows/purchases/contract';
+import { statusQuery, type PurchaseValidation } from '../workflows/purchases/contract';
+import { reviewSignal } from '../workflows/reviews/contract';
 import { summarizeCheckoutSession } from '../stripe/objects';
 import { checkoutSession, stripeEvent } from '../stripe/fixtures/index';
 import { ledgerRowsFor } from './support/db';

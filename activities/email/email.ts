@@ -7,7 +7,7 @@ import {
   type DeliveryOutcome,
 } from '../../db/email/outbox';
 import { BillingError, errors } from '../../domain/errors';
-import type { ActivityDependencies } from '../dependencies';
+import type { ActivityConfig, ActivityDependencies } from '../dependencies';
 import { isPermanentSmtpError } from '../../email/mailer';
 
 /** How long a try inside a workflow task waits for SMTP (a send normally takes milliseconds). */
@@ -23,8 +23,25 @@ const isFinalEmailFailure = (error: unknown) => error instanceof BillingError &&
 const SWEEP_PAGE_SIZE = 200;
 const SWEEP_MAX_PAGES = 50;
 
+/**
+ * What the email activities use: the outbox, SMTP, the domain of message IDs, the sweep's ages,
+ * Temporal's word on whether an email's workflow still runs, and the counters.
+ */
+export type EmailActivityDependencies = Pick<
+  ActivityDependencies,
+  'sql' | 'mailer' | 'workflows' | 'metrics'
+> & {
+  config: Pick<ActivityConfig, 'emailDomain' | 'outbox'>;
+};
+
 /** Emails queued in the outbox: delivery by their workflow, and the sweep for any left behind. */
-export function createEmailActivities({ sql, mailer, config, workflows, metrics }: ActivityDependencies) {
+export function createEmailActivities<D extends EmailActivityDependencies>({
+  sql,
+  mailer,
+  config,
+  workflows,
+  metrics,
+}: D) {
   // `sent` is answered only by the call that handed the email over (a retry finds it
   // `already_sent`), and a failure is recorded only while the row is pending: each counts once.
   const deliver = async (key: string): Promise<DeliveryOutcome> => {

@@ -5,8 +5,11 @@ import type { ActivityDependencies } from '../dependencies';
 
 const BATCH = 500;
 
+/** What the maintenance activities use: the credit engine's tables and the counters. */
+export type MaintenanceActivityDependencies = Pick<ActivityDependencies, 'sql' | 'metrics'>;
+
 /** Expiry of grants and of holds: each is idempotent, so duplicate timers and sweeps are harmless. */
-export function createMaintenanceActivities({ sql, metrics }: ActivityDependencies) {
+export function createMaintenanceActivities<D extends MaintenanceActivityDependencies>({ sql, metrics }: D) {
   return {
     /** Expires every grant whose time has come, each in its own transaction, exactly once. */
     async expireDueGrants(): Promise<{ grants: number; credits: number }> {

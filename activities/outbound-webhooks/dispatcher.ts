@@ -2,7 +2,7 @@ import type { Duration } from '@temporalio/common';
 import { msToNumber } from '@temporalio/common/lib/time';
 import { createHmac } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { Sql } from '../../db/client';
+import type { ActivityConfig, ActivityDependencies } from '../dependencies';
 import {
   dueHeads,
   endpointState,
@@ -104,14 +104,16 @@ function resultOf(status: DeliveryStatus, responseStatus: number | null): Webhoo
   return { outcome, responseStatus };
 }
 
+/** What the outbound webhook activities use: the database and the delivery settings (defaults when absent). */
+export type OutboundWebhookActivityDependencies = Pick<ActivityDependencies, 'sql'> & {
+  config: Pick<ActivityConfig, 'outboundWebhooks'>;
+};
+
 /**
  * Outbound webhooks: the dispatcher's look at its endpoint, and one signed attempt of one
  * delivery. Neither holds a transaction open across the network.
  */
-export function createOutboundWebhookActivities(deps: {
-  sql: Sql;
-  config: { outboundWebhooks?: OutboundWebhookSettings | undefined };
-}) {
+export function createOutboundWebhookActivities<D extends OutboundWebhookActivityDependencies>(deps: D) {
   const { sql } = deps;
   const settings = deps.config.outboundWebhooks ?? DEFAULT_OUTBOUND_WEBHOOK_SETTINGS;
 

@@ -4,8 +4,11 @@ import type { PurchaseRecordStatus } from '../../db/purchases/purchases';
 import type { CheckoutSessionSummary } from '../../stripe/objects';
 import type { ActivityDependencies } from '../dependencies';
 
+/** What the closed-checkout activities use: the database only. */
+export type CheckoutClosedActivityDependencies = Pick<ActivityDependencies, 'sql'>;
+
 /** Activities of the closed-checkout workflow. */
-export function createCheckoutClosedActivities({ sql }: ActivityDependencies) {
+export function createCheckoutClosedActivities<D extends CheckoutClosedActivityDependencies>({ sql }: D) {
   return {
     async closeCheckout(input: {
       session: CheckoutSessionSummary;

@@ -18,10 +18,19 @@ import {
 } from '../../domain/purchase-rules';
 import type { CheckoutSessionSummary } from '../../stripe/objects';
 import { recordsFirst } from '../business-metrics';
-import type { ActivityDependencies } from '../dependencies';
+import type { ActivityConfig, ActivityDependencies } from '../dependencies';
+
+/** What the purchase activities use: the database, the Stripe mode to expect, and the counters. */
+export type PurchaseActivityDependencies = Pick<ActivityDependencies, 'sql' | 'metrics'> & {
+  config: Pick<ActivityConfig, 'stripe'>;
+};
 
 /** Activities of the checkout purchase workflow. */
-export function createPurchaseActivities({ sql, config, metrics }: ActivityDependencies) {
+export function createPurchaseActivities<D extends PurchaseActivityDependencies>({
+  sql,
+  config,
+  metrics,
+}: D) {
   /** The snapshot taken when the session was sold comes first; the catalog is the fallback. */
   async function findOffer(session: CheckoutSessionSummary): Promise<Offer | null> {
     const snapshot = await findCheckoutSnapshot(sql, session.id);

@@ -1,5 +1,4 @@
 import { activityInfo, heartbeat, log } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
 import type Stripe from 'stripe';
 import {
   beginReconcileRun,
@@ -19,6 +18,7 @@ import {
 } from '../../workflows/reconciliation/contract';
 import { permanentTemporalRefusal, takeInStripeEvent } from '../../stripe/event-intake';
 import { ROUTED_STRIPE_EVENT_TYPES, type EventRoute, type RouteSettings } from '../../stripe/event-routes';
+import { errors } from '../../domain/errors';
 import type { ActivityDependencies } from '../dependencies';
 
 /** One page of Stripe's `GET /v1/events`, newest first, as Stripe sent it. */
@@ -77,13 +77,18 @@ export interface ReconcileDependencies {
   settings: ReconcileSettings;
 }
 
-export function createReconcileActivities({ sql, reconcile, metrics }: ActivityDependencies) {
+/** What the reconcile activities use: the database, Stripe's events and Temporal's starts, the counters. */
+export type ReconcileActivityDependencies = Pick<ActivityDependencies, 'sql' | 'reconcile' | 'metrics'>;
+
+/** Activities of the reconcile workflow: its run, its pages, and the starts of missed events. */
+export function createReconcileActivities<D extends ReconcileActivityDependencies>({
+  sql,
+  reconcile,
+  metrics,
+}: D) {
   const need = (): ReconcileDependencies => {
     if (!reconcile) {
-      throw ApplicationFailure.nonRetryable(
-        'reconciliation needs STRIPE_SECRET_KEY: without it the worker cannot list Stripe events',
-        'ReconcileNotConfigured',
-      );
+      throw errors.reconcileNotConfigured();
     }
     return reconcile;
   };
@@ -128,8 +133,7 @@ export function createReconcileActivities({ sql, reconcile, metrics }: ActivityD
       if (done) return done;
       const slice = reconcileSlices(run.fromSeconds, run.untilSeconds, run.sliceSeconds)[key.slice];
       const types = run.typeGroups[key.group];
-      if (!slice || !types)
-        throw ApplicationFailure.nonRetryable('no such slice or type group', 'InvalidPage');
+      if (!slice || !types) throw errors.invalidPage();
 
       let page: StripeEventPage;
       try {
@@ -253,9 +257,5 @@ function stripeFailure(error: unknown): unknown {
     type === 'StripePermissionError' ||
     type === 'StripeInvalidRequestError';
   if (!refused) return error;
-  return ApplicationFailure.create({
-    type: 'StripeRefused',
-    message: `Stripe refused to list events (${statusCode ?? 'no status'}): ${message ?? type}`,
-    nonRetryable: true,
-  });
+  return errors.stripeRefused(`to list events (${statusCode ?? 'no status'})`, message ?? String(type));
 }

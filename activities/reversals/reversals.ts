@@ -17,8 +17,15 @@ export const refundKey = (chargeId: string, amountRefunded: number) => `refund:$
 export const disputeKey = (disputeId: string, change: DisputeChange) =>
   change.phase === 'opened' ? `dispute:${disputeId}` : `dispute:${disputeId}:closed`;
 
+/** What the reversal activities use: the database, Stripe's invoice payments, and the counters. */
+export type ReversalActivityDependencies = Pick<ActivityDependencies, 'sql' | 'invoicePayments' | 'metrics'>;
+
 /** Activities of the refund and dispute workflows. */
-export function createReversalActivities({ sql, invoicePayments, metrics }: ActivityDependencies) {
+export function createReversalActivities<D extends ReversalActivityDependencies>({
+  sql,
+  invoicePayments,
+  metrics,
+}: D) {
   async function apply(event: Omit<ReversalEvent, 'paymentIntentId'>, paymentIntentId: string | null) {
     if (!paymentIntentId) return { outcome: 'purchase_unknown' } as const;
     const workflowId = activityInfo().workflowExecution?.workflowId ?? activityInfo().activityId;

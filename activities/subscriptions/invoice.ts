@@ -8,7 +8,7 @@ import type {
   InvoiceCheckResult,
   InvoiceGrant,
   InvoiceGrantOutcome,
-} from '../../workflows/subscriptions/invoice-contract';
+} from '../../workflows/subscriptions/contract';
 import { findPlanByPrice } from '../../db/catalog/plans';
 import { findPurchase } from '../../db/purchases/purchases';
 import { findSubscriptionAccount } from '../../db/subscriptions/subscriptions';
@@ -19,15 +19,20 @@ import {
   type InvoiceApproval,
 } from '../../domain/subscription-rules';
 import { recordsFirst } from '../business-metrics';
-import type { ActivityDependencies } from '../dependencies';
+import type { ActivityConfig, ActivityDependencies } from '../dependencies';
 
 export type InvoiceFailureResult =
   | { outcome: 'await_link' }
   | { outcome: 'already_paid'; accountId: string }
   | { outcome: 'recorded'; accountId: string; emailKey: string };
 
+/** What the invoice activities use: the database, the Stripe mode to expect, and the counters. */
+export type InvoiceActivityDependencies = Pick<ActivityDependencies, 'sql' | 'metrics'> & {
+  config: Pick<ActivityConfig, 'stripe'>;
+};
+
 /** Activities of the invoice workflow. */
-export function createInvoiceActivities({ sql, config, metrics }: ActivityDependencies) {
+export function createInvoiceActivities<D extends InvoiceActivityDependencies>({ sql, config, metrics }: D) {
   return {
     /**
      * Decides what a paid invoice grants: the catalog plan of the price it bills, to the account

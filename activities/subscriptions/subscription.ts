@@ -8,13 +8,16 @@ import {
   type StateOutcome,
 } from '../../db/subscriptions/subscriptions';
 import type { SubscriptionSummary } from '../../stripe/billing-objects';
-import type { SubscriptionLink } from '../../workflows/subscriptions/subscription-contract';
+import type { SubscriptionLink } from '../../workflows/subscriptions/contract';
 import type { ActivityDependencies } from '../dependencies';
 
 export type LinkResult = LinkOutcome | { outcome: 'account_unknown'; reason: string };
 
+/** What the subscription activities use: the database only. */
+export type SubscriptionActivityDependencies = Pick<ActivityDependencies, 'sql'>;
+
 /** Activities of the subscription workflow: links and states, never credits. */
-export function createSubscriptionActivities({ sql }: ActivityDependencies) {
+export function createSubscriptionActivities<D extends SubscriptionActivityDependencies>({ sql }: D) {
   return {
     async linkSubscriptionToAccount(input: { link: SubscriptionLink }): Promise<LinkResult> {
       const { link } = input;

@@ -1,5 +1,4 @@
 import { log } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
 import { createHash } from 'node:crypto';
 import Stripe from 'stripe';
 import { saveCheckoutSnapshot } from '../../db/purchases/checkout-sessions';
@@ -23,7 +22,8 @@ import {
 import { TOPUP_ABANDONED_AFTER_DAYS } from '../../workflows/topups/contract';
 import { summarizePaymentIntent, type PaymentIntentSummary } from '../../stripe/payment-intent';
 import type { Sql } from '../../db/client';
-import type { ActivityDependencies } from '../dependencies';
+import { errors } from '../../domain/errors';
+import type { ActivityConfig, ActivityDependencies } from '../dependencies';
 
 /** What a top-up asks of Stripe: behind an interface, so the worker wires the real client. */
 export interface TopupPaymentGateway {
@@ -168,8 +168,18 @@ export type TopupPaymentRequest =
   | { kind: 'submitted'; paymentIntentId: string }
   | { kind: 'declined'; code: string; message: string; paymentIntentId: string | null };
 
+/** What the top-up activities use: the database, Stripe's payments (or none), the mode, the counters. */
+export type TopupActivityDependencies = Pick<ActivityDependencies, 'sql' | 'topups' | 'metrics'> & {
+  config: Pick<ActivityConfig, 'stripe'>;
+};
+
 /** Activities of the top-up and low-balance workflows; each is idempotent on the top-up's ID. */
-export function createTopupActivities({ sql, config, topups, metrics }: ActivityDependencies) {
+export function createTopupActivities<D extends TopupActivityDependencies>({
+  sql,
+  config,
+  topups,
+  metrics,
+}: D) {
   return {
     async beginTopup(input: { topupId: string }): Promise<TopupBegin> {
       const topup = await beginTopup(sql, input.topupId);
@@ -355,7 +365,7 @@ function refusedKey(error: unknown): unknown {
     error instanceof Stripe.errors.StripeAuthenticationError ||
     error instanceof Stripe.errors.StripePermissionError
   ) {
-    return ApplicationFailure.nonRetryable(`Stripe refused the request: ${error.message}`, 'StripeRefused');
+    return errors.stripeRefused('the request', error.message);
   }
   return error;
 }

@@ -8,13 +8,9 @@ import type { Queryable, Sql } from '../../db/client';
 import { findPurchasesFor, type Purchase } from '../../db/purchases/purchases';
 import { listRejectedEvents } from '../../db/stripe/rejected-events';
 import { BillingError } from '../../domain/errors';
-import { INVOICE_WORKFLOW_TYPE, invoiceStatusQuery } from '../../workflows/subscriptions/invoice-contract';
-import {
-  PURCHASE_WORKFLOW_TYPE,
-  reviewSignal,
-  statusQuery,
-  type ReviewDecision,
-} from '../../workflows/purchases/contract';
+import { INVOICE_WORKFLOW_TYPE, invoiceStatusQuery } from '../../workflows/subscriptions/contract';
+import { PURCHASE_WORKFLOW_TYPE, statusQuery } from '../../workflows/purchases/contract';
+import { reviewSignal, type ReviewDecision } from '../../workflows/reviews/contract';
 import {
   AccountId,
   BillingStatus,

@@ -15,7 +15,7 @@ import {
   saveTopupSettings,
   type TopupSettings,
 } from '../../db/topups/topups';
-import { BillingError } from '../../domain/errors';
+import { BillingError, type ErrorCode } from '../../domain/errors';
 import { errors } from '../errors';
 import { accountParams, packId, positiveCount } from '../http/common-schemas';
 import { defineRoute } from '../http/route';
@@ -113,8 +113,8 @@ const autoTopupResponse = z
 
 // --- operations ---------------------------------------------------------------------------
 
-const notSet = (code: string, what: string) =>
-  new BillingError(404, code, `No ${what} is set for this account.`);
+const notSet = (code: ErrorCode, what: string) =>
+  new BillingError(code, `No ${what} is set for this account.`);
 
 async function readLowBalance(sql: Sql, id: string): Promise<LowBalanceSettings> {
   await requireAccount(sql, id);

@@ -3,7 +3,7 @@ import { DEFAULT_PRIORITY } from '../../domain/credit-grant-rules';
 import type { InvoiceSummary } from '../../stripe/billing-objects';
 import type { Sql } from '../client';
 import { createGrant } from '../../credits/grants';
-import type { InvoiceGrant, InvoiceGrantOutcome } from '../../workflows/subscriptions/invoice-contract';
+import type { InvoiceGrant, InvoiceGrantOutcome } from '../../workflows/subscriptions/contract';
 import { enqueueAccountEmail, queueReceipt } from '../email/outbox';
 import { replayedGrant } from '../purchases/grants';
 import { recordPurchase, type PurchaseRecord } from '../purchases/purchases';

@@ -16,7 +16,8 @@ import {
   payloadKeyId,
   temporalDataConverter,
 } from '../../config/payload-codec';
-import { reviewSignal, statusQuery } from '../../workflows/purchases/contract';
+import { statusQuery } from '../../workflows/purchases/contract';
+import { reviewSignal } from '../../workflows/reviews/contract';
 import { SEARCH_ATTRIBUTES } from '../../workflows/shared/search-attributes';
 import { checkoutSession, stripeEvent, stripeId } from '../../stripe/fixtures/index';
 import { startHarness, testApiConfig, type Harness } from '../support/harness';

@@ -1,5 +1,6 @@
 import type { PurchaseWorkflowStatus } from '../../workflows/purchases/contract';
-import { reviewSignal, statusQuery } from '../../workflows/purchases/contract';
+import { statusQuery } from '../../workflows/purchases/contract';
+import { reviewSignal } from '../../workflows/reviews/contract';
 import { checkoutSession, stripeEvent, type CheckoutSessionOptions } from '../../stripe/fixtures/index';
 import { balanceOf, ledgerRowsFor, purchaseRow } from '../support/db';
 import { startHarness, type Harness } from '../support/harness';

@@ -1,5 +1,5 @@
-import { invoiceStatusQuery } from '../../workflows/subscriptions/invoice-contract';
-import { reviewSignal } from '../../workflows/purchases/contract';
+import { invoiceStatusQuery } from '../../workflows/subscriptions/contract';
+import { reviewSignal } from '../../workflows/reviews/contract';
 import { summarizeInvoice } from '../../stripe/billing-objects';
 import { checkoutSession, stripeEvent, subscription, type StripeEvent } from '../../stripe/fixtures/index';
 import {

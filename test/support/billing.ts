@@ -11,7 +11,7 @@ import {
   type InvoiceOptions,
   type StripeEvent,
 } from '../../stripe/fixtures/index';
-import { invoiceStatusQuery } from '../../workflows/subscriptions/invoice-contract';
+import { invoiceStatusQuery } from '../../workflows/subscriptions/contract';
 import type { Harness } from './harness';
 import { waitUntil } from './wait';
 

@@ -5,8 +5,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { payloadKeyId } from '../../config/payload-codec';
-import { invoiceStatusQuery } from '../../workflows/subscriptions/invoice-contract';
-import { reviewSignal, statusQuery } from '../../workflows/purchases/contract';
+import { invoiceStatusQuery } from '../../workflows/subscriptions/contract';
+import { statusQuery } from '../../workflows/purchases/contract';
+import { reviewSignal } from '../../workflows/reviews/contract';
 import { findTemporalCli } from '../../scripts/temporal-cli';
 import {
   charge,

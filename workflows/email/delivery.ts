@@ -5,8 +5,8 @@ import {
   proxyActivities,
   proxyLocalActivities,
 } from '@temporalio/workflow';
-import type { Activities } from '../../activities/index';
-import type { ReceiptState } from '../purchases/contract';
+import type { createEmailActivities } from '../../activities/email/email';
+import type { ReceiptState } from './contract';
 import { applicationFailureOf } from '../shared/activity-failures';
 import {
   databaseActivityOptions,
@@ -15,8 +15,10 @@ import {
   receiptActivityOptions,
 } from '../shared/activity-options';
 
-const outbox = proxyActivities<Activities>(databaseActivityOptions);
-const quickMail = proxyLocalActivities<Activities>(quickReceiptOptions);
+type EmailActivities = ReturnType<typeof createEmailActivities>;
+
+const outbox = proxyActivities<EmailActivities>(databaseActivityOptions);
+const quickMail = proxyLocalActivities<EmailActivities>(quickReceiptOptions);
 
 /**
  * One attempt at an email already queued in the outbox, as a local activity in the current
@@ -48,7 +50,7 @@ export async function deliverEmail(
   key: string,
   deadline: string,
 ): Promise<Extract<ReceiptState, 'sent' | 'failed'>> {
-  const mail = proxyActivities<Activities>(receiptActivityOptions(deadline));
+  const mail = proxyActivities<EmailActivities>(receiptActivityOptions(deadline));
   try {
     await mail.sendReceipt({ receiptKey: key });
     return 'sent';

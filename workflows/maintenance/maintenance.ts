@@ -1,11 +1,14 @@
 import { patched, proxyActivities, setHandler, sleep } from '@temporalio/workflow';
-import type { Activities } from '../../activities/index';
+import type { createMaintenanceActivities } from '../../activities/maintenance/maintenance';
 import { reservationStatusQuery, type MaintenanceResult, type ReservationTimeoutInput } from './contract';
 import { databaseActivityOptions, maintenanceActivityOptions } from '../shared/activity-options';
+import { sweepOutbox } from '../email/outbox-sweep';
 import { startBalanceFollowUps } from '../topups/topup';
 
-const sweep = proxyActivities<Activities>(maintenanceActivityOptions);
-const reservations = proxyActivities<Activities>(databaseActivityOptions);
+type MaintenanceActivities = ReturnType<typeof createMaintenanceActivities>;
+
+const sweep = proxyActivities<MaintenanceActivities>(maintenanceActivityOptions);
+const reservations = proxyActivities<MaintenanceActivities>(databaseActivityOptions);
 
 /**
  * One run of the maintenance schedule: expire the grants whose time has come (a grant past its
@@ -16,7 +19,7 @@ const reservations = proxyActivities<Activities>(databaseActivityOptions);
 export async function maintenanceWorkflow(): Promise<MaintenanceResult> {
   const expired = await sweep.expireDueGrants();
   const holds = await sweep.releaseDueReservations();
-  const emails = await sweep.sweepOutbox();
+  const emails = await sweepOutbox();
   // Patched: a run in flight when this step was added replays without it.
   if (patched('balance-follow-ups')) await startBalanceFollowUps();
   return {

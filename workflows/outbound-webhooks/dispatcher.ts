@@ -9,7 +9,7 @@ import {
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
-import type { Activities } from '../../activities/index';
+import type { createOutboundWebhookActivities } from '../../activities/outbound-webhooks/dispatcher';
 import {
   webhookDispatcherStatusQuery,
   webhookKickSignal,
@@ -20,6 +20,8 @@ import {
 } from './contract';
 import { BillingStatus } from '../shared/search-attributes';
 import { databaseActivityOptions } from '../shared/activity-options';
+
+type OutboundWebhookActivities = ReturnType<typeof createOutboundWebhookActivities>;
 
 /**
  * One attempt of one delivery. The activity bounds its HTTP request itself (WEBHOOK_ATTEMPT_TIMEOUT_MS);
@@ -32,8 +34,8 @@ const webhookAttemptActivityOptions: ActivityOptions = {
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 };
 
-const db = proxyActivities<Activities>(databaseActivityOptions);
-const http = proxyActivities<Activities>(webhookAttemptActivityOptions);
+const db = proxyActivities<OutboundWebhookActivities>(databaseActivityOptions);
+const http = proxyActivities<OutboundWebhookActivities>(webhookAttemptActivityOptions);
 
 /** Waits this long after a look at the endpoint failed (the activity gave up: a long outage). */
 const AFTER_FAILED_LOOK = '1 minute';

@@ -1,16 +1,18 @@
 import { proxyActivities, workflowInfo } from '@temporalio/workflow';
-import type { Activities } from '../../activities/index';
+import type { createCheckoutClosedActivities } from '../../activities/purchases/checkout-closed';
 import {
   checkoutClosedStatusQuery,
   type CheckoutClosedWorkflowInput,
   type CheckoutClosedWorkflowResult,
   type CheckoutClosedWorkflowStatus,
-} from './checkout-closed-contract';
+} from './contract';
 import { databaseActivityOptions } from '../shared/activity-options';
 import { trackStage } from '../shared/billing-stage';
 import { deliverEmail } from '../email/delivery';
 
-const checkouts = proxyActivities<Activities>(databaseActivityOptions);
+type CheckoutClosedActivities = ReturnType<typeof createCheckoutClosedActivities>;
+
+const checkouts = proxyActivities<CheckoutClosedActivities>(databaseActivityOptions);
 
 /**
  * A checkout that will never pay (`checkout.session.async_payment_failed` or `.expired`): the

@@ -1,8 +1,13 @@
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery } from '@temporalio/workflow';
 import type { HoldReasonCode } from '../../domain/purchase-rules';
 import type { CheckoutSessionSummary } from '../../stripe/objects';
+import type { ReceiptState } from '../email/contract';
+import type { ReviewDecision } from '../reviews/contract';
 
-/** What both the API (which starts purchases) and the worker (which runs them) agree on. */
+/**
+ * What the API and the webhook (which start purchases and closed checkouts) and the worker (which
+ * runs them) agree on.
+ */
 
 export const PURCHASE_WORKFLOW_TYPE = 'purchaseWorkflow';
 
@@ -30,8 +35,6 @@ export type PurchaseStage =
   | 'rejected'
   | 'review_expired';
 
-export type ReceiptState = 'not_applicable' | 'pending' | 'sent' | 'failed';
-
 /** Answer of the `status` query. */
 export interface PurchaseWorkflowStatus {
   stage: PurchaseStage;
@@ -51,18 +54,6 @@ export type PurchaseWorkflowResult = Pick<
   'stage' | 'checkoutSessionId' | 'credits' | 'ledgerEntryId' | 'receipt' | 'reasonCode'
 >;
 
-/**
- * An operator's decision on a held purchase. `credits` is needed to approve only when the pack is
- * unknown; otherwise the catalog decides.
- */
-export interface ReviewDecision {
-  decision: 'approve' | 'reject';
-  reviewer: string;
-  note?: string;
-  credits?: number;
-}
-
-export const reviewSignal = defineSignal<[ReviewDecision]>('review');
 export const statusQuery = defineQuery<PurchaseWorkflowStatus>('status');
 
 /** What a valid purchase (or an operator's approval) grants: always what the server sold. */
@@ -114,3 +105,34 @@ export interface CheckedPurchase {
   validation: PurchaseValidation;
   granted: GrantOutcome | null;
 }
+
+// Checkouts that never pay.
+
+export const CHECKOUT_CLOSED_WORKFLOW_TYPE = 'checkoutClosedWorkflow';
+
+/** `checkout.session.async_payment_failed` or `checkout.session.expired`: mark, grant nothing. */
+export interface CheckoutClosedWorkflowInput {
+  eventId: string;
+  eventType: string;
+  outcome: 'payment_failed' | 'expired';
+  session: CheckoutSessionSummary;
+  /** How long the "payment failed" notice keeps being retried. */
+  receiptDeadline: string;
+}
+
+/** Where the run is. Also the value of the `BillingStatus` search attribute. */
+export type CheckoutClosedStage = 'recording' | 'sending_notice' | 'recorded' | 'already_completed';
+
+/** Answer of the `status` query. */
+export interface CheckoutClosedWorkflowStatus {
+  stage: CheckoutClosedStage;
+  checkoutSessionId: string;
+  accountId: string | null;
+  /** The purchase's status after this event (a completed purchase stays completed). */
+  purchaseStatus: string | null;
+  notice: ReceiptState;
+}
+
+export type CheckoutClosedWorkflowResult = CheckoutClosedWorkflowStatus;
+
+export const checkoutClosedStatusQuery = defineQuery<CheckoutClosedWorkflowStatus>('status');

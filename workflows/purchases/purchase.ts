@@ -6,7 +6,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Activities } from '../../activities/index';
+import type { createPurchaseActivities } from '../../activities/purchases/purchase';
 import {
   statusQuery,
   type CheckedPurchase,
@@ -17,9 +17,9 @@ import {
   type PurchaseWorkflowInput,
   type PurchaseWorkflowResult,
   type PurchaseWorkflowStatus,
-  type ReviewDecision,
 } from './contract';
-import { NonRetryable } from '../../domain/failure-types';
+import type { ReviewDecision } from '../reviews/contract';
+import { FailureType } from '../../domain/failure-types';
 import { purchaseGrantFor } from '../../domain/purchase-rules';
 import { PurchaseStatus } from '../shared/search-attributes';
 import { applicationFailureOf } from '../shared/activity-failures';
@@ -27,8 +27,10 @@ import { databaseActivityOptions, databaseLocalActivityOptions } from '../shared
 import { deliverEmail, tryEmailInThisTask } from '../email/delivery';
 import { rejectionReason, reviewDesk, reviewExpiredReason } from '../reviews/review-desk';
 
-const purchases = proxyActivities<Activities>(databaseActivityOptions);
-const localPurchases = proxyLocalActivities<Activities>(databaseLocalActivityOptions);
+type PurchaseActivities = ReturnType<typeof createPurchaseActivities>;
+
+const purchases = proxyActivities<PurchaseActivities>(databaseActivityOptions);
+const localPurchases = proxyLocalActivities<PurchaseActivities>(databaseLocalActivityOptions);
 
 /**
  * Runs started before this change took validation, grant and closing as activities of their
@@ -131,7 +133,7 @@ export async function purchaseWorkflow(input: PurchaseWorkflowInput): Promise<Pu
       granted = await db.grantPurchase(grant);
     } catch (error) {
       // An approval for an account that does not exist yet goes back to the reviewer.
-      if (validation.outcome !== 'held' || applicationFailureOf(error)?.type !== NonRetryable.AccountNotFound)
+      if (validation.outcome !== 'held' || applicationFailureOf(error)?.type !== FailureType.AccountNotFound)
         throw error;
       sentBack = `${validation.reason}; approved, but account ${grant.accountId} does not exist`;
     }

@@ -7,7 +7,7 @@ import {
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
-import type { Activities } from '../../activities/index';
+import type { createReconcileActivities } from '../../activities/reconciliation/reconcile';
 import {
   emptyTally,
   reconcileRunKey,
@@ -21,6 +21,9 @@ import {
   type ReconcileTally,
   type ReconcileWorkflowInput,
 } from './contract';
+import { FailureType } from '../../domain/failure-types';
+
+type ReconcileActivities = ReturnType<typeof createReconcileActivities>;
 
 /**
  * Stripe pages: an outage, a rate limit or a 5xx is retried with backoff for hours, and the
@@ -35,7 +38,11 @@ const pageActivityOptions: ActivityOptions = {
     initialInterval: '2 seconds',
     backoffCoefficient: 2,
     maximumInterval: '5 minutes',
-    nonRetryableErrorTypes: ['StripeRefused', 'ReconcileNotConfigured', 'InvalidPage'],
+    nonRetryableErrorTypes: [
+      FailureType.StripeRefused,
+      FailureType.ReconcileNotConfigured,
+      FailureType.InvalidPage,
+    ],
   },
 };
 
@@ -47,12 +54,12 @@ const recordActivityOptions: ActivityOptions = {
     initialInterval: '1 second',
     backoffCoefficient: 2,
     maximumInterval: '1 minute',
-    nonRetryableErrorTypes: ['ReconcileNotConfigured'],
+    nonRetryableErrorTypes: [FailureType.ReconcileNotConfigured],
   },
 };
 
-const pages = proxyActivities<Activities>(pageActivityOptions);
-const records = proxyActivities<Activities>(recordActivityOptions);
+const pages = proxyActivities<ReconcileActivities>(pageActivityOptions);
+const records = proxyActivities<ReconcileActivities>(recordActivityOptions);
 
 /** Pages per run of the workflow before it continues as new, so that its history stays small. */
 const PAGES_PER_HISTORY = 200;

@@ -1,5 +1,5 @@
 import { proxyActivities } from '@temporalio/workflow';
-import type { Activities } from '../../activities/index';
+import type { createReversalActivities } from '../../activities/reversals/reversals';
 import {
   reversalStatusQuery,
   type DisputeWorkflowInput,
@@ -12,7 +12,9 @@ import { databaseActivityOptions } from '../shared/activity-options';
 import { trackStage } from '../shared/billing-stage';
 import { recheckWhile } from '../shared/recheck';
 
-const reversals = proxyActivities<Activities>(databaseActivityOptions);
+type ReversalActivities = ReturnType<typeof createReversalActivities>;
+
+const reversals = proxyActivities<ReversalActivities>(databaseActivityOptions);
 
 /**
  * `charge.refunded`: takes back the purchase's credits in proportion to the amount refunded so

@@ -1,5 +1,5 @@
 import { condition, setHandler } from '@temporalio/workflow';
-import { reviewSignal, type ReviewDecision } from '../purchases/contract';
+import { reviewSignal, type ReviewDecision } from './contract';
 
 /**
  * The `review` signal of a run that can hold a payment for an operator. A decision counts only

@@ -1,5 +1,5 @@
 import type { ActivityOptions, LocalActivityOptions } from '@temporalio/workflow';
-import { NonRetryable } from '../../domain/failure-types';
+import { FailureType } from '../../domain/failure-types';
 
 /**
  * Database work: short attempts, retried with backoff for as long as a database outage could
@@ -12,7 +12,7 @@ export const databaseActivityOptions: ActivityOptions = {
     initialInterval: '1 second',
     backoffCoefficient: 2,
     maximumInterval: '1 minute',
-    nonRetryableErrorTypes: [NonRetryable.AccountNotFound],
+    nonRetryableErrorTypes: [FailureType.AccountNotFound],
   },
 };
 
@@ -30,8 +30,8 @@ export const databaseLocalActivityOptions: LocalActivityOptions = {
 
 /** Email failures no retry would change: a permanent SMTP refusal, a message not in the outbox. */
 export const RECEIPT_FINAL_ERRORS: readonly string[] = [
-  NonRetryable.SmtpPermanentError,
-  NonRetryable.OutboxMessageNotFound,
+  FailureType.SmtpPermanentError,
+  FailureType.OutboxMessageNotFound,
 ];
 
 /**

@@ -1,19 +1,21 @@
 import { proxyActivities, workflowInfo } from '@temporalio/workflow';
-import type { Activities } from '../../activities/index';
+import type { createInvoiceActivities } from '../../activities/subscriptions/invoice';
 import {
   invoiceStatusQuery,
   type InvoiceCheckResult,
   type InvoiceWorkflowInput,
   type InvoiceWorkflowResult,
   type InvoiceWorkflowStatus,
-} from './invoice-contract';
+} from './contract';
 import { databaseActivityOptions } from '../shared/activity-options';
 import { trackStage } from '../shared/billing-stage';
 import { deliverEmail } from '../email/delivery';
 import { recheckWhile } from '../shared/recheck';
 import { rejectionReason, reviewDesk, reviewExpiredReason } from '../reviews/review-desk';
 
-const invoices = proxyActivities<Activities>(databaseActivityOptions);
+type InvoiceActivities = ReturnType<typeof createInvoiceActivities>;
+
+const invoices = proxyActivities<InvoiceActivities>(databaseActivityOptions);
 
 type Held = Extract<InvoiceCheckResult, { outcome: 'hold' }>;
 

@@ -1,16 +1,18 @@
 import { proxyActivities } from '@temporalio/workflow';
-import type { Activities } from '../../activities/index';
+import type { createSubscriptionActivities } from '../../activities/subscriptions/subscription';
 import {
   subscriptionStatusQuery,
   type SubscriptionWorkflowInput,
   type SubscriptionWorkflowResult,
   type SubscriptionWorkflowStatus,
-} from './subscription-contract';
+} from './contract';
 import { databaseActivityOptions } from '../shared/activity-options';
 import { trackStage } from '../shared/billing-stage';
 import { deliverEmail } from '../email/delivery';
 
-const subscriptions = proxyActivities<Activities>(databaseActivityOptions);
+type SubscriptionActivities = ReturnType<typeof createSubscriptionActivities>;
+
+const subscriptions = proxyActivities<SubscriptionActivities>(databaseActivityOptions);
 
 /**
  * One Stripe event about a subscription: a subscription-mode checkout session links it to an

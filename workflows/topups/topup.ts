@@ -11,8 +11,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import type { Activities } from '../../activities/index';
-import type { TopupPaymentRequest } from '../../activities/topups/topup';
+import type { createTopupActivities, TopupPaymentRequest } from '../../activities/topups/topup';
 import type { PaymentIntentSummary } from '../../stripe/payment-intent';
 import {
   lowBalanceNoticeStatusQuery,
@@ -28,18 +27,22 @@ import {
   type TopupWorkflowResult,
   type TopupWorkflowStatus,
 } from './contract';
+import type { ErrorCode } from '../../domain/error-codes';
+import { FailureType } from '../../domain/failure-types';
 import { databaseActivityOptions } from '../shared/activity-options';
 import { trackStage } from '../shared/billing-stage';
 import { deliverEmail } from '../email/delivery';
 
-const topups = proxyActivities<Activities>(databaseActivityOptions);
+type TopupActivities = ReturnType<typeof createTopupActivities>;
+
+const topups = proxyActivities<TopupActivities>(databaseActivityOptions);
 
 /**
  * Stripe calls: a short attempt each (the SDK retries the network itself), retried with backoff
  * for a day; every call carries an idempotency key derived from the top-up ID, so a retry is the
  * same request. A decline is an answer, not a failure, so nothing here retries a declined card.
  */
-const stripe = proxyActivities<Activities>({
+const stripe = proxyActivities<TopupActivities>({
   startToCloseTimeout: '1 minute',
   scheduleToCloseTimeout: '1 day',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
@@ -165,10 +168,12 @@ export async function topupWorkflow(input: TopupWorkflowInput): Promise<TopupWor
       if (!(error instanceof ActivityFailure)) throw error;
       const heard = events.find((signal) => signal.paymentIntent.topupId === input.topupId);
       if (heard) return { kind: 'submitted', paymentIntentId: heard.paymentIntent.id };
-      const refused = error.cause instanceof ApplicationFailure && error.cause.type === 'StripeRefused';
+      const refused =
+        error.cause instanceof ApplicationFailure && error.cause.type === FailureType.StripeRefused;
       return {
         kind: 'declined',
-        code: refused ? 'stripe_refused' : 'stripe_unavailable',
+        // A refusal keeps its code of the vocabulary; anything else leaves the charge's outcome unknown.
+        code: refused ? ('stripe_refused' satisfies ErrorCode) : 'stripe_unavailable',
         message: error.cause?.message ?? error.message,
         paymentIntentId: null,
       };
