@@ -19,6 +19,7 @@ import {
 import { permanentTemporalRefusal, takeInStripeEvent } from '../../stripe/event-intake';
 import { ROUTED_STRIPE_EVENT_TYPES, type EventRoute, type RouteSettings } from '../../stripe/event-routes';
 import { errors } from '../../domain/errors';
+import { listStripeEvents } from '../../stripe/events';
 import type { ActivityDependencies } from '../dependencies';
 
 /** One page of Stripe's `GET /v1/events`, newest first, as Stripe sent it. */
@@ -37,13 +38,8 @@ export type StripeEventLister = (query: {
 
 /** Lists events through the official SDK: `created[gte]`/`created[lt]`, `types[]`, `starting_after`. */
 export function stripeEventLister(stripe: Stripe): StripeEventLister {
-  return async ({ types, fromSeconds, untilSeconds, startingAfter, limit }) => {
-    const page = await stripe.events.list({
-      types,
-      created: { gte: fromSeconds, lt: untilSeconds },
-      limit,
-      ...(startingAfter ? { starting_after: startingAfter } : {}),
-    });
+  return async (query) => {
+    const page = await listStripeEvents(stripe, query);
     return { events: page.data, hasMore: page.has_more };
   };
 }

@@ -1,5 +1,4 @@
 import { log } from '@temporalio/activity';
-import { createHash } from 'node:crypto';
 import Stripe from 'stripe';
 import { saveCheckoutSnapshot } from '../../db/purchases/checkout-sessions';
 import {
@@ -21,6 +20,8 @@ import {
 } from '../../db/topups/topups';
 import { TOPUP_ABANDONED_AFTER_DAYS } from '../../workflows/topups/contract';
 import { summarizePaymentIntent, type PaymentIntentSummary } from '../../stripe/payment-intent';
+import { createCreditsCheckoutSession } from '../../stripe/checkout-sessions';
+import { createOffSessionPayment, listSavedCards, retrievePaymentIntent } from '../../stripe/top-up-payments';
 import type { Sql } from '../../db/client';
 import { errors } from '../../domain/errors';
 import type { ActivityConfig, ActivityDependencies } from '../dependencies';
@@ -67,33 +68,17 @@ export interface TopupDependencies {
   returnUrl: string;
 }
 
-/** Stripe keys are at most 255 characters: a longer one is sent as its digest. */
-const stripeKey = (key: string) =>
-  key.length <= 255 ? key : `sha256:${createHash('sha256').update(key).digest('hex')}`;
-
 export function stripeTopupPayments(stripe: Stripe): TopupPaymentGateway {
   return {
     async savedCard(customerId) {
-      const page = await stripe.customers.listPaymentMethods(customerId, { type: 'card', limit: 1 });
+      const page = await listSavedCards(stripe, customerId);
       return page.data[0]?.id ?? null;
     },
 
     async chargeOffSession(request) {
       try {
-        const intent = await stripe.paymentIntents.create(
-          {
-            amount: request.amountCents,
-            currency: request.currency,
-            customer: request.customerId,
-            payment_method: request.paymentMethodId,
-            off_session: true,
-            confirm: true,
-            description: 'Automatic credit top-up',
-            metadata: { purpose: 'topup', topupId: request.topupId, accountId: request.accountId },
-          },
-          // Our own ID, never a clock: a retried activity is the same request, answered the same.
-          { idempotencyKey: stripeKey(`topup:${request.topupId}`) },
-        );
+        // Keyed by the top-up's own ID: a retried activity is the same request, answered the same.
+        const intent = await createOffSessionPayment(stripe, request);
         return { kind: 'created', paymentIntent: summarizePaymentIntent(intent) };
       } catch (error) {
         // A decline or a card that needs the customer (authentication_required) is Stripe's
@@ -115,38 +100,23 @@ export function stripeTopupPayments(stripe: Stripe): TopupPaymentGateway {
     },
 
     async retrievePaymentIntent(paymentIntentId) {
-      return summarizePaymentIntent(await stripe.paymentIntents.retrieve(paymentIntentId));
+      return summarizePaymentIntent(await retrievePaymentIntent(stripe, paymentIntentId));
     },
 
     async recoveryCheckout(request) {
-      const metadata = {
+      const session = await createCreditsCheckoutSession(stripe, {
         accountId: request.accountId,
-        ...(request.packId ? { packId: request.packId } : {}),
-        credits: String(request.credits),
-        purpose: 'credits',
-      };
-      const session = await stripe.checkout.sessions.create(
-        {
-          mode: 'payment',
-          client_reference_id: request.accountId,
-          metadata,
-          payment_intent_data: { metadata, setup_future_usage: 'off_session' },
-          line_items: [
-            {
-              quantity: 1,
-              price_data: {
-                currency: request.currency,
-                unit_amount: request.amountCents,
-                product_data: { name: `${request.credits.toLocaleString('en-US')} credits` },
-              },
-            },
-          ],
-          ...(request.customerId ? { customer: request.customerId } : {}),
-          success_url: request.returnUrl,
-          cancel_url: request.returnUrl,
-        },
-        { idempotencyKey: stripeKey(`topup-recovery:${request.topupId}`) },
-      );
+        packId: request.packId,
+        credits: request.credits,
+        amountCents: request.amountCents,
+        currency: request.currency,
+        productName: `${request.credits.toLocaleString('en-US')} credits`,
+        payer: request.customerId ? { customerId: request.customerId } : null,
+        saveCard: true,
+        successUrl: request.returnUrl,
+        cancelUrl: request.returnUrl,
+        idempotencyKey: `topup-recovery:${request.topupId}`,
+      });
       return { id: session.id, url: session.url };
     },
   };

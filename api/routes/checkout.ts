@@ -12,6 +12,7 @@ import {
 import type { Sql } from '../../db/client';
 import { accountScopedKey } from '../../credits/debits';
 import { errors } from '../errors';
+import { createCreditsCheckoutSession } from '../../stripe/checkout-sessions';
 import { ensureStripeCustomer } from './topup-customers';
 
 export interface CheckoutDependencies {
@@ -69,49 +70,26 @@ export async function openCheckoutSession(
     if (earlier) return earlier;
   }
   // Derived from our own IDs, never a clock or a random number, so a retry is the same request.
-  // Stripe takes keys of at most 255 characters; a longer one is sent as its digest.
-  const stripeIdempotencyKey = scopedKey
-    ? scopedKey.length <= 255
-      ? scopedKey
-      : `checkout:sha256:${createHash('sha256').update(scopedKey).digest('hex')}`
-    : `checkout:request-${await nextCheckoutRequestNumber(sql)}`;
+  const saleKey = scopedKey ?? `checkout:request-${await nextCheckoutRequestNumber(sql)}`;
 
-  const metadata = {
-    accountId: account.id,
-    ...(sale.packId ? { packId: sale.packId } : {}),
-    credits: String(sale.credits),
-    purpose: 'credits',
-  };
   const customerId = body.savePaymentMethod
     ? await ensureStripeCustomer(sql, stripe, account)
     : account.stripeCustomerId;
   let session: Stripe.Checkout.Session;
   try {
-    session = await stripe.checkout.sessions.create(
-      {
-        mode: 'payment',
-        client_reference_id: account.id,
-        metadata,
-        payment_intent_data: {
-          metadata,
-          ...(body.savePaymentMethod ? { setup_future_usage: 'off_session' as const } : {}),
-        },
-        line_items: [
-          {
-            quantity: 1,
-            price_data: {
-              currency: sale.currency,
-              unit_amount: sale.amountCents,
-              product_data: { name: sale.name },
-            },
-          },
-        ],
-        ...(customerId ? { customer: customerId } : { customer_email: account.email }),
-        success_url: body.successUrl,
-        cancel_url: body.cancelUrl,
-      },
-      { idempotencyKey: stripeIdempotencyKey },
-    );
+    session = await createCreditsCheckoutSession(stripe, {
+      accountId: account.id,
+      packId: sale.packId,
+      credits: sale.credits,
+      amountCents: sale.amountCents,
+      currency: sale.currency,
+      productName: sale.name,
+      payer: customerId ? { customerId } : { email: account.email },
+      saveCard: body.savePaymentMethod ?? false,
+      successUrl: body.successUrl,
+      cancelUrl: body.cancelUrl,
+      idempotencyKey: saleKey,
+    });
   } catch (error) {
     // Nothing is stored as sold when Stripe did not create the session.
     if (error instanceof Stripe.errors.StripeError) throw errors.stripeFailed(error.code, error.message);

@@ -4,6 +4,7 @@ import type { Sql } from '../../db/client';
 import { accountScopedKey } from '../../credits/debits';
 import { rememberStripeCustomer } from '../../db/topups/topups';
 import { errors } from '../errors';
+import { createAccountCustomer } from '../../stripe/customers';
 
 /**
  * The account's Stripe customer, created the first time a card is to be saved and remembered on
@@ -16,10 +17,11 @@ export async function ensureStripeCustomer(sql: Sql, stripe: Stripe, account: Ac
   const key = accountScopedKey('customer', account.id, 'default');
   let customer: Stripe.Customer;
   try {
-    customer = await stripe.customers.create(
-      { email: account.email, metadata: { accountId: account.id } },
-      { idempotencyKey: key.length <= 255 ? key : `customer:${account.id.length}:${key.slice(-200)}` },
-    );
+    customer = await createAccountCustomer(stripe, {
+      accountId: account.id,
+      email: account.email,
+      idempotencyKey: key,
+    });
   } catch (error) {
     if (error instanceof Stripe.errors.StripeError) throw errors.stripeFailed(error.code, error.message);
     throw error;

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { openApiPath } from '../../api/http/openapi';
 import { API_ROUTES } from '../../api/routes/index';
+import { checkedBalance } from '../support/billing';
 import { ADMIN_API_KEY, API_KEY, startHarness, type Harness } from '../support/harness';
 
 const READ_KEY = 'test_read_key_0123456789abcdef';
@@ -109,6 +110,25 @@ describe('API keys with names and roles', () => {
     expect(response).toEqual({
       status: 401,
       body: { error: expect.objectContaining({ code: 'unauthorized' }) },
+    });
+  });
+
+  describe('a secret almost right', () => {
+    it.each([
+      ['the admin secret with a suffix', `${ADMIN_API_KEY}x`],
+      ['the admin secret less its last character', ADMIN_API_KEY.slice(0, -1)],
+      ['the admin secret in upper case', ADMIN_API_KEY.toUpperCase()],
+      ['the name:role:secret entry itself', `ops:admin:${ADMIN_API_KEY}`],
+    ])('when the bearer is %s, then 401 and no grant is made', async (_what, bearer) => {
+      const account = await h.newAccount();
+      const answer = await h.api(
+        'POST',
+        `/v1/accounts/${account.id}/grants`,
+        { amount: 10, reason: 'x', idempotencyKey: `g-${randomUUID()}` },
+        bearer,
+      );
+      expect(answer.status).toBe(401);
+      expect(await checkedBalance(h, account.id)).toBe(0);
     });
   });
 });

@@ -8,6 +8,7 @@ import {
   DEVELOPMENT_PAYLOAD_KEYS,
   loadApiConfig,
   loadWorkerConfig,
+  parseApiKeys,
 } from '../../config/env';
 
 const valid = {
@@ -266,5 +267,16 @@ describe('configuration of the payload codec and its server', () => {
       tokens: ['codec_token_0123456789abcdefghijklmnop'],
       uiOrigins: ['http://127.0.0.1:8233', 'https://temporal.example.com'],
     });
+  });
+});
+
+describe('configuration of API keys, entries a little off', () => {
+  it('when BILLING_API_KEYS has a role in another case, or a bare secret with a colon, then it is refused; a secret may hold colons', () => {
+    expect(() => parseApiKeys('ops:Admin:0123456789abcdefXYZ')).toThrow(/role/);
+    expect(() => parseApiKeys('ops:admin :0123456789abcdefXYZ')).toThrow(/role/);
+    expect(() => parseApiKeys('0123456789abcdef:XYZ')).toThrow(/name:role:secret/);
+    expect(parseApiKeys('ops:admin:0123:4567:89abcdefXYZ')).toEqual([
+      { name: 'ops', role: 'admin', secret: '0123:4567:89abcdefXYZ' },
+    ]);
   });
 });

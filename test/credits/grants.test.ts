@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { closeGrant, drawDown } from '../../credits/grants';
 import { holdCredits } from '../../credits/reservations';
 import { charge, checkoutSession, dispute, stripeEvent, stripeId } from '../../stripe/fixtures/index';
@@ -50,7 +51,8 @@ describe('credit grants', () => {
 
   describe('expiry of subscription periods (plans without rollover)', () => {
     it('when a refunded period ends, then expiry takes nothing from a pack bought separately', async () => {
-      const fixture = await newSubscription(h, 'basic', { firstPeriodEndsIn: 8 });
+      // Its invoice events carry their payments: no Stripe API here to ask which invoice was paid.
+      const fixture = await newSubscription(h, 'basic', { firstPeriodEndsIn: 8, includePayments: true });
       await deliverAndSettle(h, fixture.startEvents());
       await deliverAndSettle(h, [refundOfFirstInvoice(fixture)]);
       const pack = checkoutSession({ accountId: fixture.account.id, packId: 'starter' });
@@ -65,7 +67,7 @@ describe('credit grants', () => {
     });
 
     it('when a period is refunded after it expired, then nothing is taken a second time', async () => {
-      const fixture = await newSubscription(h, 'basic', { firstPeriodEndsIn: 6 });
+      const fixture = await newSubscription(h, 'basic', { firstPeriodEndsIn: 6, includePayments: true });
       await deliverAndSettle(h, fixture.startEvents());
       const pack = checkoutSession({ accountId: fixture.account.id, packId: 'starter' });
       await deliverAndSettle(h, [stripeEvent('checkout.session.completed', pack)]);
@@ -439,5 +441,75 @@ describe('credit grants', () => {
       ),
     ).rejects.toThrow(/available/);
     expect(await checkedBalance(h, account.id)).toBe(10);
+  });
+
+  describe('grant keys replayed, and balances at the edge of a JS number', () => {
+    it('when a grant key is replayed with another priority, then 409 idempotency_key_reused and the grant keeps its priority', async () => {
+      const account = await h.newAccount();
+      const grant = {
+        amount: 50,
+        category: 'promotional',
+        reason: 'launch',
+        idempotencyKey: `promo-${randomUUID()}`,
+        priority: 5,
+      };
+      const first = await h.api('POST', `/v1/accounts/${account.id}/grants`, grant);
+      expect(first.status).toBe(201);
+
+      const changed = await h.api('POST', `/v1/accounts/${account.id}/grants`, { ...grant, priority: 900 });
+      expect(changed.status).toBe(409);
+      expect(changed.body.error.code).toBe('idempotency_key_reused');
+    });
+
+    it('when a grant would take the balance past 2^53, then a 4xx with a stable code and nothing moves, not 500 internal_error', async () => {
+      const account = await h.newAccount();
+      const grant = (amount: number) =>
+        h.api('POST', `/v1/accounts/${account.id}/grants`, {
+          amount,
+          reason: 'huge',
+          idempotencyKey: `huge-${randomUUID()}`,
+        });
+      expect((await grant(Number.MAX_SAFE_INTEGER)).status).toBe(201);
+
+      const overflow = await grant(2);
+      expect(overflow.status).toBeGreaterThanOrEqual(400);
+      expect(overflow.status).toBeLessThan(500);
+      expect(overflow.body.error.code).not.toBe('internal_error');
+      expect(await checkedBalance(h, account.id)).toBe(Number.MAX_SAFE_INTEGER);
+    });
+
+    const grant = (accountId: string, amount: number, idempotencyKey: string) =>
+      h.api('POST', `/v1/accounts/${accountId}/grants`, { amount, reason: 'huge', idempotencyKey });
+
+    it('when a grant takes the balance one past 2^53 − 1, then 422 balance_out_of_range and nothing changes', async () => {
+      const account = await h.newAccount();
+      expect((await grant(account.id, Number.MAX_SAFE_INTEGER - 1, `a-${randomUUID()}`)).status).toBe(201);
+      const before = await h.api('GET', `/v1/accounts/${account.id}/grants`);
+
+      const over = await grant(account.id, 2, `b-${randomUUID()}`);
+      expect(over.status).toBe(422);
+      expect(over.body.error.code).toBe('balance_out_of_range');
+      expect(await checkedBalance(h, account.id)).toBe(Number.MAX_SAFE_INTEGER - 1);
+      expect(await h.api('GET', `/v1/accounts/${account.id}/grants`)).toEqual(before);
+      expect(await ledgerOf(h, account.id)).toHaveLength(1);
+
+      // Exactly 2^53 − 1 is still a balance the service holds.
+      expect((await grant(account.id, 1, `c-${randomUUID()}`)).status).toBe(201);
+      expect(await checkedBalance(h, account.id)).toBe(Number.MAX_SAFE_INTEGER);
+    });
+
+    it('when the balance sits at 2^53 − 1 and an earlier grant is replayed, then 200 answers the original grant and nothing changes', async () => {
+      const account = await h.newAccount();
+      const key = `a-${randomUUID()}`;
+      const first = await grant(account.id, Number.MAX_SAFE_INTEGER - 5, key);
+      expect(first.status).toBe(201);
+      expect((await grant(account.id, 5, `b-${randomUUID()}`)).status).toBe(201);
+      expect(await checkedBalance(h, account.id)).toBe(Number.MAX_SAFE_INTEGER);
+
+      const replay = await grant(account.id, Number.MAX_SAFE_INTEGER - 5, key);
+      expect(replay).toEqual({ status: 200, body: first.body });
+      expect(await checkedBalance(h, account.id)).toBe(Number.MAX_SAFE_INTEGER);
+      expect(await ledgerOf(h, account.id)).toHaveLength(2);
+    });
   });
 });

@@ -8,9 +8,12 @@ import { migrate } from '../../db/migrate';
 import { freePort, startPostgres, stopProcess, type PostgresService } from '../../scripts/local-services';
 import { statusQuery } from '../../workflows/purchases/contract';
 import { checkoutSession, stripeEvent } from '../../stripe/fixtures/index';
+import { checkedBalance } from '../support/billing';
 import { balanceOf, ledgerRowsFor, outboxRowsFor } from '../support/db';
 import { TEST_PAYLOAD_KEYS } from '../support/payload-keys';
 import { startHarness, type Harness } from '../support/harness';
+import { startWorkerMailingTo, type MailingWorker } from '../support/mailing-worker';
+import { scriptedSmtp, type ScriptedSmtp } from '../support/scripted-smtp';
 import { sleep, waitUntil } from '../support/wait';
 
 describe('when the SMTP server fails', () => {
@@ -207,4 +210,66 @@ describe('when PostgreSQL goes down and comes back', () => {
     expect(await balanceOf(h.sql, account.id)).toBe(100);
     await h.smtp.waitForMail(account.email);
   }, 120_000);
+});
+
+describe('when the SMTP server defers receipts for now', () => {
+  let h: Harness;
+  let smtp: ScriptedSmtp;
+  let worker: MailingWorker | null = null;
+  beforeAll(async () => {
+    h = await startHarness({ worker: false });
+    smtp = await scriptedSmtp();
+    worker = await startWorkerMailingTo(h, smtp.url);
+  });
+  afterAll(async () => {
+    await worker?.stop();
+    await smtp?.close();
+    await h?.close();
+  });
+
+  it('when many distinct purchases for one account arrive at once and SMTP refuses every receipt for now twice, then all are granted, the balance is their sum and each receipt is accepted exactly once', async () => {
+    const account = await h.newAccount();
+    const refusals = new Map<string, number>();
+    smtp.state.onMessage = (data) => {
+      const reference = /^Message-ID:\s*(\S+)/im.exec(data)?.[1] ?? data;
+      const seen = refusals.get(reference) ?? 0;
+      if (seen < 2) {
+        refusals.set(reference, seen + 1);
+        return { reply: '451 4.3.0 try again later' };
+      }
+      return { reply: '250 queued' };
+    };
+    const sessions = Array.from({ length: 12 }, () =>
+      checkoutSession({ accountId: account.id, packId: 'starter' }),
+    );
+    const events = sessions.map((session) => stripeEvent('checkout.session.completed', session));
+    const answers = await Promise.all(events.map((event) => h.deliver(event)));
+    expect(answers.map((answer) => answer.status)).toEqual(events.map(() => 200));
+    const results = await Promise.all(
+      events.map((event) => h.temporal.workflow.getHandle(event.id).result()),
+    );
+    for (const result of results) {
+      expect(result).toMatchObject({ stage: 'completed', receipt: 'sent', credits: 100 });
+    }
+    for (const session of sessions) {
+      expect(await ledgerRowsFor(h.sql, session.id as string)).toHaveLength(1);
+      expect(
+        smtp.acceptedFor(account.email).filter((data) => data.includes(session.id as string)),
+      ).toHaveLength(1);
+    }
+    expect(smtp.acceptedFor(account.email)).toHaveLength(12);
+    // Every receipt was refused twice before it went through: none skipped the refusals.
+    expect([...refusals.values()]).toEqual(sessions.map(() => 2));
+    expect(smtp.receivedFor(account.email)).toHaveLength(36);
+    expect(await checkedBalance(h, account.id)).toBe(1200);
+    const outbox = await outboxRowsFor(h.sql, account.id);
+    expect(outbox).toHaveLength(12);
+    expect(outbox.every((row) => row.status === 'sent')).toBe(true);
+    // Each receipt's balance line is one of the running balances, none repeated.
+    const balances = smtp
+      .acceptedFor(account.email)
+      .map((data) => /New balance:\s+([\d,]+)/.exec(data)?.[1])
+      .sort();
+    expect(new Set(balances).size).toBe(12);
+  }, 240_000);
 });

@@ -1,8 +1,13 @@
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { NativeConnection, Worker } from '@temporalio/worker';
+import { randomUUID } from 'node:crypto';
 import { createActivities, type Activities } from '../../activities/index';
-import { createMailer } from '../../email/mailer';
+import { createEmailActivities } from '../../activities/email/email';
+import { createPurchaseActivities } from '../../activities/purchases/purchase';
+import { createMailer, type Mailer } from '../../email/mailer';
 import { enqueueEmail } from '../../db/email/outbox';
-import type { CheckedPurchase } from '../../workflows/purchases/contract';
+import type { CheckedPurchase, PurchaseValidation } from '../../workflows/purchases/contract';
+import { summarizeCheckoutSession } from '../../stripe/objects';
 import { checkoutSession, stripeEvent } from '../../stripe/fixtures/index';
 import { temporalDataConverter } from '../../config/payload-codec';
 import { activityInterceptors } from '../../worker/billing-error-interceptor';
@@ -16,7 +21,8 @@ import {
 } from '../support/billing';
 import { ledgerRowsFor, outboxRowsFor } from '../support/db';
 import { startHarness, TEST_OUTBOX_AGES, type Harness } from '../support/harness';
-import { waitUntil } from '../support/wait';
+import { silentLogger } from '../support/quiet-runtime';
+import { sleep, waitUntil } from '../support/wait';
 
 /**
  * A money activity whose work committed but whose completion never reached Temporal (the
@@ -196,6 +202,246 @@ describe('a retry after the commit', () => {
       }
       const [row] = await outboxRowsFor(h.sql, account.id);
       expect(row).toMatchObject({ status: 'failed', last_error: expect.stringMatching(/outbox sweep/) });
+    });
+  });
+
+  describe('a grant answered again: the same workflow, another of its events, a lost answer, a cut connection', () => {
+    it('when a purchase is validated and granted again by the same workflow (its workflow task lost after the commit), then it is granted once and the receipt is still sent', async () => {
+      const purchase = createPurchaseActivities({
+        sql: h.sql,
+        mailer: { send: () => Promise.reject(new Error('unused')), close: () => {} },
+        invoicePayments: null,
+        workflows: { isRunning: () => Promise.resolve(true) },
+        config: { stripe: h.config.stripe, emailDomain: 'credits.test', outbox: TEST_OUTBOX_AGES },
+      });
+      const env = new MockActivityEnvironment();
+      const account = await h.newAccount();
+      const session = summarizeCheckoutSession(checkoutSession({ accountId: account.id, packId: 'starter' }));
+      const workflowId = `evt_regranted_${account.id}`;
+      const runOnce = async () => {
+        const validation: PurchaseValidation = await env.run(purchase.validatePurchase, {
+          session,
+          workflowId,
+        });
+        if (validation.outcome !== 'valid') return validation;
+        return env.run(purchase.grantPurchase, validation.grant);
+      };
+      const first = await runOnce();
+      const again = await runOnce();
+      expect(first).toMatchObject({ applied: true, receiptKey: `receipt:${session.id}` });
+      expect(again).toEqual(first);
+      expect(await ledgerRowsFor(h.sql, session.id)).toHaveLength(1);
+      // Another workflow (another event for the session) is told it was granted.
+      const other = await env.run(purchase.validatePurchase, { session, workflowId: `${workflowId}_other` });
+      expect(other).toMatchObject({ outcome: 'already_granted' });
+    });
+
+    it('when validateAndGrantPurchase runs again with the same input (its first answer lost), then it answers exactly as the first time, even after the receipt went out and the balance moved on', async () => {
+      const purchase = createPurchaseActivities({
+        sql: h.sql,
+        mailer: { send: () => Promise.reject(new Error('unused')), close: () => {} },
+        invoicePayments: null,
+        workflows: { isRunning: () => Promise.resolve(true) },
+        config: { stripe: h.config.stripe, emailDomain: 'credits.test', outbox: TEST_OUTBOX_AGES },
+      });
+      const env = new MockActivityEnvironment(undefined, { logger: silentLogger });
+      const { account, session } = await grantedPurchase(h, 'starter', { deliver: false });
+      const summary = summarizeCheckoutSession(session);
+      const workflowId = `evt_single_task_${account.id}`;
+      const run = (id = workflowId): Promise<CheckedPurchase> =>
+        env.run(purchase.validateAndGrantPurchase, { session: summary, workflowId: id });
+
+      const first = await run();
+      expect(first.validation.outcome).toBe('valid');
+      expect(first.granted).toMatchObject({ applied: true, receiptKey: `receipt:${summary.id}` });
+      expect(await run()).toEqual(first);
+
+      // Its receipt sent and another purchase on the account since: still the same answer.
+      await h.sql`UPDATE email_outbox SET status = 'sent', sent_at = now() WHERE key = ${`receipt:${summary.id}`}`;
+      const otherSummary = summarizeCheckoutSession(
+        checkoutSession({ accountId: account.id, packId: 'starter' }),
+      );
+      await env.run(purchase.validateAndGrantPurchase, {
+        session: otherSummary,
+        workflowId: `${workflowId}_b`,
+      });
+      expect(await run()).toEqual(first);
+      expect(await ledgerRowsFor(h.sql, summary.id)).toHaveLength(1);
+      expect(await checkedBalance(h, account.id)).toBe(200);
+
+      // Another event's workflow for the same session is told it was granted, and by which entry.
+      expect(await run(`${workflowId}_twin`)).toEqual({
+        validation: { outcome: 'already_granted', ledgerEntryId: first.granted?.ledgerEntryId },
+        granted: null,
+      });
+    });
+
+    it('when the pack is repriced between a grant that committed and its retry, then the retry still answers as the first (granted, the receipt its own to send)', async () => {
+      const purchase = createPurchaseActivities({
+        sql: h.sql,
+        mailer: { send: () => Promise.reject(new Error('unused')), close: () => {} },
+        invoicePayments: null,
+        workflows: { isRunning: () => Promise.resolve(true) },
+        config: { stripe: h.config.stripe, emailDomain: 'credits.test', outbox: TEST_OUTBOX_AGES },
+      });
+      const env = new MockActivityEnvironment(undefined, { logger: silentLogger });
+      // A pack of this test's own, so repricing it disturbs no other test.
+      const packId = `single-task-${randomUUID().slice(0, 8)}`;
+      await h.sql`INSERT INTO credit_packs (id, name, credits, price_cents, currency) VALUES (${packId}, 'Repriced pack', 40, 400, 'usd')`;
+      const account = await h.newAccount();
+      const session = summarizeCheckoutSession(
+        checkoutSession({ accountId: account.id, packId, amountTotal: 400 }),
+      );
+      const input = { session, workflowId: `evt_single_task_${account.id}` };
+      const first: CheckedPurchase = await env.run(purchase.validateAndGrantPurchase, input);
+      expect(first.granted).toMatchObject({ applied: true, receiptKey: `receipt:${session.id}` });
+      // A deploy changes the catalog while the worker that granted is gone.
+      await h.sql`UPDATE credit_packs SET price_cents = 500 WHERE id = ${packId}`;
+      expect(await env.run(purchase.validateAndGrantPurchase, input)).toEqual(first);
+      expect(await ledgerRowsFor(h.sql, session.id)).toHaveLength(1);
+    });
+
+    it('when the connection granting a purchase is terminated by PostgreSQL while it commits, then the retried grant commits once and the run completes with one ledger row and one receipt', async () => {
+      const account = await h.newAccount();
+      const session = checkoutSession({ accountId: account.id, packId: 'starter' });
+      const sessionId = session.id as string;
+      const tag = randomUUID().replace(/-/g, '').slice(0, 12);
+      const sequence = `kill_once_${tag}`;
+      const fn = `kill_at_commit_${tag}`;
+      // A deferred trigger runs inside COMMIT: the first time the purchase row commits, the backend
+      // doing it is terminated there (a sequence, not a row, counts: it survives the rollback).
+      await h.sql.unsafe(`CREATE SEQUENCE ${sequence}`);
+      await h.sql.unsafe(`
+        CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF NEW.id = '${sessionId}' AND nextval('${sequence}') = 1 THEN
+            PERFORM pg_terminate_backend(pg_backend_pid());
+            PERFORM pg_sleep(5);
+          END IF;
+          RETURN NULL;
+        END $$`);
+      await h.sql.unsafe(`
+        CREATE CONSTRAINT TRIGGER ${fn} AFTER INSERT ON purchases
+        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ${fn}()`);
+      try {
+        const event = stripeEvent('checkout.session.completed', session);
+        expect((await h.deliver(event)).status).toBe(200);
+        expect(await h.temporal.workflow.getHandle(event.id).result()).toMatchObject({
+          stage: 'completed',
+          receipt: 'sent',
+          credits: 100,
+        });
+        const [fired] = await h.sql.unsafe<{ last_value: string; is_called: boolean }[]>(
+          `SELECT last_value, is_called FROM ${sequence}`,
+        );
+        expect(fired?.is_called).toBe(true);
+        expect(await ledgerRowsFor(h.sql, sessionId)).toHaveLength(1);
+        expect(await checkedBalance(h, account.id)).toBe(100);
+        expect(await h.smtp.settledMail(account.email)).toHaveLength(1);
+        expect(await outboxRowsFor(h.sql, account.id)).toEqual([expect.objectContaining({ status: 'sent' })]);
+      } finally {
+        await h.sql.unsafe(`DROP TRIGGER ${fn} ON purchases`);
+        await h.sql.unsafe(`DROP FUNCTION ${fn}()`);
+        await h.sql.unsafe(`DROP SEQUENCE ${sequence}`);
+      }
+    }, 120_000);
+  });
+
+  describe('the outbox sweep, many emails at once', () => {
+    it('when more than a batch of stale emails belong to running workflows, then an older-than-sweep email of a closed workflow is still delivered', async () => {
+      const account = await h.newAccount();
+      const prefix = `hol-${randomUUID()}`;
+      // 200 receipts still in their workflows' hands (a long SMTP outage), queued first...
+      await h.sql`
+        INSERT INTO email_outbox (key, account_id, to_address, subject, body_text, workflow_id, created_at)
+        SELECT ${prefix} || ':running:' || n, ${account.id}, 'x@customers.test', 's', 'b',
+               ${prefix} || '-running-' || n, now() - interval '50 minutes' + n * interval '1 millisecond'
+        FROM generate_series(1, 200) AS n`;
+      // ...then one whose workflow is gone: only the sweep can deliver it.
+      const orphan = `${prefix}:orphan`;
+      await h.sql`
+        INSERT INTO email_outbox (key, account_id, to_address, subject, body_text, workflow_id, created_at)
+        VALUES (${orphan}, ${account.id}, 'x@customers.test', 's', 'b', ${`${prefix}-gone`},
+                now() - interval '45 minutes')`;
+      const sent: string[] = [];
+      const mailer: Mailer = {
+        send(message) {
+          sent.push(message.messageId);
+          return Promise.resolve({ messageId: message.messageId });
+        },
+        close() {},
+      };
+      const activities = createEmailActivities({
+        sql: h.sql,
+        mailer,
+        invoicePayments: null,
+        workflows: { isRunning: (workflowId) => Promise.resolve(workflowId.includes('-running-')) },
+        // Younger than the harness's sweep age: no other worker sweeps these rows.
+        config: {
+          stripe: { livemode: false },
+          emailDomain: 'credits.test',
+          outbox: { sweepAfterMs: 30 * 60_000, giveUpAfterMs: 24 * 3600_000 },
+        },
+      });
+      try {
+        // Every maintenance interval sweeps again; a few sweeps are more than enough.
+        for (let sweep = 0; sweep < 3; sweep += 1) {
+          await new MockActivityEnvironment().run(activities.sweepOutbox);
+        }
+        const [row] = await h.sql<
+          { status: string }[]
+        >`SELECT status FROM email_outbox WHERE key = ${orphan}`;
+        expect(row?.status).toBe('sent');
+      } finally {
+        await h.sql`DELETE FROM email_outbox WHERE key LIKE ${`${prefix}:%`}`;
+      }
+    });
+
+    it('when two sweeps run at once over the same stale emails, then each email is delivered exactly once', async () => {
+      const account = await h.newAccount();
+      const prefix = `par-${randomUUID()}`;
+      const count = 30;
+      // Stale receipts whose workflows are gone: both sweeps see every one of them.
+      await h.sql`
+        INSERT INTO email_outbox (key, account_id, to_address, subject, body_text, workflow_id, created_at)
+        SELECT ${prefix} || ':' || n, ${account.id}, 'x@customers.test', 's', 'b',
+               ${prefix} || '-gone-' || n, now() - interval '50 minutes' + n * interval '1 millisecond'
+        FROM generate_series(1, ${count}) AS n`;
+      const sent: string[] = [];
+      const mailer: Mailer = {
+        async send(message) {
+          sent.push(message.messageId);
+          // A slow SMTP server, so the two sweeps overlap on the same rows.
+          await sleep(20);
+          return { messageId: message.messageId };
+        },
+        close() {},
+      };
+      const activities = createEmailActivities({
+        sql: h.sql,
+        mailer,
+        invoicePayments: null,
+        workflows: { isRunning: () => Promise.resolve(false) },
+        config: {
+          stripe: { livemode: false },
+          emailDomain: 'credits.test',
+          outbox: { sweepAfterMs: 30 * 60_000, giveUpAfterMs: 24 * 3600_000 },
+        },
+      });
+      try {
+        await Promise.all([
+          new MockActivityEnvironment().run(activities.sweepOutbox),
+          new MockActivityEnvironment().run(activities.sweepOutbox),
+        ]);
+        expect(sent).toHaveLength(count);
+        expect(new Set(sent).size).toBe(count);
+        const rows = await h.sql<{ status: string; attempts: number }[]>`
+          SELECT status, attempts FROM email_outbox WHERE key LIKE ${`${prefix}:%`}`;
+        expect(rows).toHaveLength(count);
+        expect(rows.every((row) => row.status === 'sent' && row.attempts === 1)).toBe(true);
+      } finally {
+        await h.sql`DELETE FROM email_outbox WHERE key LIKE ${`${prefix}:%`}`;
+      }
     });
   });
 });

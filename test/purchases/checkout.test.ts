@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { statusQuery } from '../../workflows/purchases/contract';
 import { checkoutSession, stripeEvent } from '../../stripe/fixtures/index';
 import { balanceOf, ledgerRowsFor } from '../support/db';
@@ -280,6 +280,97 @@ describe('POST /v1/checkout/sessions', () => {
       expect(status.reasonCode).toBe('account_mismatch');
       expect(await balanceOf(h.sql, other.id)).toBe(0);
       await handle.terminate('test over');
+    });
+  });
+
+  describe('checkout idempotency keys: accounts that spell alike, keys at their longest', () => {
+    /** A checkout of `packId` for the account under the client's Idempotency-Key `key`. */
+    const keyed = (accountId: string, key: string, packId = 'starter') =>
+      checkout(h, { accountId, packId }, { 'idempotency-key': key });
+
+    async function longestAccount() {
+      // 128 characters, with several ":" so the scoped key grows further when escaped.
+      const head = `a:${randomUUID()}:b:c:`;
+      const id = head + 'x'.repeat(128 - head.length);
+      expect(id).toHaveLength(128);
+      const created = await h.api('POST', '/v1/accounts', { id, email: `${randomUUID()}@customers.test` });
+      expect(created.status).toBe(201);
+      return id;
+    }
+    const longestKey = () => {
+      const head = `k-${randomUUID()}-`;
+      return head + '~'.repeat(255 - head.length);
+    };
+
+    it('when a 128-character account ID and a 255-character key are replayed, then the same session answers and Stripe sees one creation with a key of at most 255 characters', async () => {
+      const accountId = await longestAccount();
+      const key = longestKey();
+      expect(key).toHaveLength(255);
+
+      const first = await keyed(accountId, key);
+      expect(first.status).toBe(201);
+      const replay = await keyed(accountId, key);
+      expect(replay).toEqual({ status: 201, body: first.body });
+
+      const creations = stripe.checkoutCreations().filter((r) => r.form.client_reference_id === accountId);
+      expect(creations).toHaveLength(1);
+      const escaped = accountId.replaceAll('%', '%25').replaceAll(':', '%3A');
+      const scoped = `checkout:${escaped}:${key}`;
+      expect(creations[0]?.idempotencyKey).toBe(
+        `checkout:sha256:${createHash('sha256').update(scoped).digest('hex')}`,
+      );
+      expect((creations[0]?.idempotencyKey ?? '').length).toBeLessThanOrEqual(255);
+      const [row] = await h.sql<{ idempotency_key: string; account_id: string }[]>`
+        SELECT idempotency_key, account_id FROM checkout_sessions WHERE id = ${first.body.id as string}`;
+      expect(row).toEqual({ idempotency_key: scoped, account_id: accountId });
+    });
+
+    it('when the same longest key comes with another body, then 409 idempotency_key_reused and Stripe is not asked again', async () => {
+      const accountId = await longestAccount();
+      const key = longestKey();
+      expect((await keyed(accountId, key, 'starter')).status).toBe(201);
+
+      const changed = await keyed(accountId, key, 'growth');
+      expect(changed.status).toBe(409);
+      expect(changed.body.error.code).toBe('idempotency_key_reused');
+      const creations = stripe.checkoutCreations().filter((r) => r.form.client_reference_id === accountId);
+      expect(creations).toHaveLength(1);
+      const [row] = await h.sql<{ n: string }[]>`
+        SELECT count(*)::text AS n FROM checkout_sessions WHERE account_id = ${accountId}`;
+      expect(row?.n).toBe('1');
+    });
+
+    it('when two longest keys differ only in their last character, then each gets its own session and its own Stripe key', async () => {
+      const accountId = await longestAccount();
+      const key = longestKey();
+      const other = `${key.slice(0, -1)}!`;
+      const a = await keyed(accountId, key);
+      const b = await keyed(accountId, other);
+      expect([a.status, b.status]).toEqual([201, 201]);
+      expect(b.body.id).not.toBe(a.body.id);
+      const keys = stripe
+        .checkoutCreations()
+        .filter((r) => r.form.client_reference_id === accountId)
+        .map((r) => r.idempotencyKey);
+      expect(new Set(keys).size).toBe(2);
+    });
+
+    it('when two accounts send keys that spell the same "<account>:<key>", then each gets its own session, not 409', async () => {
+      const base = `acct_${randomUUID()}`;
+      // Account IDs may hold ':' (the API allows it): "<base>" + "b:c" and "<base>:b" + "c".
+      for (const id of [base, `${base}:b`]) {
+        const answer = await h.api('POST', '/v1/accounts', { id, email: `${randomUUID()}@customers.test` });
+        expect(answer.status).toBe(201);
+      }
+
+      const a = await keyed(base, 'b:c');
+      expect(a.status).toBe(201);
+      const b = await keyed(`${base}:b`, 'c');
+      expect(b.status).toBe(201);
+      expect(b.body.id).not.toBe(a.body.id);
+      const [row] = await h.sql<{ account_id: string }[]>`
+        SELECT account_id FROM checkout_sessions WHERE id = ${b.body.id as string}`;
+      expect(row?.account_id).toBe(`${base}:b`);
     });
   });
 });

@@ -1,4 +1,5 @@
-import { checkoutSession, stripeEvent } from '../../stripe/fixtures/index';
+import { checkoutSession, stripeEvent, type StripeEvent } from '../../stripe/fixtures/index';
+import { checkedBalance, deliverAndSettle, grantedPurchase } from '../support/billing';
 import { balanceOf, driftedAccounts, ledgerRowsFor, outboxRowsFor } from '../support/db';
 import { startHarness, type Harness } from '../support/harness';
 import { sleep, waitUntil } from '../support/wait';
@@ -81,6 +82,22 @@ describe('duplicate and concurrent deliveries', () => {
       Array.from({ length: 20 }, (_, index) => (index + 1) * 100),
     );
     await waitUntil(() => h.smtp.to(account.email).length === 20, { what: '20 receipts' });
+  });
+
+  describe('an event and its twin', () => {
+    it('when the same checkout event and its async twin are each delivered many times at once, then one grant, one receipt, and every other run is told it was granted', async () => {
+      const { account, session } = await grantedPurchase(h, 'starter', { deliver: false });
+      accounts.push(account.id);
+      const sessionId = session.id as string;
+      const completed = stripeEvent('checkout.session.completed', session);
+      const twin = stripeEvent('checkout.session.async_payment_succeeded', session);
+      const events: StripeEvent[] = Array.from({ length: 15 }, () => [completed, twin]).flat();
+      const results = await deliverAndSettle(h, events);
+      expect(results.map((result) => result.stage).sort()).toEqual(['already_granted', 'completed']);
+      expect(await ledgerRowsFor(h.sql, sessionId)).toHaveLength(1);
+      expect(await h.smtp.settledMail(account.email)).toHaveLength(1);
+      expect(await checkedBalance(h, account.id)).toBe(100);
+    }, 120_000);
   });
 
   // Last in the file: every account its tests moved money on.

@@ -1,4 +1,7 @@
+import { randomUUID } from 'node:crypto';
+import { createAccount } from '../../credits/accounts';
 import { checkoutSession, stripeEvent } from '../../stripe/fixtures/index';
+import { checkedBalance } from '../support/billing';
 import { balanceOf, ledgerRowsFor, outboxRowsFor, purchaseRow } from '../support/db';
 import { startHarness, type Harness } from '../support/harness';
 import { waitUntil } from '../support/wait';
@@ -115,5 +118,42 @@ describe('purchase path', () => {
     const response = await h.deliver(event);
     expect(response).toEqual({ status: 200, body: { received: true, workflowId: null, status: 'ignored' } });
     await expect(h.temporal.workflow.getHandle(event.id).describe()).rejects.toThrow();
+  });
+
+  describe('text beyond ASCII, at its longest', () => {
+    it('when the account ID is 128 non-ASCII characters and the pack name mixes emoji, accents and right-to-left text, then the purchase completes with one grant and a receipt that carries both unchanged', async () => {
+      // Characters in the Basic Multilingual Plane only, so JavaScript's and PostgreSQL's lengths agree.
+      const stem = `acct_ünïcødé_жз_中文_${randomUUID()}_`;
+      const accountId = (stem + 'ß'.repeat(128)).slice(0, 128);
+      expect(accountId).toHaveLength(128);
+      const email = `${'x'.repeat(50)}+receipt.${randomUUID().slice(0, 8)}@customers.test`;
+      await createAccount(h.sql, { id: accountId, email });
+      const packId = `odd-${randomUUID().slice(0, 8)}`;
+      const packName = 'Crédits “Größe” 🚀✨ — رصيد إضافي — 👩🏽‍💻 naïve';
+      await h.sql`INSERT INTO credit_packs (id, name, credits, price_cents, currency) VALUES (${packId}, ${packName}, 77, 700, 'usd')`;
+      const session = checkoutSession({
+        accountId,
+        packId,
+        amountTotal: 700,
+        email: 'jénny.rösen@example.com',
+        metadata: { note: '💥'.repeat(250) },
+      });
+      const sessionId = session.id as string;
+      const event = stripeEvent('checkout.session.completed', session);
+      expect((await h.deliver(event)).status).toBe(200);
+      expect(await h.temporal.workflow.getHandle(event.id).result()).toMatchObject({
+        stage: 'completed',
+        receipt: 'sent',
+        credits: 77,
+      });
+      expect(await ledgerRowsFor(h.sql, sessionId)).toHaveLength(1);
+      expect(await checkedBalance(h, accountId)).toBe(77);
+      const received = await h.smtp.settledMail(email);
+      expect(received).toHaveLength(1);
+      expect(received[0]?.text).toContain(packName);
+      expect(received[0]?.text).toContain(accountId);
+      expect(received[0]?.text).toContain('$7.00');
+      expect(await outboxRowsFor(h.sql, accountId)).toEqual([expect.objectContaining({ status: 'sent' })]);
+    }, 120_000);
   });
 });

@@ -8,6 +8,7 @@ import { readWatermarkSeconds } from '../../db/reconciliation/reconcile';
 import { ensureReconcileSchedule } from '../../worker/maintenance-schedule';
 import { ROUTED_STRIPE_EVENT_TYPES } from '../../stripe/event-routes';
 import { parseBackfillArguments, planBackfill, UsageError } from '../../cli/reconcile';
+import { topupWorkflowId } from '../../workflows/topups/contract';
 import { checkoutSession, stripeEvent } from '../../stripe/fixtures/index';
 import { balanceOf, ledgerRowsFor, outboxRowsFor } from '../support/db';
 import { startHarness, type Harness } from '../support/harness';
@@ -411,6 +412,40 @@ describe('reconciliation with Stripe events', () => {
       expect(result).toMatchObject({ events: 1, started: 1, watermarkSeconds: null });
       await expectGrantedOnce([missed]);
       expect(await readWatermarkSeconds(h.sql, reconcile.watermark)).toBeNull();
+    });
+  });
+
+  describe('a backfill planned over top-up payments', () => {
+    it('when a backfill is planned, then a top-up payment event whose top-up workflow ran is a duplicate, as the backfill would find it', async () => {
+      const intent = {
+        id: 'pi_plannedtopup1',
+        object: 'payment_intent',
+        status: 'succeeded',
+        amount: 900,
+        amount_received: 900,
+        currency: 'usd',
+        livemode: false,
+        customer: 'cus_planned1',
+        metadata: { purpose: 'topup', topupId: 'topup_424242', accountId: 'acct_planned' },
+        last_payment_error: null,
+      };
+      const event = stripeEvent('payment_intent.succeeded', intent);
+      const asked: string[] = [];
+      const planned = await planBackfill({
+        listEvents: ({ types }) =>
+          Promise.resolve({ events: types.includes(event.type) ? [event] : [], hasMore: false }),
+        workflowExists: (workflowId) => {
+          asked.push(workflowId);
+          return Promise.resolve(workflowId === topupWorkflowId('topup_424242'));
+        },
+        routes: {
+          purchaseReviewTimeout: h.config.purchaseReviewTimeout,
+          receiptDeadline: h.config.receiptDeadline,
+        },
+        window: { fromSeconds: nowSeconds() - 3600, untilSeconds: nowSeconds() },
+      });
+      expect(planned).toEqual([expect.objectContaining({ eventId: event.id, outcome: 'duplicate' })]);
+      expect(asked).toEqual([topupWorkflowId('topup_424242')]);
     });
   });
 

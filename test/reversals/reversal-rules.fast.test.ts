@@ -175,6 +175,7 @@ describe('Stripe objects of API version 2025-10-29.clover', () => {
       priceId: 'price_pro_monthly',
       paymentIntentId: 'pi_1',
       periodStart: 1000,
+      includePayments: true,
     });
     expect(object).not.toHaveProperty('subscription');
     expect(summarizeInvoice(object)).toMatchObject({

@@ -1,9 +1,9 @@
 import { statusQuery } from '../../workflows/purchases/contract';
 import { checkoutSession, stripeEvent, type CheckoutSessionOptions } from '../../stripe/fixtures/index';
-import { deliverAndSettle, heldInvoice, PACKS, PLANS } from '../support/billing';
+import { checkedBalance, deliverAndSettle, heldInvoice, PACKS, PLANS } from '../support/billing';
 import { balanceOf, ledgerRowsFor } from '../support/db';
 import { ADMIN_KEY_NAME, API_KEY, startHarness, type Harness } from '../support/harness';
-import { waitUntil } from '../support/wait';
+import { sleep, waitUntil } from '../support/wait';
 
 interface AuditEntry {
   id: number;
@@ -282,5 +282,45 @@ describe('the review desk', () => {
     expect(refused).toMatchObject({ status: 403, body: { error: { code: 'insufficient_role' } } });
     expect((await handle.query(statusQuery)).stage).toBe('held_for_review');
     await decide(event.id, { decision: 'reject', note: 'test over' });
+  });
+
+  describe('notes a reviewer cannot store', () => {
+    it('when an approval note holds a NUL character, then it is refused with 400 and the purchase stays held, never granted without an audit entry', async () => {
+      const { accountId, event, handle } = await heldPurchase({ amountTotal: 850 });
+
+      const answer = await h.api('POST', `/v1/reviews/${event.id}`, {
+        decision: 'approve',
+        note: 'coupon\u0000',
+      });
+      // Give a signal that did get through the time to grant.
+      await sleep(3000);
+      const audit = await h.api('GET', `/v1/audit?subject=workflow:${event.id}`);
+      const outcome = {
+        status: answer.status,
+        stage: (await handle.query(statusQuery)).stage,
+        balance: await checkedBalance(h, accountId),
+        audited: (audit.body.entries as unknown[]).length,
+      };
+      expect(outcome).toEqual({ status: 400, stage: 'held_for_review', balance: 0, audited: 0 });
+    });
+
+    it('when a rejection note holds a NUL character, then it is refused with 400 and the workflow is not left retrying its close forever', async () => {
+      const { event, handle } = await heldPurchase({ amountTotal: 850 });
+
+      const answer = await h.api('POST', `/v1/reviews/${event.id}`, {
+        decision: 'reject',
+        note: 'fraud\u0000',
+      });
+      await sleep(3000);
+      const description = await handle.describe();
+      const failing = (description.raw.pendingActivities ?? []).filter(
+        (activity) => (activity.attempt ?? 0) > 1,
+      );
+      expect({ status: answer.status, retryingActivities: failing.length }).toEqual({
+        status: 400,
+        retryingActivities: 0,
+      });
+      await handle.terminate('test cleanup');
+    });
   });
 });

@@ -119,6 +119,34 @@ describe('purchases that fail validation are held for review', () => {
     expect(await ledgerRowsFor(h.sql, session.id as string)).toHaveLength(0);
     expect(await balanceOf(h.sql, account.id)).toBe(0);
   });
+
+  describe('an approval that cannot grant', () => {
+    it('when an approval names an account that does not exist, then the grant fails at once and the purchase goes back to the reviewer', async () => {
+      const session = checkoutSession({ accountId: `acct_missing_${Date.now()}`, packId: 'starter' });
+      const event = stripeEvent('checkout.session.completed', session);
+      expect((await h.deliver(event)).status).toBe(200);
+      const handle = h.temporal.workflow.getHandle(event.id);
+      await waitUntil(async () => (await handle.query(statusQuery)).stage === 'held_for_review', {
+        what: 'the purchase held',
+      });
+      await handle.signal(reviewSignal, { decision: 'approve', reviewer: 'ops@example.com', credits: 100 });
+      const status = await waitUntil(
+        async () => {
+          const current = await handle.query(statusQuery);
+          return current.review !== null && current.stage === 'held_for_review' ? current : null;
+        },
+        { what: 'the approval sent back', timeoutMs: 20_000 },
+      );
+      // The reviewer is told why the approval did not grant.
+      expect(status).toMatchObject({
+        ledgerEntryId: null,
+        reason: expect.stringMatching(/approved, but account .* does not exist/),
+      });
+      expect(await ledgerRowsFor(h.sql, session.id as string)).toHaveLength(0);
+      await handle.signal(reviewSignal, { decision: 'reject', reviewer: 'ops@example.com' });
+      await expect(handle.result()).resolves.toMatchObject({ stage: 'rejected' });
+    });
+  });
 });
 
 describe('the review deadline', () => {

@@ -2,16 +2,19 @@ import { Client } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import { randomUUID } from 'node:crypto';
 import { createSql } from '../../db/client';
+import { statusQuery } from '../../workflows/purchases/contract';
 import {
   charge,
   checkoutSession,
   deliverEvent,
+  signPayload,
   stripeEvent,
   type StripeEvent,
 } from '../../stripe/fixtures/index';
-import { checkedBalance, deliverAndSettle } from '../support/billing';
+import { checkedBalance, deliverAndSettle, ledgerOf } from '../support/billing';
 import { startAppWith, startHarness, WEBHOOK_SECRET, type Harness } from '../support/harness';
 import { temporalDataConverter } from '../../config/payload-codec';
+import { waitUntil } from '../support/wait';
 
 /**
  * Signed events that can never be processed are permanent: stored, answered 2xx, never a 5xx
@@ -174,5 +177,81 @@ describe('hostile or impossible Stripe events', () => {
       await withoutDatabase.close();
       await sql.end({ timeout: 1 });
     }
+  });
+
+  describe('signed webhooks that can never be processed', () => {
+    const deliverRaw = async (payload: string) => {
+      const response = await fetch(`${h.baseUrl}/webhooks/stripe`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'stripe-signature': signPayload(payload, WEBHOOK_SECRET),
+        },
+        body: payload,
+      });
+      return { status: response.status, body: await response.json() };
+    };
+    const rejectedByExcerpt = (excerpt: string) =>
+      h.sql<{ event_id: string; event_type: string | null; deliveries: number; payload_excerpt: string }[]>`
+        SELECT event_id, event_type, deliveries, payload_excerpt FROM rejected_events
+        WHERE payload_excerpt = ${excerpt}`;
+
+    it.each([
+      ['a JSON array', `[${JSON.stringify(randomUUID())}]`],
+      ['a JSON string', JSON.stringify(`evt_${randomUUID()}`)],
+      ['a JSON number', String(Date.now())],
+    ])(
+      'when the signed body is %s, then 200 rejected, stored under a digest of the bytes, and a redelivery counts itself',
+      async (_what, payload) => {
+        const rejected = { status: 200, body: { received: true, workflowId: null, status: 'rejected' } };
+        expect(await deliverRaw(payload)).toEqual(rejected);
+        expect(await deliverRaw(payload)).toEqual(rejected);
+        const rows = await rejectedByExcerpt(payload);
+        expect(rows).toEqual([
+          {
+            event_id: expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
+            event_type: null,
+            deliveries: 2,
+            payload_excerpt: payload,
+          },
+        ]);
+      },
+    );
+
+    it('when a signed event has a 300-character ID, a NUL in its type and a 100 kB body, then it is rejected under a digest with a bounded, NUL-free excerpt', async () => {
+      const id = `evt_${'x'.repeat(296)}`;
+      const event = {
+        ...stripeEvent('checkout.session.completed', checkoutSession({ packId: 'starter' })),
+        id,
+        type: 'checkout.session.completed\u0000',
+        padding: 'p'.repeat(100_000),
+      };
+      const payload = JSON.stringify(event);
+      expect((await deliverRaw(payload)).body).toMatchObject({ status: 'rejected' });
+      const [row] = await h.sql<{ event_id: string; event_type: string | null; payload_excerpt: string }[]>`
+        SELECT event_id, event_type, payload_excerpt FROM rejected_events WHERE payload_excerpt LIKE ${`%${id}%`}`;
+      expect(row?.event_id).toMatch(/^sha256:/);
+      expect(row?.event_type).toBeNull();
+      expect(row?.payload_excerpt.length).toBeLessThanOrEqual(4096);
+      expect(row?.payload_excerpt).not.toContain('\u0000');
+    });
+
+    it('when a paid session names its account with a trailing lone surrogate, then nothing is granted to the real account and it is held', async () => {
+      const account = await h.newAccount();
+      const session = checkoutSession({ accountId: account.id, packId: 'starter' });
+      const event = stripeEvent('checkout.session.completed', {
+        ...session,
+        client_reference_id: null,
+        metadata: { ...(session.metadata as Record<string, string>), accountId: `${account.id}\ud800` },
+      });
+      expect((await h.deliver(event)).status).toBe(200);
+      const handle = h.temporal.workflow.getHandle(event.id);
+      await waitUntil(async () => (await handle.query(statusQuery)).stage === 'held_for_review', {
+        what: 'held_for_review',
+      });
+      expect(await checkedBalance(h, account.id)).toBe(0);
+      expect(await ledgerOf(h, account.id)).toEqual([]);
+      await handle.terminate('test cleanup');
+    });
   });
 });

@@ -1,9 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { freePort, stopProcess, waitForPort } from '../../scripts/local-services';
-import { findStripeMock } from '../../scripts/stripe-mock';
 import { stripeId } from '../../stripe/fixtures/index';
+import { startStripeMock, type StripeMock } from './stripe-mock';
 
 export interface ReceivedRequest {
   method: string;
@@ -36,19 +34,11 @@ export class StripeStandIn {
 
   private constructor(
     private readonly server: Server,
-    private readonly mock: ChildProcess,
-    private readonly mockUrl: string,
+    private readonly mock: StripeMock,
   ) {}
 
   static async start(): Promise<StripeStandIn> {
-    const mockPort = await freePort();
-    // stripe-mock also serves HTTPS, on a fixed port unless told otherwise: give it a free one too.
-    const mock = spawn(
-      findStripeMock(),
-      ['-http-addr', `127.0.0.1:${mockPort}`, '-https-addr', `127.0.0.1:${await freePort()}`],
-      { stdio: 'ignore' },
-    );
-    await waitForPort(mockPort, 30_000);
+    const mock = await startStripeMock();
     let standIn: StripeStandIn | null = null;
     const server = createServer((req, res) => {
       standIn
@@ -65,7 +55,7 @@ export class StripeStandIn {
         });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    standIn = new StripeStandIn(server, mock, `http://127.0.0.1:${mockPort}`);
+    standIn = new StripeStandIn(server, mock);
     return standIn;
   }
 
@@ -156,7 +146,7 @@ export class StripeStandIn {
 
   async stop(): Promise<void> {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
-    await stopProcess(this.mock);
+    await this.mock.stop();
   }
 
   /** stripe-mock lists one fixture; answer with the payment the test recorded, if any. */
@@ -269,11 +259,13 @@ export class StripeStandIn {
       return { status: earlier.status, body: earlier.body };
     }
 
-    const validated = await fetch(`${this.mockUrl}${req.url ?? '/'}`, {
+    const validated = await fetch(`${this.mock.url}${req.url ?? '/'}`, {
       method: req.method ?? 'GET',
       headers: {
         authorization: req.headers.authorization ?? '',
         'content-type': req.headers['content-type'] ?? 'application/x-www-form-urlencoded',
+        // The API version the SDK pins: the shapes asked for are that version's.
+        ...(req.headers['stripe-version'] ? { 'stripe-version': String(req.headers['stripe-version']) } : {}),
       },
       ...(raw ? { body: raw } : {}),
     });

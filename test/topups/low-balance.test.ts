@@ -138,4 +138,27 @@ describe('low-balance notices', () => {
     const readOnly = await h.api('GET', `/v1/accounts/${account.id}/low-balance`);
     expect(readOnly.body.error.code).toBe('low_balance_not_set');
   });
+
+  describe('a threshold deleted and set again', () => {
+    it('when the low-balance threshold is deleted and set again, then the next crossing still sends its notice', async () => {
+      const account = await h.newAccount();
+      await grantDirectly(h.sql, account.id, { key: `fund-${randomUUID()}`, amount: 1000 });
+      const low = (threshold: number) =>
+        h.api('PUT', `/v1/accounts/${account.id}/low-balance`, { threshold });
+      const lowMail = () => h.smtp.to(account.email).filter((mail) => mail.subject === LOW_SUBJECT);
+      expect((await low(500)).status).toBe(200);
+      await debit(account.id, 600); // 400: first notice
+      await waitUntil(() => lowMail().length === 1, { what: 'the first notice' });
+
+      expect((await h.api('DELETE', `/v1/accounts/${account.id}/low-balance`)).status).toBe(204);
+      expect((await low(500)).body).toMatchObject({ armed: false });
+      await grantDirectly(h.sql, account.id, { key: `refill-${randomUUID()}`, amount: 200 }); // 600: re-armed
+      await debit(account.id, 200); // 400: a second crossing
+      await waitUntil(() => lowMail().length === 2, { what: 'the second notice', timeoutMs: 20_000 });
+      const events = await h.sql<{ notice: string }[]>`
+        SELECT data->>'notice' AS notice FROM outbound_events
+        WHERE account_id = ${account.id} AND type = 'balance.low' ORDER BY seq`;
+      expect(events.map((row) => row.notice)).toEqual(['1', '2']);
+    });
+  });
 });

@@ -12,7 +12,13 @@ import type { TopupPaymentGateway } from '../../activities/topups/topup';
 import { createAccount } from '../../credits/accounts';
 import { createSql, type Sql } from '../../db/client';
 import { createGrant } from '../../credits/grants';
-import { failAbandonedTopups, findTopupSettings, saveTopupSettings } from '../../db/topups/topups';
+import {
+  failAbandonedTopups,
+  failTopup,
+  findTopupSettings,
+  grantTopup,
+  saveTopupSettings,
+} from '../../db/topups/topups';
 import { SEARCH_ATTRIBUTES } from '../../workflows/shared/search-attributes';
 import { startEventWorkflow } from '../../stripe/event-intake';
 import { routeStripeEvent } from '../../stripe/event-routes';
@@ -346,5 +352,118 @@ describe('automatic top-up, late or lost answers from Stripe', () => {
       if (result.error) failures.push(`${result.workflowId}: ${String(result.error)}`);
     }
     expect(failures).toEqual([]);
+  });
+
+  describe('after a failure whose charge outcome was unknown', () => {
+    async function account() {
+      const accountId = `acct_${randomUUID()}`;
+      await createAccount(sql, { id: accountId, email: `${accountId}@customers.test` });
+      await saveTopupSettings(sql, accountId, {
+        enabled: true,
+        threshold: 300,
+        packId: null,
+        credits: 100,
+        amountCents: 900,
+        currency: 'usd',
+        monthlyCapCents: 100_000,
+        maxConsecutiveFailures: 3,
+      });
+      return accountId;
+    }
+
+    async function openTopupOf(accountId: string) {
+      const [row] = await sql<{ id: string }[]>`
+        INSERT INTO topups (account_id, credits, amount_cents, currency, month)
+        VALUES (${accountId}, 100, 900, 'usd', date_trunc('month', now() AT TIME ZONE 'UTC')::date)
+        RETURNING id`;
+      // Disarmed, as the crossing that opens a top-up leaves it.
+      await sql`UPDATE topup_settings SET armed = false WHERE account_id = ${accountId}`;
+      return (row as { id: string }).id;
+    }
+
+    const fail = (topupId: string, code: string) =>
+      failTopup(sql, { topupId, workflowId: `topup:${topupId}`, code, message: code, recoveryUrl: null });
+
+    function intent(topupId: string, accountId: string, status: string): PaymentIntentSummary {
+      return {
+        id: `pi_${topupId.replace('topup_', '')}`,
+        status,
+        amount: 900,
+        amountReceived: status === 'succeeded' ? 900 : 0,
+        currency: 'usd',
+        livemode: false,
+        customerId: null,
+        topupId,
+        accountId,
+        failureCode: status === 'succeeded' ? null : 'card_declined',
+        failureMessage: status === 'succeeded' ? null : 'Your card was declined.',
+      };
+    }
+
+    const late = (topupId: string, accountId: string, status: string) =>
+      grantTopup(sql, {
+        topupId,
+        workflowId: `topup-late:${topupId}`,
+        payment: intent(topupId, accountId, status),
+        livemode: false,
+      });
+
+    const openTopups = (accountId: string) =>
+      sql`SELECT id FROM topups WHERE account_id = ${accountId} AND status IN ('pending', 'charging')`;
+
+    it('when a late success grants a top-up whose failure was unknown, then failures after it that were never counted do not stay counted', async () => {
+      const accountId = await account();
+      await fail(await openTopupOf(accountId), 'card_declined');
+      const unknown = await openTopupOf(accountId);
+      await fail(unknown, 'stripe_unavailable');
+      // The balance came back above the threshold meanwhile, and another charge went unanswered.
+      await fail(await openTopupOf(accountId), 'stripe_unavailable');
+      expect(await findTopupSettings(sql, accountId)).toMatchObject({ consecutiveFailures: 1 });
+
+      expect(await late(unknown, accountId, 'succeeded')).toMatchObject({
+        outcome: 'granted',
+        applied: true,
+      });
+      // The decline came before this success, and nothing after it was counted.
+      expect(await findTopupSettings(sql, accountId)).toMatchObject({
+        enabled: true,
+        consecutiveFailures: 0,
+      });
+    });
+
+    it('when Stripe later reports that the unanswered charge was declined, then automatic top-up charges again at the next movement below the threshold', async () => {
+      const accountId = await account();
+      const topupId = await openTopupOf(accountId);
+      await fail(topupId, 'stripe_unavailable');
+
+      expect(await late(topupId, accountId, 'requires_payment_method')).toMatchObject({ outcome: 'settled' });
+      expect(await findTopupSettings(sql, accountId)).toMatchObject({
+        enabled: true,
+        consecutiveFailures: 0,
+      });
+
+      await sql.begin((tx) =>
+        createGrant(tx, {
+          accountId,
+          source: 'manual',
+          category: 'promotional',
+          priority: 10,
+          expiresAt: null,
+          amount: 10,
+          businessKey: `late-manual:${topupId}`,
+          kind: 'grant',
+          reason: 'a movement that leaves the balance below the threshold',
+        }),
+      );
+      const [opened] = await openTopups(accountId);
+      expect(opened).toBeDefined();
+
+      // The same event heard again while that newer top-up is open arms nothing.
+      expect(await late(topupId, accountId, 'requires_payment_method')).toMatchObject({ outcome: 'settled' });
+      const [settings] = await sql`SELECT armed FROM topup_settings WHERE account_id = ${accountId}`;
+      expect(settings).toEqual({ armed: false });
+      // No run here charges it: nothing is left for another file's maintenance to start.
+      await sql`DELETE FROM balance_follow_ups WHERE account_id = ${accountId}`;
+    });
   });
 });

@@ -1,8 +1,11 @@
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { summarizePaymentIntent } from '../../stripe/payment-intent';
+import { createTopupActivities, type TopupPaymentGateway } from '../../activities/topups/topup';
+import type { ActivityDependencies } from '../../activities/dependencies';
+import { summarizePaymentIntent, type PaymentIntentSummary } from '../../stripe/payment-intent';
 import { checkTopupPayment } from '../../domain/topup-rules';
 import { topupStatusQuery, topupWorkflowId, type TopupWorkflowResult } from '../../workflows/topups/contract';
 import { findTemporalCli } from '../../scripts/temporal-cli';
@@ -10,6 +13,7 @@ import { stripeEvent } from '../../stripe/fixtures/index';
 import { debitCredits } from '../../credits/debits';
 import { checkedBalance, grantDirectly, PACKS, runMaintenance } from '../support/billing';
 import { startHarness, type Harness } from '../support/harness';
+import { startReconcileWorker, type ReconcileWorker } from '../support/reconcile';
 import { StripeStandIn } from '../support/stripe-stand-in';
 import { waitUntil } from '../support/wait';
 
@@ -439,4 +443,180 @@ describe('automatic top-up', () => {
     );
     writeFileSync(path.join(__dirname, '..', 'workflows', 'histories', `${name}.json`), history);
   }
+
+  describe('against an unlucky Stripe: a missed event, a lost answer, a refused key, odd settings, a new month', () => {
+    let reconcile: ReconcileWorker;
+    beforeAll(async () => {
+      reconcile = await startReconcileWorker(h, stripe);
+    });
+    afterAll(async () => {
+      await reconcile?.stop();
+    });
+    const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+    it("when a top-up's success event is missed, then reconcile hands it to the waiting top-up, which grants once; later deliveries and runs grant nothing more", async () => {
+      const account = await accountWithCard({ credits: 400, threshold: 300 });
+      await debit(account.id, 150); // 250: below 300
+      const topupId = await nthTopup(account.id, 1);
+      const intent = await waitUntil(() => stripe.paymentIntentsOfTopup(topupId)[0], { what: 'the intent' });
+      const handle = h.temporal.workflow.getHandle(topupWorkflowId(topupId));
+      await waitUntil(async () => (await handle.query(topupStatusQuery)).stage === 'awaiting_payment_event');
+
+      stripe.clearEvents();
+      const event = stripeEvent('payment_intent.succeeded', intent, { created: nowSeconds() - 5 });
+      stripe.publishEvent(event);
+      await h.sql`
+        INSERT INTO reconcile_watermarks (name, watermark) VALUES (${reconcile.watermark}, to_timestamp(${nowSeconds() - 3600}))
+        ON CONFLICT (name) DO UPDATE SET watermark = EXCLUDED.watermark`;
+
+      const found = await (await reconcile.run()).result;
+      expect(found).toMatchObject({ events: 1, started: 1, rejected: 0 });
+      expect(await resultOf(topupId)).toMatchObject({ stage: 'succeeded', paymentIntentId: intent.id });
+      expect(await ledgerRowsOf(topupId)).toEqual([{ delta: '100' }]);
+      expect(await checkedBalance(h, account.id)).toBe(250 + STARTER.credits);
+
+      // The webhook comes late, then the next run reads the same event again: nothing more.
+      const late = await h.deliver(event);
+      expect(late).toMatchObject({ status: 200, body: { status: 'duplicate' } });
+      const again = await (await reconcile.run()).result;
+      expect(again).toMatchObject({ events: 1, started: 0, duplicates: 1 });
+      expect(await ledgerRowsOf(topupId)).toEqual([{ delta: '100' }]);
+      expect(await checkedBalance(h, account.id)).toBe(250 + STARTER.credits);
+      const [row] = await h.sql`SELECT status FROM topups WHERE id = ${topupId}`;
+      expect(row).toEqual({ status: 'succeeded' });
+      stripe.clearEvents();
+    });
+
+    it('when the charge is retried after its payment intent was recorded, then it answers that intent and charges nothing new (even with another card saved meanwhile)', async () => {
+      const account = await h.newAccount();
+      await h.sql`UPDATE accounts SET stripe_customer_id = 'cus_retried1' WHERE id = ${account.id}`;
+      const [topup] = await h.sql<{ id: string }[]>`
+        INSERT INTO topups (account_id, credits, amount_cents, currency, month, status, payment_intent_id)
+        VALUES (${account.id}, 100, 900, 'usd', date_trunc('month', now())::date, 'charging', 'pi_firstattempt1')
+        RETURNING id`;
+      const topupId = (topup as { id: string }).id;
+      const charges: unknown[] = [];
+      const first: PaymentIntentSummary = {
+        id: 'pi_firstattempt1',
+        status: 'succeeded',
+        amount: 900,
+        amountReceived: 900,
+        currency: 'usd',
+        livemode: false,
+        customerId: 'cus_retried1',
+        topupId,
+        accountId: account.id,
+        failureCode: null,
+        failureMessage: null,
+      };
+      const payments: TopupPaymentGateway = {
+        savedCard: () => Promise.resolve('pm_replacedcard'),
+        chargeOffSession: (request) => {
+          charges.push(request);
+          // What Stripe answers the same idempotency key with other parameters (another card).
+          return Promise.reject(
+            new Error('Keys for idempotent requests can only be used with the same parameters'),
+          );
+        },
+        retrievePaymentIntent: (id) =>
+          id === first.id ? Promise.resolve(first) : Promise.reject(new Error(`no such intent ${id}`)),
+        recoveryCheckout: () => Promise.reject(new Error('not expected')),
+      };
+      const activities = createTopupActivities({
+        sql: h.sql,
+        config: { stripe: { livemode: false } },
+        topups: { payments, returnUrl: 'https://app.example.com/billing' },
+      } as unknown as ActivityDependencies);
+      const answer = await new MockActivityEnvironment().run(activities.requestTopupPayment, { topupId });
+      expect(answer).toEqual({ kind: 'submitted', paymentIntentId: 'pi_firstattempt1' });
+      expect(charges).toEqual([]);
+      await h.sql`UPDATE topups SET status = 'failed' WHERE id = ${topupId}`;
+    });
+
+    it('when Stripe refuses the key mid-top-up, then the top-up is recorded failed at once (not left charging), and the next debit tops up again', async () => {
+      const account = await accountWithCard({ credits: 400, threshold: 300 });
+      // A restricted key without PaymentIntents write: every request is refused, retried or not.
+      stripe.failNext(
+        403,
+        { type: 'invalid_request_error', message: 'The provided key does not have the required permissions' },
+        2,
+      );
+      await debit(account.id, 150); // 250
+      const topupId = await nthTopup(account.id, 1);
+      const result = await waitUntil(
+        async () => {
+          const [row] = await h.sql<{ status: string }[]>`SELECT status FROM topups WHERE id = ${topupId}`;
+          return row?.status === 'failed' ? resultOf(topupId) : null;
+        },
+        { what: 'the refused top-up to be recorded failed', timeoutMs: 60_000 },
+      );
+      expect(result).toMatchObject({ stage: 'failed', failureCode: 'stripe_refused' });
+      expect(await ledgerRowsOf(topupId)).toEqual([]);
+
+      await debit(account.id, 10); // 240: still below, re-armed by the failure
+      const second = await nthTopup(account.id, 2);
+      const intent = await waitUntil(() => stripe.paymentIntentsOfTopup(second)[0], { what: 'the intent' });
+      await h.deliver(stripeEvent('payment_intent.succeeded', intent));
+      expect((await resultOf(second)).stage).toBe('succeeded');
+      expect(await checkedBalance(h, account.id)).toBe(240 + STARTER.credits);
+    });
+
+    it('when settings carry odd bytes or out-of-range numbers, then each is refused with 400 and nothing is saved', async () => {
+      const account = await h.newAccount();
+      const put = (body: Record<string, unknown>) =>
+        h.api('PUT', `/v1/accounts/${account.id}/auto-topup`, body);
+      const valid = { enabled: true, threshold: 200, packId: 'starter', monthlyCapCents: 20_000 };
+      const odd: Record<string, unknown>[] = [
+        { ...valid, packId: 'star\u0000ter' },
+        { ...valid, packId: '\ud800' },
+        { ...valid, threshold: 2 ** 53 },
+        { ...valid, threshold: '200' },
+        { ...valid, threshold: 1.5 },
+        { ...valid, threshold: 0 },
+        { ...valid, threshold: -1 },
+        { ...valid, monthlyCapCents: 1e300 },
+        { ...valid, maxConsecutiveFailures: 0 },
+      ];
+      for (const body of odd)
+        expect({ body, status: (await put(body)).status }).toEqual({ body, status: 400 });
+      for (const threshold of [2 ** 53, '1', 0.5, 0, -5]) {
+        const answer = await h.api('PUT', `/v1/accounts/${account.id}/low-balance`, { threshold });
+        expect({ threshold, status: answer.status }).toEqual({ threshold, status: 400 });
+      }
+      expect((await h.api('GET', `/v1/accounts/${account.id}/auto-topup`)).status).toBe(404);
+      const checkout = await h.api('POST', '/v1/checkout/sessions', {
+        accountId: account.id,
+        packId: 'star\u0000ter',
+        successUrl: 'https://app.example.com/ok',
+        cancelUrl: 'https://app.example.com/cancel',
+      });
+      expect(checkout.status).toBe(400);
+    });
+
+    it("when a crossing is skipped for the month's cap, then the first debit below the threshold in the next month tops up", async () => {
+      const account = await accountWithCard({
+        credits: 400,
+        threshold: 300,
+        monthlyCapCents: STARTER.amount,
+      }); // one top-up a month
+      await debit(account.id, 150); // 250
+      const first = await nthTopup(account.id, 1);
+      const intent = await waitUntil(() => stripe.paymentIntentsOfTopup(first)[0], { what: 'the intent' });
+      await h.deliver(stripeEvent('payment_intent.succeeded', intent));
+      expect((await resultOf(first)).stage).toBe('succeeded'); // 350
+
+      await debit(account.id, 100); // 250: the cap is reached
+      const settings = await h.api('GET', `/v1/accounts/${account.id}/auto-topup`);
+      expect(settings.body).toMatchObject({ lastSkippedReason: 'the monthly cap is reached' });
+
+      // A new month (UTC): this month's top-up now belongs to the one before.
+      await h.sql`UPDATE topups SET month = (month - interval '1 month')::date WHERE account_id = ${account.id}`;
+      await debit(account.id, 10); // 240: still below, in a month with nothing used
+      const second = await nthTopup(account.id, 2);
+      const next = await waitUntil(() => stripe.paymentIntentsOfTopup(second)[0], { what: 'the intent' });
+      await h.deliver(stripeEvent('payment_intent.succeeded', next));
+      expect((await resultOf(second)).stage).toBe('succeeded');
+      expect(await checkedBalance(h, account.id)).toBe(240 + STARTER.credits);
+    });
+  });
 });

@@ -283,4 +283,24 @@ describe('workflow replay', () => {
       session: { customerEmail: 'customer@example.com', mode: 'payment', paymentStatus: 'paid' },
     });
   });
+
+  describe('the top-up histories', () => {
+    it('when the recorded top-up histories are replayed against the workflow as changed here, then they replay', async () => {
+      const histories = ['topup-succeeded', 'topup-failed'].map((name) => ({
+        workflowId: name,
+        history: JSON.parse(readFileSync(path.join(HISTORIES_DIR, `${name}.json`), 'utf8')) as unknown,
+      }));
+      const failures: string[] = [];
+      for await (const result of Worker.runReplayHistories(
+        {
+          workflowBundle: { codePath: process.env.TEST_WORKFLOW_BUNDLE ?? '' },
+          dataConverter: testDataConverter(),
+        },
+        histories,
+      )) {
+        if (result.error) failures.push(`${result.workflowId}: ${String(result.error)}`);
+      }
+      expect(failures).toEqual([]);
+    });
+  });
 });

@@ -1,29 +1,28 @@
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createActivities } from '../activities';
-import { createMailer } from '../email/mailer';
-import { createPurchaseActivities } from '../activities/purchases/purchase';
-import { temporalDataConverter } from '../config/payload-codec';
-import { statusQuery, type CheckedPurchase } from '../workflows/purchases/contract';
-import { PurchaseStatus } from '../workflows/shared/search-attributes';
-import { summarizeCheckoutSession } from '../stripe/objects';
-import { stopProcess } from '../scripts/local-services';
-import { checkoutSession, stripeEvent, type StripeEvent } from '../stripe/fixtures/index';
-import { activityInterceptors } from '../worker/billing-error-interceptor';
-import { temporalWorkflowDirectory } from '../worker/maintenance-schedule';
-import { checkedBalance, deliverAndSettle } from './support/billing';
-import { ledgerRowsFor, outboxRowsFor } from './support/db';
-import { startHarness, TEST_OUTBOX_AGES, type Harness } from './support/harness';
-import { TEST_PAYLOAD_KEYS } from './support/payload-keys';
-import { scriptedSmtp, type Answer, type ScriptedSmtp } from './support/scripted-smtp';
-import { waitUntil } from './support/wait';
+import { createEmailActivities } from '../../activities/email/email';
+import type { Mailer } from '../../email/mailer';
+import { createSql, type Sql } from '../../db/client';
+import { enqueueEmail } from '../../db/email/outbox';
+import { statusQuery } from '../../workflows/purchases/contract';
+import { PurchaseStatus } from '../../workflows/shared/search-attributes';
+import { stopProcess } from '../../scripts/local-services';
+import { checkoutSession, stripeEvent } from '../../stripe/fixtures/index';
+import { checkedBalance } from '../support/billing';
+import { ledgerRowsFor, outboxRowsFor } from '../support/db';
+import { startHarness, TEST_OUTBOX_AGES, type Harness } from '../support/harness';
+import { startWorkerMailingTo, type MailingWorker } from '../support/mailing-worker';
+import { TEST_PAYLOAD_KEYS } from '../support/payload-keys';
+import { scriptedSmtp, type Answer, type ScriptedSmtp } from '../support/scripted-smtp';
+import { silentLogger } from '../support/quiet-runtime';
+import { waitUntil } from '../support/wait';
 
 /**
  * A valid purchase is validated, granted and its receipt tried inside one workflow task. These
  * tests put that task in the way of what goes wrong around it: an SMTP server that hangs or
- * answers late, a worker that dies inside the task, a reviewer approving while SMTP is slow.
+ * answers late, a worker that dies inside the task, a reviewer approving while SMTP is slow, and
+ * a try that fails while an earlier one is still on the wire.
  */
 
 /** A deferred answer: the message is held until the test says how to answer it. */
@@ -40,43 +39,6 @@ function heldAnswer() {
     answer: (line: string) => answer(line),
   };
 }
-
-/** The service's activities on the harness's task queue, mailing through `smtpUrl`. */
-async function startWorkerMailingTo(
-  h: Harness,
-  smtpUrl: string,
-  tuning: Pick<WorkerOptions, 'maxConcurrentWorkflowTaskExecutions'> = {},
-) {
-  const connection = await NativeConnection.connect({ address: process.env.TEST_TEMPORAL_ADDRESS as string });
-  const mailer = createMailer({ smtpUrl, from: 'Credits <billing@credits.test>' });
-  const instance = await Worker.create({
-    connection,
-    namespace: h.config.temporal.namespace,
-    taskQueue: h.config.temporal.taskQueue,
-    workflowBundle: { codePath: process.env.TEST_WORKFLOW_BUNDLE as string },
-    dataConverter: temporalDataConverter(h.config.temporalPayloads),
-    activities: createActivities({
-      sql: h.sql,
-      mailer,
-      invoicePayments: null,
-      workflows: temporalWorkflowDirectory(h.temporal),
-      config: { stripe: h.config.stripe, emailDomain: 'credits.test', outbox: TEST_OUTBOX_AGES },
-    }),
-    interceptors: { activity: activityInterceptors },
-    ...tuning,
-  });
-  const running = instance.run();
-  return {
-    async stop() {
-      instance.shutdown();
-      await running;
-      await connection.close();
-      mailer.close();
-    },
-  };
-}
-
-const silent = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
 
 async function historyOf(h: Harness, workflowId: string) {
   return (await h.temporal.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
@@ -106,7 +68,7 @@ async function purchaseFor(h: Harness, options: { amountTotal?: number } = {}) {
 describe('the receipt tried in the granting workflow task, against a misbehaving SMTP server', () => {
   let h: Harness;
   let smtp: ScriptedSmtp;
-  let worker: Awaited<ReturnType<typeof startWorkerMailingTo>> | null = null;
+  let worker: MailingWorker | null = null;
 
   beforeAll(async () => {
     // Long enough for a grant on a loaded machine, shorter than the receipt's first try.
@@ -233,89 +195,13 @@ describe('the receipt tried in the granting workflow task, against a misbehaving
     expect(await handle.result()).toMatchObject({ stage: 'completed', receipt: 'sent', credits: 100 });
     expect(smtp.acceptedFor(account.email)).toHaveLength(1);
   }, 120_000);
-
-  it('when the same checkout event and its async twin are each delivered many times at once, then one grant, one receipt, and every other run is told it was granted', async () => {
-    const { account, session, sessionId } = await purchaseFor(h);
-    const completed = stripeEvent('checkout.session.completed', session);
-    const twin = stripeEvent('checkout.session.async_payment_succeeded', session);
-    const events: StripeEvent[] = Array.from({ length: 15 }, () => [completed, twin]).flat();
-    const results = await deliverAndSettle(h, events);
-    expect(results.map((result) => result.stage).sort()).toEqual(['already_granted', 'completed']);
-    expect(await ledgerRowsFor(h.sql, sessionId)).toHaveLength(1);
-    expect(smtp.acceptedFor(account.email)).toHaveLength(1);
-    expect(await checkedBalance(h, account.id)).toBe(100);
-  }, 120_000);
-
-  it('when validateAndGrantPurchase runs again with the same input (its first answer lost), then it answers exactly as the first time, even after the receipt went out and the balance moved on', async () => {
-    const purchase = createPurchaseActivities({
-      sql: h.sql,
-      mailer: { send: () => Promise.reject(new Error('unused')), close: () => {} },
-      invoicePayments: null,
-      workflows: { isRunning: () => Promise.resolve(true) },
-      config: { stripe: h.config.stripe, emailDomain: 'credits.test', outbox: TEST_OUTBOX_AGES },
-    });
-    const env = new MockActivityEnvironment(undefined, { logger: silent });
-    const { account, session } = await purchaseFor(h);
-    const summary = summarizeCheckoutSession(session);
-    const workflowId = `evt_single_task_${account.id}`;
-    const run = (id = workflowId): Promise<CheckedPurchase> =>
-      env.run(purchase.validateAndGrantPurchase, { session: summary, workflowId: id });
-
-    const first = await run();
-    expect(first.validation.outcome).toBe('valid');
-    expect(first.granted).toMatchObject({ applied: true, receiptKey: `receipt:${summary.id}` });
-    expect(await run()).toEqual(first);
-
-    // Its receipt sent and another purchase on the account since: still the same answer.
-    await h.sql`UPDATE email_outbox SET status = 'sent', sent_at = now() WHERE key = ${`receipt:${summary.id}`}`;
-    const otherSummary = summarizeCheckoutSession(
-      checkoutSession({ accountId: account.id, packId: 'starter' }),
-    );
-    await env.run(purchase.validateAndGrantPurchase, {
-      session: otherSummary,
-      workflowId: `${workflowId}_b`,
-    });
-    expect(await run()).toEqual(first);
-    expect(await ledgerRowsFor(h.sql, summary.id)).toHaveLength(1);
-    expect(await checkedBalance(h, account.id)).toBe(200);
-
-    // Another event's workflow for the same session is told it was granted, and by which entry.
-    expect(await run(`${workflowId}_twin`)).toEqual({
-      validation: { outcome: 'already_granted', ledgerEntryId: first.granted?.ledgerEntryId },
-      granted: null,
-    });
-  });
-  it('when the pack is repriced between a grant that committed and its retry, then the retry still answers as the first (granted, the receipt its own to send)', async () => {
-    const purchase = createPurchaseActivities({
-      sql: h.sql,
-      mailer: { send: () => Promise.reject(new Error('unused')), close: () => {} },
-      invoicePayments: null,
-      workflows: { isRunning: () => Promise.resolve(true) },
-      config: { stripe: h.config.stripe, emailDomain: 'credits.test', outbox: TEST_OUTBOX_AGES },
-    });
-    const env = new MockActivityEnvironment(undefined, { logger: silent });
-    // A pack of this test's own, so repricing it disturbs no other test.
-    const packId = `single-task-${randomUUID().slice(0, 8)}`;
-    await h.sql`INSERT INTO credit_packs (id, name, credits, price_cents, currency) VALUES (${packId}, 'Repriced pack', 40, 400, 'usd')`;
-    const account = await h.newAccount();
-    const session = summarizeCheckoutSession(
-      checkoutSession({ accountId: account.id, packId, amountTotal: 400 }),
-    );
-    const input = { session, workflowId: `evt_single_task_${account.id}` };
-    const first: CheckedPurchase = await env.run(purchase.validateAndGrantPurchase, input);
-    expect(first.granted).toMatchObject({ applied: true, receiptKey: `receipt:${session.id}` });
-    // A deploy changes the catalog while the worker that granted is gone.
-    await h.sql`UPDATE credit_packs SET price_cents = 500 WHERE id = ${packId}`;
-    expect(await env.run(purchase.validateAndGrantPurchase, input)).toEqual(first);
-    expect(await ledgerRowsFor(h.sql, session.id)).toHaveLength(1);
-  });
 });
 
 describe('when the worker dies inside the workflow task that granted', () => {
   let h: Harness;
   let smtp: ScriptedSmtp;
   let child: ChildProcess | null = null;
-  let worker: Awaited<ReturnType<typeof startWorkerMailingTo>> | null = null;
+  let worker: MailingWorker | null = null;
 
   beforeAll(async () => {
     h = await startHarness({ worker: false });
@@ -429,7 +315,7 @@ describe('when the worker dies inside the workflow task that granted', () => {
 describe('when every workflow task slot is taken by purchases whose receipt try waits on a hung SMTP server', () => {
   let h: Harness;
   let smtp: ScriptedSmtp;
-  let worker: Awaited<ReturnType<typeof startWorkerMailingTo>> | null = null;
+  let worker: MailingWorker | null = null;
 
   beforeAll(async () => {
     h = await startHarness({ worker: false });
@@ -488,4 +374,68 @@ describe('when every workflow task slot is taken by purchases whose receipt try 
       expect(await ledgerRowsFor(h.sql, sessionId)).toHaveLength(1);
     }
   }, 120_000);
+});
+
+describe('a receipt tried inside its workflow task', () => {
+  let sql: Sql;
+  beforeAll(() => {
+    sql = createSql(process.env.TEST_DATABASE_URL ?? '', { max: 5 });
+  });
+  afterAll(async () => {
+    await sql?.end();
+  });
+
+  it('when a slow send that began before SMTP failed succeeds after the failure, then the next tries still give up at once', async () => {
+    const prefix = `late-receipt-${randomUUID()}`;
+    const keys = ['slow', 'failing', 'next'].map((name) => `${prefix}:${name}`);
+    for (const key of keys) {
+      await enqueueEmail(sql, {
+        key,
+        accountId: null,
+        to: 'someone@customers.test',
+        subject: key,
+        text: key,
+      });
+    }
+    let releaseSlow: () => void = () => {};
+    let slowStarted: () => void = () => {};
+    const slowIsSending = new Promise<void>((resolve) => (slowStarted = resolve));
+    const handed: string[] = [];
+    const mailer: Mailer = {
+      async send(message) {
+        handed.push(message.subject);
+        if (message.subject === keys[0]) {
+          slowStarted();
+          await new Promise<void>((resolve) => (releaseSlow = resolve));
+        }
+        if (message.subject === keys[1]) throw new Error('connect ECONNREFUSED 127.0.0.1:25');
+        return { messageId: message.messageId };
+      },
+      close() {},
+    };
+    const activities = createEmailActivities({
+      sql,
+      mailer,
+      invoicePayments: null,
+      workflows: { isRunning: () => Promise.resolve(false) },
+      config: { stripe: { livemode: false }, emailDomain: 'credits.test', outbox: TEST_OUTBOX_AGES },
+    });
+    const env = new MockActivityEnvironment({ isLocal: true }, { logger: silentLogger });
+    const tryInTask = (receiptKey: string) => env.run(activities.sendReceipt, { receiptKey });
+    try {
+      const slow = tryInTask(keys[0] as string);
+      await slowIsSending;
+      await expect(tryInTask(keys[1] as string)).rejects.toMatchObject({
+        message: expect.stringContaining('ECONNREFUSED'),
+      });
+      releaseSlow();
+      expect(await slow).toEqual({ status: 'sent' });
+
+      await expect(tryInTask(keys[2] as string)).rejects.toMatchObject({ code: 'smtp_try_deferred' });
+      expect(handed).toEqual([keys[0], keys[1]]);
+    } finally {
+      releaseSlow();
+      await sql`DELETE FROM email_outbox WHERE key LIKE ${`${prefix}:%`}`;
+    }
+  });
 });
