@@ -1,10 +1,10 @@
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
-import { WorkflowIdReusePolicy } from '@temporalio/common';
+import type { Client } from '@temporalio/client';
 import type { ApiConfig } from '../config/env';
 import type { Logger } from '../config/logger';
 import type { Sql } from '../db/client';
 import { findUnstartedFollowUps, markFollowUpsStarted } from '../credits/balance-watch';
 import { AccountId, BillingStatus } from '../workflows/shared/search-attributes';
+import { startOnce } from './start-once';
 
 export interface BalanceFollowUpDependencies {
   sql: Sql;
@@ -27,20 +27,15 @@ export async function startBalanceFollowUps(
     if (pending.length === 0) return;
     const started: string[] = [];
     for (const followUp of pending) {
-      try {
-        await deps.temporal.workflow.start(followUp.workflowType, {
-          workflowId: followUp.workflowId,
-          taskQueue: deps.config.temporal.taskQueue,
-          args: [followUp.input],
-          workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-          typedSearchAttributes: [
-            { key: AccountId, value: followUp.accountId },
-            { key: BillingStatus, value: 'starting' },
-          ],
-        });
-      } catch (error) {
-        if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
-      }
+      await startOnce(deps.temporal.workflow, followUp.workflowType, {
+        workflowId: followUp.workflowId,
+        taskQueue: deps.config.temporal.taskQueue,
+        args: [followUp.input],
+        typedSearchAttributes: [
+          { key: AccountId, value: followUp.accountId },
+          { key: BillingStatus, value: 'starting' },
+        ],
+      });
       started.push(followUp.workflowId);
     }
     await markFollowUpsStarted(deps.sql, started);
