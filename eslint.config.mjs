@@ -82,6 +82,23 @@ export default tseslint.config(
   // domain/ holds the pure rules workflows import, so the same ban applies there.
   deterministic(['workflows/*.ts', 'domain/*.ts'], '../'),
   deterministic(['workflows/*/*.ts'], '../../'),
+  // The stores define the records they read and write; workflow contracts name them from there.
+  {
+    files: ['db/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(\\.\\./)+workflows(/|$)',
+              message: 'A store does not depend on workflows: define the type here (or in domain/).',
+            },
+          ],
+        },
+      ],
+    },
+  },
   {
     files: ['test/**/*.ts'],
     rules: {
