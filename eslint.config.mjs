@@ -60,6 +60,20 @@ function deterministic(files, up) {
   };
 }
 
+/**
+ * `no-restricted-imports` in `files`, by patterns of import paths.
+ * @param {string[]} files
+ * @param {{ regex: string, message: string }[]} patterns
+ */
+function restrictImports(files, patterns) {
+  return { files, rules: { 'no-restricted-imports': ['error', { patterns }] } };
+}
+
+const ENGINE_FROM_ITS_INDEX = {
+  regex: '^(\\.\\./)+credits/(?!index$)',
+  message: "The credit engine is used through its public functions: import from 'credits/index'.",
+};
+
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', '.data/', '.tools/', 'coverage/', 'jest.config.js'] },
   js.configs.recommended,
@@ -82,23 +96,31 @@ export default tseslint.config(
   // domain/ holds the pure rules workflows import, so the same ban applies there.
   deterministic(['workflows/*.ts', 'domain/*.ts'], '../'),
   deterministic(['workflows/*/*.ts'], '../../'),
-  // The stores define the records they read and write; workflow contracts name them from there.
-  {
-    files: ['db/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            {
-              regex: '^(\\.\\./)+workflows(/|$)',
-              message: 'A store does not depend on workflows: define the type here (or in domain/).',
-            },
-          ],
-        },
-      ],
-    },
-  },
+  // Outside the credit engine, its public functions (credits/index.ts) are the only way in; the
+  // stores define the records they read and write, and workflow contracts name them from there.
+  restrictImports(
+    [
+      'activities/**/*.ts',
+      'cli/**/*.ts',
+      'scripts/**/*.ts',
+      'stripe/**/*.ts',
+      'temporal/**/*.ts',
+      'worker/**/*.ts',
+      'config/**/*.ts',
+      'email/**/*.ts',
+    ],
+    [ENGINE_FROM_ITS_INDEX],
+  ),
+  restrictImports(
+    ['db/**/*.ts'],
+    [
+      ENGINE_FROM_ITS_INDEX,
+      {
+        regex: '^(\\.\\./)+workflows(/|$)',
+        message: 'A store does not depend on workflows: define the type here (or in domain/).',
+      },
+    ],
+  ),
   {
     files: ['test/**/*.ts'],
     rules: {

@@ -185,70 +185,13 @@ export async function markFollowUpsStarted(sql: Sql, workflowIds: string[]): Pro
     WHERE workflow_id = ANY (${workflowIds}) AND started_at IS NULL`;
 }
 
-export interface LowBalanceSettings {
-  accountId: string;
-  threshold: number;
-  /** True while the available balance is at or above the threshold: the next crossing notifies. */
-  armed: boolean;
-  notices: number;
-  lastNoticeAt: Date | null;
-}
-
-interface LowBalanceRow {
-  account_id: string;
-  threshold: string;
-  armed: boolean;
-  notices: string;
-  last_notice_at: Date | null;
-}
-
-const toLowBalance = (row: LowBalanceRow): LowBalanceSettings => ({
-  accountId: row.account_id,
-  threshold: toSafeInteger(row.threshold, 'threshold'),
-  armed: row.armed,
-  notices: toSafeInteger(row.notices, 'notices'),
-  lastNoticeAt: row.last_notice_at,
-});
-
-export async function findLowBalanceSettings(
-  sql: Queryable,
-  accountId: string,
-): Promise<LowBalanceSettings | null> {
-  const [row] = await sql<LowBalanceRow[]>`
-    SELECT account_id, threshold, armed, notices, last_notice_at
-    FROM low_balance_settings WHERE account_id = ${accountId}`;
-  return row ? toLowBalance(row) : null;
-}
-
 /**
- * Sets the threshold. Under the account's lock, it is armed if the balance is at or above it now;
- * an account already below it is not notified until it has been back above it.
+ * How many low-balance notices the account was ever sent: a threshold saved again after it was
+ * deleted counts on from there, so that each notice keeps a number (and an email key) of its own.
  */
-export async function saveLowBalanceSettings(
-  sql: Sql,
-  accountId: string,
-  threshold: number,
-): Promise<LowBalanceSettings> {
-  return sql.begin(async (tx) => {
-    const [row] = await tx<LowBalanceRow[]>`
-      WITH b AS (
-        SELECT balance - held AS available FROM credit_balances WHERE account_id = ${accountId} FOR UPDATE
-      )
-      INSERT INTO low_balance_settings (account_id, threshold, armed, notices)
-      SELECT ${accountId}, ${threshold}, b.available >= ${threshold},
-             -- Counted on from the notices of a threshold deleted before: each notice's key is its number.
-             (SELECT count(*) FROM balance_follow_ups
-              WHERE account_id = ${accountId} AND workflow_type = ${LOW_BALANCE_NOTICE_WORKFLOW_TYPE})
-      FROM b
-      ON CONFLICT (account_id) DO UPDATE
-        SET threshold = EXCLUDED.threshold, armed = EXCLUDED.armed, updated_at = now()
-      RETURNING account_id, threshold, armed, notices, last_notice_at`;
-    if (!row) throw new Error(`account ${accountId} has no balance row`);
-    return toLowBalance(row);
-  });
-}
-
-export async function deleteLowBalanceSettings(sql: Sql, accountId: string): Promise<boolean> {
-  const deleted = await sql`DELETE FROM low_balance_settings WHERE account_id = ${accountId} RETURNING 1`;
-  return deleted.length > 0;
+export async function countLowBalanceNotices(tx: Queryable, accountId: string): Promise<number> {
+  const [row] = await tx<{ n: string }[]>`
+    SELECT count(*) AS n FROM balance_follow_ups
+    WHERE account_id = ${accountId} AND workflow_type = ${LOW_BALANCE_NOTICE_WORKFLOW_TYPE}`;
+  return toSafeInteger(row?.n ?? '0', 'notices');
 }

@@ -2,7 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { ApiConfig } from '../config/env';
 import type { Logger } from '../config/logger';
 import type { Sql } from '../db/client';
-import { findUnstartedFollowUps, markFollowUpsStarted } from '../credits/balance-watch';
+import { findUnstartedFollowUps, markFollowUpsStarted } from '../credits/index';
 import { AccountId, BillingStatus } from '../workflows/shared/search-attributes';
 import { startOnce } from './start-once';
 

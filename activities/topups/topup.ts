@@ -3,11 +3,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { createHash } from 'node:crypto';
 import Stripe from 'stripe';
 import { saveCheckoutSnapshot } from '../../db/purchases/checkout-sessions';
-import {
-  findUnstartedFollowUps,
-  markFollowUpsStarted,
-  type BalanceFollowUp,
-} from '../../credits/balance-watch';
+import { findUnstartedFollowUps, markFollowUpsStarted, type BalanceFollowUp } from '../../credits/index';
 import {
   beginTopup,
   failAbandonedTopups,

@@ -7,7 +7,7 @@ import {
   findLowBalanceSettings,
   saveLowBalanceSettings,
   type LowBalanceSettings,
-} from '../../credits/balance-watch';
+} from '../../db/topups/low-balance';
 import {
   findStripeCustomer,
   findTopupSettings,

@@ -1,9 +1,8 @@
 import { DEFAULT_PRIORITY } from '../../domain/credit-grant-rules';
 import { emailKeys } from '../../email/templates';
 import type { Queryable, Sql } from '../client';
-import { createGrant } from '../../credits/grants';
+import { createGrant, type LedgerEntry } from '../../credits/index';
 import type { PurchaseGrant } from '../../domain/purchase-records';
-import type { LedgerEntry } from '../../credits/ledger';
 import { isEmailQueued, queueReceipt } from '../email/outbox';
 import { findPurchase, recordPurchase } from './purchases';
 

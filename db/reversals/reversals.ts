@@ -6,8 +6,7 @@ import {
   type ReversalFacts,
 } from '../../domain/reversal-rules';
 import type { Queryable, Sql } from '../client';
-import { reviseRevocation } from '../../credits/grants';
-import { lockAccountBalance } from '../../credits/ledger';
+import { reviseRevocation, lockAccountBalance } from '../../credits/index';
 import type { PurchaseRecordStatus } from '../../domain/purchase-records';
 
 /** What applying a refund or dispute answers. */

@@ -2,7 +2,7 @@ import { emailKeys, renderDunningEmail } from '../../email/templates';
 import { DEFAULT_PRIORITY } from '../../domain/credit-grant-rules';
 import type { InvoiceSummary } from '../../stripe/billing-objects';
 import type { Sql } from '../client';
-import { createGrant } from '../../credits/grants';
+import { createGrant } from '../../credits/index';
 import { enqueueAccountEmail, queueReceipt } from '../email/outbox';
 import { replayedGrant } from '../purchases/grants';
 import { recordPurchase, type PurchaseRecord } from '../purchases/purchases';

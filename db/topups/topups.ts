@@ -13,15 +13,15 @@ import {
   type TopupStatus,
 } from '../../domain/topup-rules';
 import type { Queryable, Sql } from '../client';
-import { createGrant } from '../../credits/grants';
-import { findEntryByKey } from '../../credits/ledger';
+import { createGrant, findEntryByKey, lockAccountBalance } from '../../credits/index';
 import { outboundEventId, queueOutboundEvent } from '../outbound-webhooks/events';
 import { enqueueAccountEmail, isEmailQueued, queueReceipt } from '../email/outbox';
 import { recordPurchase } from '../purchases/purchases';
 
 /**
- * Automatic top-ups: the per-account settings, and each attempt from its opening (by the balance
- * watch, credits/balance-watch.ts) to its grant or failure (by the top-up workflow).
+ * Automatic top-ups: the per-account settings, and each attempt from its opening (by the credit
+ * movement that crossed the threshold, credits/balance-watch.ts) to its grant or failure (by the
+ * top-up workflow).
  */
 
 export interface TopupSettingsInput {
@@ -154,7 +154,7 @@ export async function saveTopupSettings(
   input: TopupSettingsInput,
 ): Promise<TopupSettings> {
   await sql.begin(async (tx) => {
-    await tx`SELECT 1 FROM credit_balances WHERE account_id = ${accountId} FOR UPDATE`;
+    await lockAccountBalance(tx, accountId);
     await tx`
       INSERT INTO topup_settings (account_id, enabled, threshold, pack_id, credits, amount_cents, currency,
                                   monthly_cap_cents, max_consecutive_failures, armed)
