@@ -96,6 +96,22 @@ export default tseslint.config(
   // domain/ holds the pure rules workflows import, so the same ban applies there.
   deterministic(['workflows/*.ts', 'domain/*.ts'], '../'),
   deterministic(['workflows/*/*.ts'], '../../'),
+  // The credit engine imports only the database client (and the outbound-event row writer, part of
+  // the database layer) and pure rules: what a movement causes is written as rows (follow-ups),
+  // never done by calling a workflow, a mailer or Stripe. Types included.
+  restrictImports(
+    ['credits/**/*.ts'],
+    [
+      {
+        regex: '^\\.\\./(?!db/client$|db/outbound-webhooks/events$|domain/)',
+        message: 'The credit engine imports only db/client, db/outbound-webhooks/events and domain/.',
+      },
+      {
+        regex: '^(?!\\.|node:)',
+        message: 'The credit engine uses no SDK of its own: the database client is db/client.',
+      },
+    ],
+  ),
   // Outside the credit engine, its public functions (credits/index.ts) are the only way in; the
   // stores define the records they read and write, and workflow contracts name them from there.
   restrictImports(

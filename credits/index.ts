@@ -50,5 +50,9 @@ export {
   countLowBalanceNotices,
   findUnstartedFollowUps,
   markFollowUpsStarted,
-  type BalanceFollowUp,
-} from './balance-watch';
+  type FollowUp,
+  type FollowUpKind,
+  type FollowUpScope,
+  type LowBalanceNoticeFacts,
+  type TopupFacts,
+} from './follow-ups';

@@ -3,7 +3,6 @@ import { ApplicationFailure } from '@temporalio/common';
 import { createHash } from 'node:crypto';
 import Stripe from 'stripe';
 import { saveCheckoutSnapshot } from '../../db/purchases/checkout-sessions';
-import { findUnstartedFollowUps, markFollowUpsStarted, type BalanceFollowUp } from '../../credits/index';
 import {
   beginTopup,
   failAbandonedTopups,
@@ -164,7 +163,7 @@ export type TopupPaymentRequest =
   | { kind: 'submitted'; paymentIntentId: string }
   | { kind: 'declined'; code: string; message: string; paymentIntentId: string | null };
 
-/** Activities of the top-up and low-balance workflows; each is idempotent on the top-up's ID. */
+/** Activities of the top-up workflow; each is idempotent on the top-up's ID. */
 export function createTopupActivities({ sql, config, topups, metrics }: ActivityDependencies) {
   return {
     async beginTopup(input: { topupId: string }): Promise<TopupBegin> {
@@ -286,15 +285,6 @@ export function createTopupActivities({ sql, config, topups, metrics }: Activity
       const outcome = await failTopup(sql, input);
       log.warn('top-up failed', { topupId: input.topupId, code: input.code, ...outcome });
       return outcome;
-    },
-
-    /** Follow-ups of balance movements whose workflow was never started (the maintenance sweep). */
-    async findUnstartedBalanceFollowUps(): Promise<BalanceFollowUp[]> {
-      return findUnstartedFollowUps(sql, { limit: 200 });
-    },
-
-    async markBalanceFollowUpsStarted(input: { workflowIds: string[] }): Promise<void> {
-      await markFollowUpsStarted(sql, input.workflowIds);
     },
 
     /** Open top-ups far older than any run (the maintenance sweep's safety net). */

@@ -1,31 +1,56 @@
 import { patched, proxyActivities, setHandler, sleep } from '@temporalio/workflow';
 import type { Activities } from '../../activities/index';
-import { reservationStatusQuery, type MaintenanceResult, type ReservationTimeoutInput } from './contract';
+import {
+  reservationStatusQuery,
+  type MaintenanceInput,
+  type MaintenanceResult,
+  type ReservationTimeoutInput,
+} from './contract';
 import { databaseActivityOptions, maintenanceActivityOptions } from '../shared/activity-options';
 import { startBalanceFollowUps } from '../topups/topup';
 
 const sweep = proxyActivities<Activities>(maintenanceActivityOptions);
 const reservations = proxyActivities<Activities>(databaseActivityOptions);
+const topups = proxyActivities<Activities>(databaseActivityOptions);
 
 /**
  * One run of the maintenance schedule: expire the grants whose time has come (a grant past its
  * expiry is never drawn from, so this only writes the ledger row), release holds whose timer
- * was lost, and deliver or fail emails left pending with no workflow to deliver them. Each step
- * is idempotent, so overlapping or repeated runs change nothing twice.
+ * was lost, deliver or fail emails left pending with no workflow to deliver them, start the
+ * balance follow-ups nobody started, and record top-ups abandoned by their run as failed. Each
+ * step is idempotent, so overlapping or repeated runs change nothing twice.
  */
-export async function maintenanceWorkflow(): Promise<MaintenanceResult> {
+export async function maintenanceWorkflow(input: MaintenanceInput = {}): Promise<MaintenanceResult> {
   const expired = await sweep.expireDueGrants();
   const holds = await sweep.releaseDueReservations();
   const emails = await sweep.sweepOutbox();
+  let followUpsStarted = 0;
   // Patched: a run in flight when this step was added replays without it.
-  if (patched('balance-follow-ups')) await startBalanceFollowUps();
+  if (patched('balance-follow-ups')) {
+    if (patched(FOLLOW_UPS_BY_ACTIVITY)) {
+      followUpsStarted = await sweep.startUnstartedBalanceFollowUps(
+        input.followUpAccounts ? { accountIds: input.followUpAccounts } : {},
+      );
+      await topups.failAbandonedTopups();
+    } else {
+      followUpsStarted = await startBalanceFollowUps();
+    }
+  }
   return {
     grantsExpired: expired.grants,
     creditsExpired: expired.credits,
     reservationsReleased: holds.released,
     emails,
+    followUpsStarted,
   };
 }
+
+/**
+ * Marks the runs whose follow-ups are started by one activity, with the client the API uses
+ * (concurrently, a workflow round trip for all rather than one each). Runs recorded before it
+ * started them as child workflows, one by one (startBalanceFollowUps), and replay so.
+ */
+const FOLLOW_UPS_BY_ACTIVITY = 'follow-ups-by-activity';
 
 /** The TTL of one hold: a durable timer, then a release that a capture or release made moot. */
 export async function reservationTimeoutWorkflow(

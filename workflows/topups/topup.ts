@@ -223,7 +223,10 @@ function settles(intent: PaymentIntentSummary): boolean {
   return ['succeeded', 'requires_payment_method', 'requires_action', 'canceled'].includes(intent.status);
 }
 
-/** Delivers one low-balance notice, queued in the outbox by the movement that crossed the threshold. */
+/**
+ * Queues one low-balance notice in the outbox (rendered from what the crossing reported) and
+ * delivers it. Runs recorded before the notice was queued here found it queued by the movement.
+ */
 export async function lowBalanceNoticeWorkflow(input: LowBalanceNoticeInput): Promise<{ stage: string }> {
   let state: { stage: 'sending' | 'sent' | 'failed'; accountId: string | null; emailKey: string } = {
     stage: 'sending',
@@ -231,15 +234,16 @@ export async function lowBalanceNoticeWorkflow(input: LowBalanceNoticeInput): Pr
     emailKey: input.emailKey,
   };
   setHandler(lowBalanceNoticeStatusQuery, () => state);
+  if (patched('notice-queued-by-workflow')) await topups.queueLowBalanceNotice(input);
   const outcome = await deliverEmail(input.emailKey, TOPUP_EMAIL_DEADLINE);
   state = { ...state, stage: outcome };
   return { stage: outcome };
 }
 
 /**
- * Starts the follow-ups of balance movements that nobody started (a crash between a debit's
- * commit and its start, or a movement made by a worker), as abandoned children with their own
- * IDs: one already started is a duplicate. Part of each maintenance run.
+ * How maintenance runs recorded before the sweep became one activity started the follow-ups of
+ * balance movements that nobody started: as abandoned children with their own IDs, one after
+ * another (one already started is a duplicate). Kept so that those runs replay.
  */
 export async function startBalanceFollowUps(): Promise<number> {
   const pending = await topups.findUnstartedBalanceFollowUps();
