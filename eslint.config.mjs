@@ -86,6 +86,20 @@ const WORKFLOW_ROOMS = readdirSync(path.join(import.meta.dirname, 'workflows'), 
   .filter((entry) => entry.isDirectory())
   .map((entry) => entry.name);
 
+/**
+ * `no-restricted-imports` in `files`, by patterns of import paths.
+ * @param {string[]} files
+ * @param {{ regex: string, message: string }[]} patterns
+ */
+function restrictImports(files, patterns) {
+  return { files, rules: { 'no-restricted-imports': ['error', { patterns }] } };
+}
+
+const ENGINE_FROM_ITS_INDEX = {
+  regex: '^(\\.\\./)+credits/(?!index$)',
+  message: "The credit engine is used through its public functions: import from 'credits/index'.",
+};
+
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', '.data/', '.tools/', 'coverage/', 'jest.config.js'] },
   js.configs.recommended,
@@ -108,6 +122,48 @@ export default tseslint.config(
   // domain/ holds the pure rules workflows import, so the same ban applies there.
   deterministic(['workflows/*.ts', 'domain/*.ts'], '../'),
   ...WORKFLOW_ROOMS.map((room) => deterministic([`workflows/${room}/*.ts`], '../../', room)),
+  // The credit engine imports only the database client (and the outbound-event row writer, part of
+  // the database layer) and pure rules: what a movement causes is written as rows (follow-ups),
+  // never done by calling a workflow, a mailer or Stripe. Types included.
+  restrictImports(
+    ['credits/**/*.ts'],
+    [
+      {
+        regex: '^\\.\\./(?!db/client$|db/outbound-webhooks/events$|domain/)',
+        message: 'The credit engine imports only db/client, db/outbound-webhooks/events and domain/.',
+      },
+      {
+        regex: '^(?!\\.|node:)',
+        message: 'The credit engine uses no SDK of its own: the database client is db/client.',
+      },
+    ],
+  ),
+  // Outside the credit engine, its public functions (credits/index.ts) are the only way in; the
+  // stores define the records they read and write, and workflow contracts name them from there.
+  restrictImports(
+    [
+      'activities/**/*.ts',
+      'api/**/*.ts',
+      'cli/**/*.ts',
+      'scripts/**/*.ts',
+      'stripe/**/*.ts',
+      'temporal/**/*.ts',
+      'worker/**/*.ts',
+      'config/**/*.ts',
+      'email/**/*.ts',
+    ],
+    [ENGINE_FROM_ITS_INDEX],
+  ),
+  restrictImports(
+    ['db/**/*.ts'],
+    [
+      ENGINE_FROM_ITS_INDEX,
+      {
+        regex: '^(\\.\\./)+workflows(/|$)',
+        message: 'A store does not depend on workflows: define the type here (or in domain/).',
+      },
+    ],
+  ),
   {
     files: ['test/**/*.ts'],
     rules: {

@@ -1,7 +1,6 @@
 import { Context } from '@temporalio/activity';
 import type { Queryable } from '../db/client';
-import { findGrant } from '../credits/grants';
-import { findEntryByKey } from '../credits/ledger';
+import { findGrant, findEntryByKey } from '../credits/index';
 import { findPurchase } from '../db/purchases/purchases';
 import type { GrantSource } from '../domain/credit-grant-rules';
 

@@ -5,11 +5,17 @@ import type { Mailer } from '../email/mailer';
 import type { OutboundWebhookSettings } from './outbound-webhooks/dispatcher';
 import type { ReconcileDependencies } from './reconciliation/reconcile';
 import type { TopupDependencies } from './topups/topup';
+import type { StartWorkflowOnce } from '../temporal/follow-ups';
 
 /** What the activities may ask of Temporal itself. */
 export interface WorkflowDirectory {
   /** Whether the workflow with this ID has a run still open. */
   isRunning(workflowId: string): Promise<boolean>;
+  /**
+   * Starts a workflow once (temporal/start-once.ts): how the maintenance sweep starts balance
+   * follow-ups. Absent where a worker is built without a Temporal client (some tests).
+   */
+  startOnce?: StartWorkflowOnce;
 }
 
 /**

@@ -9,6 +9,7 @@ import { createReconcileActivities } from './reconciliation/reconcile';
 import { createReversalActivities } from './reversals/reversals';
 import { createSubscriptionActivities } from './subscriptions/subscription';
 import { createTopupActivities } from './topups/topup';
+import { createFollowUpActivities } from './topups/follow-ups';
 
 export type { ActivityDependencies, WorkflowDirectory } from './dependencies';
 
@@ -30,6 +31,7 @@ export function createActivities(deps: ActivityDependencies) {
     ...createOutboundWebhookActivities(deps),
     ...createReconcileActivities(deps),
     ...createTopupActivities(deps),
+    ...createFollowUpActivities(deps),
   };
 }
 

@@ -1,9 +1,4 @@
-import {
-  Client,
-  Connection,
-  WorkflowExecutionAlreadyStartedError,
-  WorkflowNotFoundError,
-} from '@temporalio/client';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { WorkflowIdReusePolicy } from '@temporalio/common';
 import { parseArgs } from 'node:util';
 import { stripeEventLister, type StripeEventLister } from '../activities/reconciliation/reconcile';
@@ -19,6 +14,7 @@ import {
   type ReconcileWorkflowInput,
 } from '../workflows/reconciliation/contract';
 import { takeInStripeEvent } from '../stripe/event-intake';
+import { startOnce } from '../temporal/start-once';
 import { ROUTED_STRIPE_EVENT_TYPES, type RouteSettings } from '../stripe/event-routes';
 
 /**
@@ -279,19 +275,16 @@ async function main(argv: string[]): Promise<number> {
 
     const workflowId = `credits-reconcile-backfill:${config.temporal.taskQueue}:${iso(window.fromSeconds)}-${iso(window.untilSeconds)}`;
     const input: ReconcileWorkflowInput = { window };
-    let handle;
-    try {
-      handle = await client.workflow.start(RECONCILE_WORKFLOW_TYPE, {
-        workflowId,
-        taskQueue: config.temporal.taskQueue,
-        args: [input],
-        // The same window again is a new run (it starts only what is still missing); a run of it
-        // still going is joined instead.
-        workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-      });
-    } catch (error) {
-      if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
-      handle = client.workflow.getHandle(workflowId);
+    const started = await startOnce(client.workflow, RECONCILE_WORKFLOW_TYPE, {
+      workflowId,
+      taskQueue: config.temporal.taskQueue,
+      args: [input],
+      // The same window again is a new run (it starts only what is still missing); a run of it
+      // still going is joined instead.
+      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+    });
+    const handle = client.workflow.getHandle(workflowId);
+    if (started === 'duplicate') {
       process.stderr.write(`a backfill of this window is running already: waiting for it (${workflowId})\n`);
     }
     if (!args.json)

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { createSql } from '../db/client';
-import { findBalanceDrift } from '../credits/ledger';
+import { findBalanceDrift } from '../credits/index';
 import { operatorEnvironment } from './dev-stack';
 
 /**

@@ -45,6 +45,26 @@ export async function createAccount(
   });
 }
 
+/**
+ * Creates many accounts at once, each with a zero balance (seeding a benchmark); an existing ID
+ * is left as it is.
+ */
+export async function createAccounts(
+  sql: Sql,
+  accounts: Array<{ id: string; email: string }>,
+): Promise<void> {
+  const ids = accounts.map((account) => account.id);
+  const emails = accounts.map((account) => account.email);
+  await sql.begin(async (tx) => {
+    await tx`
+      WITH inserted AS (
+        INSERT INTO accounts (id, email) SELECT * FROM unnest(${ids}::text[], ${emails}::text[])
+        ON CONFLICT (id) DO NOTHING RETURNING id
+      )
+      INSERT INTO credit_balances (account_id, balance) SELECT id, 0 FROM inserted`;
+  });
+}
+
 export async function findAccount(sql: Queryable, id: string): Promise<Account | null> {
   const [row] = await sql<AccountRow[]>`
     SELECT a.id, a.email, a.stripe_customer_id, b.balance, a.created_at

@@ -277,6 +277,26 @@ export async function drawDown(
   return { entry, applied: true };
 }
 
+/**
+ * Ends the account's open grants with these business keys now (an earlier expiry stays): nothing
+ * is drawn from them from this moment, and the maintenance sweep writes their expiry. For credits
+ * whose term ended early, such as the periods of a subscription cancelled on a plan that expires
+ * them. Answers how many grants it ended.
+ */
+export async function expireGrantsNow(
+  tx: Queryable,
+  accountId: string,
+  businessKeys: string[],
+): Promise<number> {
+  if (businessKeys.length === 0) return 0;
+  await lockAccountBalance(tx, accountId);
+  const ended = await tx`
+    UPDATE credit_grants SET expires_at = LEAST(COALESCE(expires_at, now()), now())
+    WHERE account_id = ${accountId} AND closed_at IS NULL AND business_key = ANY (${businessKeys})
+    RETURNING id`;
+  return ended.length;
+}
+
 export const expiryKey = (grantId: number) => `expiry:grant:${grantId}`;
 export const voidKey = (grantId: number) => `void:grant:${grantId}`;
 

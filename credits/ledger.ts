@@ -1,9 +1,8 @@
 import { errors } from '../domain/errors';
 import { toSafeInteger } from '../domain/integers';
-import { ledgerEventType } from '../domain/outbound-events';
 import type { Queryable, Sql } from '../db/client';
 import { watchBalance } from './balance-watch';
-import { outboundEventId, queueOutboundEvent } from '../db/outbound-webhooks/events';
+import { recordLedgerEvent } from './follow-ups';
 
 export interface Allocation {
   grantId: number;
@@ -101,32 +100,10 @@ export async function recordMovement(tx: Queryable, movement: CreditMovement): P
     UPDATE credit_balances SET balance = balance + ${movement.delta}, updated_at = now()
     WHERE account_id = ${movement.accountId}`;
   const entry = toEntry(inserted);
-  await queueLedgerEvent(tx, entry);
+  // What the movement causes commits with it: its event, and a crossing's notice or top-up.
+  await recordLedgerEvent(tx, entry);
   await watchBalance(tx, movement.accountId);
   return entry;
-}
-
-/**
- * Tells the clients' endpoints about a movement, in its transaction: every balance change passes
- * here, so none goes unreported. The event's ID comes from the movement's business key.
- */
-async function queueLedgerEvent(tx: Queryable, entry: LedgerEntry): Promise<void> {
-  const type = ledgerEventType(entry.delta, entry.kind);
-  await queueOutboundEvent(tx, {
-    id: outboundEventId(type, entry.businessKey),
-    type,
-    accountId: entry.accountId,
-    data: {
-      ledger_entry_id: entry.id,
-      kind: entry.kind,
-      credits: Math.abs(entry.delta),
-      delta: entry.delta,
-      balance_after: entry.balanceAfter,
-      reference: entry.businessKey,
-      reason: entry.reason,
-      created_at: entry.createdAt.toISOString(),
-    },
-  });
 }
 
 export type LedgerEntryWithAllocations = LedgerEntry & { allocations: Allocation[] };

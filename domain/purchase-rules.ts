@@ -1,4 +1,4 @@
-import type { PurchaseGrant } from '../workflows/purchases/contract';
+import type { PurchaseGrant } from './purchase-records';
 import type { CheckoutSessionSummary } from '../stripe/objects';
 
 /**

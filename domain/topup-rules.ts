@@ -61,6 +61,63 @@ export function checkTopupPayment(
   return { kind: 'grant' };
 }
 
+export type TopupStatus = 'pending' | 'charging' | 'succeeded' | 'failed' | 'refused';
+
+/** A top-up as its grant decides on it: what was asked, and where it stands. */
+export interface TopupToGrant extends TopupAsked {
+  status: TopupStatus;
+  failureCode: string | null;
+}
+
+/**
+ * What a payment reported for a top-up does to it (see decideTopupGrant):
+ * - `answer_granted`: granted before; answered as it was granted, nothing changes.
+ * - `answer_settled`: refused before; that stands.
+ * - `keep_failed`: failed before, and the payment failed too: still failed, not counted again.
+ *   `rearm` when the failure left the charge unknown (Stripe could not be asked): now known to
+ *   have failed, the next debit below the threshold may charge again.
+ * - `fail`: the payment failed; the workflow records the failure (and tells the customer).
+ * - `refuse`: the payment does not match what was asked: recorded refused, nothing granted.
+ * - `grant`: paid as asked. `afterFailure` when the top-up was recorded failed meanwhile (Stripe
+ *   answered late, or the run gave up waiting): money taken becomes credits all the same, and that
+ *   failure no longer counts.
+ */
+export type TopupGrantDecision =
+  | { action: 'answer_granted' }
+  | { action: 'answer_settled' }
+  | { action: 'keep_failed'; rearm: boolean }
+  | { action: 'fail'; code: string; message: string }
+  | { action: 'refuse'; code: TopupRefusalCode; reason: string }
+  | { action: 'grant'; afterFailure: boolean };
+
+/** What the payment Stripe reports for a top-up does to it, from where the top-up stands. */
+export function decideTopupGrant(
+  topup: TopupToGrant,
+  intent: PaymentIntentSummary,
+  expectedLivemode: boolean,
+): TopupGrantDecision {
+  if (topup.status === 'succeeded') return { action: 'answer_granted' };
+  const failedBefore = topup.status === 'failed';
+  if (topup.status !== 'pending' && topup.status !== 'charging' && !failedBefore) {
+    return { action: 'answer_settled' };
+  }
+  const check = checkTopupPayment(topup, intent, expectedLivemode);
+  if (check.kind === 'failed') {
+    if (failedBefore) return { action: 'keep_failed', rearm: topup.failureCode === 'stripe_unavailable' };
+    return { action: 'fail', code: check.code, message: check.message };
+  }
+  if (check.kind === 'refuse') return { action: 'refuse', code: check.code, reason: check.reason };
+  return { action: 'grant', afterFailure: failedBefore };
+}
+
+/** The ledger reason of a top-up's grant. */
+export const topupGrantReason = (packId: string | null): string =>
+  `automatic top-up${packId ? `, pack ${packId}` : ''}`;
+
+/** What a top-up's receipt calls what was bought. */
+export const topupReceiptTitle = (credits: number): string =>
+  `Automatic top-up: ${credits.toLocaleString('en-US')} credits`;
+
 /** After a failed attempt: whether automatic top-up turns itself off. */
 export const disablesAutoTopup = (consecutiveFailures: number, maxConsecutiveFailures: number) =>
   consecutiveFailures >= maxConsecutiveFailures;
@@ -77,3 +134,9 @@ const OUTCOME_UNKNOWN_FAILURES: ReadonlySet<string> = new Set(OUTCOME_UNKNOWN_FA
 
 export const chargeOutcomeUnknown = (failureCode: string): boolean =>
   OUTCOME_UNKNOWN_FAILURES.has(failureCode);
+
+/**
+ * Failures recorded without counting toward turning automatic top-up off: those whose charge may
+ * have gone through, and top-ups the maintenance sweep found abandoned by their run.
+ */
+export const UNCOUNTED_FAILURE_CODES: readonly string[] = [...OUTCOME_UNKNOWN_FAILURE_CODES, 'abandoned'];

@@ -1,12 +1,8 @@
-import {
-  WorkflowExecutionAlreadyStartedError,
-  WorkflowNotFoundError,
-  type WorkflowClient,
-  type WorkflowStartOptions,
-} from '@temporalio/client';
+import { WorkflowNotFoundError, type WorkflowClient, type WorkflowStartOptions } from '@temporalio/client';
 import { WorkflowIdReusePolicy } from '@temporalio/common';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { startOnce, type StartOutcome } from '../temporal/start-once';
 import { BillingStatus } from '../workflows/shared/search-attributes';
 import { routeStripeEvent, type EventRoute, type RouteSettings } from './event-routes';
 import { stripeEventSchema, type StripeEventEnvelope } from './objects';
@@ -92,23 +88,14 @@ export async function startEventWorkflow(
   eventId: string,
   taskQueue: string,
   memo?: Record<string, unknown>,
-): Promise<'started' | 'duplicate'> {
+): Promise<StartOutcome> {
   const start = eventWorkflowStart(route, eventId, taskQueue, memo);
   if (route.signal && route.afterEnd) {
     return signalOrFinish(workflow, route.workflowType, route.signal, route.afterEnd, start);
   }
-  try {
-    if (route.signal) {
-      const { name, args } = route.signal;
-      await workflow.signalWithStart(route.workflowType, { ...start, signal: name, signalArgs: args });
-    } else {
-      await workflow.start(route.workflowType, start);
-    }
-    return 'started';
-  } catch (error) {
-    if (error instanceof WorkflowExecutionAlreadyStartedError) return 'duplicate';
-    throw error;
-  }
+  if (!route.signal) return startOnce(workflow, route.workflowType, start);
+  const { name, args } = route.signal;
+  return startOnce(workflow, route.workflowType, { ...start, signal: name, signalArgs: args });
 }
 
 /**
@@ -125,7 +112,7 @@ async function signalOrFinish(
   signal: NonNullable<StartRoute['signal']>,
   afterEnd: NonNullable<StartRoute['afterEnd']>,
   start: WorkflowStartOptions,
-): Promise<'started' | 'duplicate'> {
+): Promise<StartOutcome> {
   const waiting = workflow.getHandle(signal.workflowId);
   try {
     await waiting.signal(signal.name, ...signal.args);
@@ -140,18 +127,12 @@ async function signalOrFinish(
   } catch (error) {
     if (!(error instanceof WorkflowNotFoundError)) throw error;
   }
-  try {
-    await workflow.start(workflowType, {
-      ...start,
-      workflowId: afterEnd.workflowId,
-      args: afterEnd.args,
-      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-    });
-    return 'started';
-  } catch (error) {
-    if (error instanceof WorkflowExecutionAlreadyStartedError) return 'duplicate';
-    throw error;
-  }
+  return startOnce(workflow, workflowType, {
+    ...start,
+    workflowId: afterEnd.workflowId,
+    args: afterEnd.args,
+    workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+  });
 }
 
 /**

@@ -19,6 +19,7 @@ import {
   type ReconcileWorkflowInput,
 } from '../workflows/reconciliation/contract';
 import { startEventWorkflow } from '../stripe/event-intake';
+import { startOnce } from '../temporal/start-once';
 import type { RouteSettings } from '../stripe/event-routes';
 
 /**
@@ -53,9 +54,10 @@ export async function ensureMaintenanceSchedule(
   return scheduleId;
 }
 
-/** Answers from Temporal's own record whether a workflow still runs. */
+/** Answers from Temporal's own record whether a workflow still runs, and starts workflows once. */
 export function temporalWorkflowDirectory(client: Client): WorkflowDirectory {
   return {
+    startOnce: (workflowType, options) => startOnce(client.workflow, workflowType, options),
     async isRunning(workflowId) {
       try {
         const description = await client.workflow.getHandle(workflowId).describe();

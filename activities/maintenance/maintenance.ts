@@ -1,6 +1,5 @@
 import { heartbeat, log } from '@temporalio/activity';
-import { closeGrant, findDueGrants } from '../../credits/grants';
-import { findDueReservations, releaseReservation } from '../../credits/reservations';
+import { closeGrant, findDueGrants, findDueReservations, releaseReservation } from '../../credits/index';
 import type { ActivityDependencies } from '../dependencies';
 
 const BATCH = 500;

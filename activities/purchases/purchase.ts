@@ -1,7 +1,7 @@
 import { log } from '@temporalio/activity';
 import { findPack } from '../../db/catalog/packs';
 import { findCheckoutSnapshot } from '../../db/purchases/checkout-sessions';
-import { findAccount } from '../../credits/accounts';
+import { findAccount } from '../../credits/index';
 import { grantPurchaseCredits } from '../../db/purchases/grants';
 import type {
   CheckedPurchase,

@@ -1,5 +1,5 @@
 import { log } from '@temporalio/activity';
-import { findAccount } from '../../credits/accounts';
+import { findAccount } from '../../credits/index';
 import { findPlanByPrice } from '../../db/catalog/plans';
 import {
   applySubscriptionState,

@@ -2,11 +2,6 @@ import { log } from '@temporalio/activity';
 import Stripe from 'stripe';
 import { saveCheckoutSnapshot } from '../../db/purchases/checkout-sessions';
 import {
-  findUnstartedFollowUps,
-  markFollowUpsStarted,
-  type BalanceFollowUp,
-} from '../../credits/balance-watch';
-import {
   beginTopup,
   failAbandonedTopups,
   failTopup,
@@ -143,7 +138,7 @@ export type TopupActivityDependencies = Pick<ActivityDependencies, 'sql' | 'topu
   config: Pick<ActivityConfig, 'stripe'>;
 };
 
-/** Activities of the top-up and low-balance workflows; each is idempotent on the top-up's ID. */
+/** Activities of the top-up workflow; each is idempotent on the top-up's ID. */
 export function createTopupActivities<D extends TopupActivityDependencies>({
   sql,
   config,
@@ -270,15 +265,6 @@ export function createTopupActivities<D extends TopupActivityDependencies>({
       const outcome = await failTopup(sql, input);
       log.warn('top-up failed', { topupId: input.topupId, code: input.code, ...outcome });
       return outcome;
-    },
-
-    /** Follow-ups of balance movements whose workflow was never started (the maintenance sweep). */
-    async findUnstartedBalanceFollowUps(): Promise<BalanceFollowUp[]> {
-      return findUnstartedFollowUps(sql, { limit: 200 });
-    },
-
-    async markBalanceFollowUpsStarted(input: { workflowIds: string[] }): Promise<void> {
-      await markFollowUpsStarted(sql, input.workflowIds);
     },
 
     /** Open top-ups far older than any run (the maintenance sweep's safety net). */

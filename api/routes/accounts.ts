@@ -1,8 +1,15 @@
 import { z } from 'zod';
-import { createAccount, findAccount, type Account } from '../../credits/accounts';
-import { debitCredits } from '../../credits/debits';
-import { summarizeCredits, type CreditSummary } from '../../credits/grants';
-import { listLedgerEntries, type LedgerEntry, type LedgerEntryWithAllocations } from '../../credits/ledger';
+import {
+  createAccount,
+  findAccount,
+  type Account,
+  debitCredits,
+  summarizeCredits,
+  type CreditSummary,
+  listLedgerEntries,
+  type LedgerEntry,
+  type LedgerEntryWithAllocations,
+} from '../../credits/index';
 import type { Sql } from '../../db/client';
 import { startBalanceFollowUps, type BalanceFollowUpDependencies } from '../../temporal/follow-ups';
 import { decodeCursor, pageOf } from '../cursors';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import Stripe from 'stripe';
 import type { ApiConfig } from '../../config/env';
-import { findAccount } from '../../credits/accounts';
+import { findAccount, accountScopedKey } from '../../credits/index';
 import { priceSale } from '../../db/catalog/packs';
 import {
   findCheckoutByIdempotencyKey,
@@ -10,7 +10,6 @@ import {
   type CheckoutSnapshot,
 } from '../../db/purchases/checkout-sessions';
 import type { Sql } from '../../db/client';
-import { accountScopedKey } from '../../credits/debits';
 import { errors } from '../errors';
 import { createCreditsCheckoutSession } from '../../stripe/checkout-sessions';
 import { ensureStripeCustomer } from './topup-customers';

@@ -1,13 +1,13 @@
 import { z } from 'zod';
-import { accountScopedKey } from '../../credits/debits';
 import {
+  accountScopedKey,
   closeGrantIn,
   createGrant,
   findGrant,
   listGrants,
   summarizeCredits,
   type Grant,
-} from '../../credits/grants';
+} from '../../credits/index';
 import { grantSubject, recordAudit } from '../../db/audit/audit-log';
 import type { Sql } from '../../db/client';
 import { DEFAULT_PRIORITY } from '../../domain/credit-grant-rules';

@@ -7,7 +7,7 @@ import {
   holdCredits,
   releaseReservation,
   type Reservation,
-} from '../../credits/reservations';
+} from '../../credits/index';
 import { startBalanceFollowUps } from '../../temporal/follow-ups';
 import {
   RESERVATION_TIMEOUT_WORKFLOW_TYPE,

@@ -1,7 +1,6 @@
 import Stripe from 'stripe';
-import type { Account } from '../../credits/accounts';
+import { type Account, accountScopedKey } from '../../credits/index';
 import type { Sql } from '../../db/client';
-import { accountScopedKey } from '../../credits/debits';
 import { rememberStripeCustomer } from '../../db/topups/topups';
 import { errors } from '../errors';
 import { createAccountCustomer } from '../../stripe/customers';

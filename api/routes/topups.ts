@@ -5,7 +5,7 @@ import {
   findLowBalanceSettings,
   saveLowBalanceSettings,
   type LowBalanceSettings,
-} from '../../credits/balance-watch';
+} from '../../db/topups/low-balance';
 import { priceSale } from '../../db/catalog/packs';
 import type { Sql } from '../../db/client';
 import {

@@ -1,11 +1,22 @@
 import { DEFAULT_PRIORITY } from '../../domain/credit-grant-rules';
 import { emailKeys } from '../../email/templates';
 import type { Queryable, Sql } from '../client';
-import { createGrant } from '../../credits/grants';
-import type { GrantOutcome, PurchaseGrant } from '../../workflows/purchases/contract';
-import type { LedgerEntry } from '../../credits/ledger';
+import { createGrant, type LedgerEntry } from '../../credits/index';
+import type { PurchaseGrant } from '../../domain/purchase-records';
 import { isEmailQueued, queueReceipt } from '../email/outbox';
 import { findPurchase, recordPurchase } from './purchases';
+
+/** What the grant of a purchase answers. */
+export interface GrantOutcome {
+  ledgerEntryId: number;
+  balanceAfter: number;
+  /** False when another workflow credited this purchase: nothing changed here. */
+  applied: boolean;
+  /** The receipt to deliver, when this workflow made the grant. */
+  receiptKey: string | null;
+  /** The credit grant the purchase created. */
+  grantId: number;
+}
 
 /**
  * What a grant answers when its key was recorded before. If this workflow recorded it (its

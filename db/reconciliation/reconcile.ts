@@ -1,10 +1,42 @@
 import { toSafeInteger } from '../../domain/integers';
-import type {
-  ReconcilePageResult,
-  ReconcileResult,
-  ReconcileRun,
-} from '../../workflows/reconciliation/contract';
 import type { Queryable, Sql } from '../client';
+
+/** A run as its first activity recorded it. */
+export interface ReconcileRun {
+  runId: number;
+  fromSeconds: number;
+  untilSeconds: number;
+  /** The watermark this run moves on, or null for a backfill. */
+  watermark: string | null;
+  /** The event types to ask for, in groups Stripe accepts in one request. */
+  typeGroups: string[][];
+  /** Events are read in slices of this many seconds, oldest slice first. */
+  sliceSeconds: number;
+}
+
+/** What a run counted. `started` are the events whose webhook never started their workflow. */
+export interface ReconcileTally {
+  pages: number;
+  events: number;
+  started: number;
+  duplicates: number;
+  ignored: number;
+  rejected: number;
+}
+
+/** The answer of one page: its counts, the cursor of the next page, and the watermark after it. */
+export interface ReconcilePageResult extends Omit<ReconcileTally, 'pages'> {
+  nextCursor: string | null;
+  /** Where the watermark stands once this page is done (null when the run moves none). */
+  watermarkSeconds: number | null;
+}
+
+export interface ReconcileResult extends ReconcileTally {
+  runId: number;
+  fromSeconds: number;
+  untilSeconds: number;
+  watermarkSeconds: number | null;
+}
 
 /**
  * Runs, pages and watermarks of reconciliation. Every write is keyed (a run by its workflow, a

@@ -6,10 +6,26 @@ import {
   type ReversalFacts,
 } from '../../domain/reversal-rules';
 import type { Queryable, Sql } from '../client';
-import { reviseRevocation } from '../../credits/grants';
-import { lockAccountBalance } from '../../credits/ledger';
+import { reviseRevocation, lockAccountBalance } from '../../credits/index';
 import type { PurchaseRecordStatus } from '../../domain/purchase-records';
-import type { ReversalOutcome } from '../../workflows/reversals/contract';
+
+/** What applying a refund or dispute answers. */
+export type ReversalOutcome =
+  /** The payment is not (yet) a purchase we know, or its grant is still pending. */
+  | { outcome: 'purchase_unknown' | 'purchase_pending' }
+  /** The purchase ended without credits: nothing to take back. */
+  | { outcome: 'not_granted'; purchaseId: string; accountId: string | null; status: PurchaseRecordStatus }
+  | { outcome: 'currency_mismatch' | 'dispute_conflict'; purchaseId: string; accountId: string }
+  | {
+      outcome: 'applied' | 'no_change' | 'already_applied';
+      purchaseId: string;
+      accountId: string;
+      /** Credits moved by this event: negative revokes, positive restores. */
+      delta: number;
+      revokedCredits: number;
+      ledgerEntryId: number | null;
+      balanceAfter: number | null;
+    };
 
 /** A change a refund or dispute event reports about the purchase its payment intent paid for. */
 export interface ReversalEvent {

@@ -2,11 +2,39 @@ import { emailKeys, renderDunningEmail } from '../../email/templates';
 import { DEFAULT_PRIORITY } from '../../domain/credit-grant-rules';
 import type { InvoiceSummary } from '../../stripe/billing-objects';
 import type { Sql } from '../client';
-import { createGrant } from '../../credits/grants';
-import type { InvoiceGrant, InvoiceGrantOutcome } from '../../workflows/subscriptions/contract';
+import { createGrant } from '../../credits/index';
 import { enqueueAccountEmail, queueReceipt } from '../email/outbox';
 import { replayedGrant } from '../purchases/grants';
 import { recordPurchase, type PurchaseRecord } from '../purchases/purchases';
+
+/** One billing period's credits, for one paid subscription invoice. */
+export interface InvoiceGrant {
+  invoiceId: string;
+  subscriptionId: string;
+  accountId: string;
+  planId: string | null;
+  planName: string;
+  credits: number;
+  /** The plan's setting when the period was granted: without rollover it expires at the period's end. */
+  rollover: boolean;
+  periodStart: number;
+  periodEnd: number;
+  amountCents: number;
+  currency: string;
+  livemode: boolean;
+  paymentIntentId: string | null;
+  workflowId: string;
+  approvedBy?: string | null;
+}
+
+export interface InvoiceGrantOutcome {
+  ledgerEntryId: number;
+  /** False when another workflow credited this invoice: nothing changed here. */
+  applied: boolean;
+  /** The receipt to deliver; null when nothing was granted here, or the period had already ended. */
+  receiptKey: string | null;
+  grantId: number;
+}
 
 /**
  * The grant of a paid subscription invoice, all or nothing, keyed by the invoice ID: the

@@ -3,7 +3,7 @@ import type { SubscriptionSummary } from '../../stripe/billing-objects';
 import { FINAL_SUBSCRIPTION_STATUSES, isNewerSubscriptionState } from '../../domain/subscription-rules';
 import { toSafeInteger } from '../../domain/integers';
 import type { Queryable, Sql } from '../client';
-import { lockAccountBalance } from '../../credits/ledger';
+import { expireGrantsNow } from '../../credits/index';
 import { enqueueAccountEmail } from '../email/outbox';
 
 interface SubscriptionRow {
@@ -46,13 +46,16 @@ async function queueEndedNotice(tx: Queryable, row: SubscriptionRow): Promise<st
  */
 async function endPeriodGrants(tx: Queryable, row: SubscriptionRow): Promise<void> {
   if (!row.account_id) return;
-  // The account's lock first, as every movement of its credits takes it.
-  await lockAccountBalance(tx, row.account_id);
-  await tx`
-    UPDATE credit_grants SET expires_at = LEAST(COALESCE(expires_at, now()), now())
-    WHERE closed_at IS NULL
-      AND business_key IN (SELECT invoice_id FROM subscription_periods WHERE subscription_id = ${row.id})
+  // Each period's grant is keyed by the invoice that paid for it.
+  const periods = await tx<{ invoice_id: string }[]>`
+    SELECT invoice_id FROM subscription_periods
+    WHERE subscription_id = ${row.id}
       AND EXISTS (SELECT 1 FROM subscription_plans WHERE id = ${row.plan_id} AND expire_on_cancel)`;
+  await expireGrantsNow(
+    tx,
+    row.account_id,
+    periods.map((period) => period.invoice_id),
+  );
 }
 
 export type LinkOutcome =

@@ -5,20 +5,23 @@ import { renderTopupFailedEmail } from '../../email/topup-templates';
 import type { PaymentIntentSummary } from '../../stripe/payment-intent';
 import {
   chargeOutcomeUnknown,
-  checkTopupPayment,
-  OUTCOME_UNKNOWN_FAILURE_CODES,
+  decideTopupGrant,
   disablesAutoTopup,
-  type TopupAsked,
+  topupGrantReason,
+  topupReceiptTitle,
+  UNCOUNTED_FAILURE_CODES,
+  type TopupStatus,
 } from '../../domain/topup-rules';
 import type { Queryable, Sql } from '../client';
-import { createGrant } from '../../credits/grants';
+import { createGrant, findEntryByKey, lockAccountBalance } from '../../credits/index';
 import { outboundEventId, queueOutboundEvent } from '../outbound-webhooks/events';
 import { enqueueAccountEmail, isEmailQueued, queueReceipt } from '../email/outbox';
 import { recordPurchase } from '../purchases/purchases';
 
 /**
- * Automatic top-ups: the per-account settings, and each attempt from its opening (by the balance
- * watch, credits/balance-watch.ts) to its grant or failure (by the top-up workflow).
+ * Automatic top-ups: the per-account settings, and each attempt from its opening (by the credit
+ * movement that crossed the threshold, credits/balance-watch.ts) to its grant or failure (by the
+ * top-up workflow).
  */
 
 export interface TopupSettingsInput {
@@ -42,7 +45,7 @@ export interface TopupSettings extends TopupSettingsInput {
   usedThisMonthCents: number;
 }
 
-export type TopupStatus = 'pending' | 'charging' | 'succeeded' | 'failed' | 'refused';
+export type { TopupStatus };
 
 export interface Topup {
   id: string;
@@ -151,7 +154,7 @@ export async function saveTopupSettings(
   input: TopupSettingsInput,
 ): Promise<TopupSettings> {
   await sql.begin(async (tx) => {
-    await tx`SELECT 1 FROM credit_balances WHERE account_id = ${accountId} FOR UPDATE`;
+    await lockAccountBalance(tx, accountId);
     await tx`
       INSERT INTO topup_settings (account_id, enabled, threshold, pack_id, credits, amount_cents, currency,
                                   monthly_cap_cents, max_consecutive_failures, armed)
@@ -218,9 +221,6 @@ export async function recordTopupPaymentIntent(
     WHERE id = ${topupId}`;
 }
 
-/** Failures recorded without counting toward turning automatic top-up off. */
-const UNCOUNTED_FAILURE_CODES: string[] = [...OUTCOME_UNKNOWN_FAILURE_CODES, 'abandoned'];
-
 export type TopupGrantOutcome =
   | {
       outcome: 'granted';
@@ -233,15 +233,6 @@ export type TopupGrantOutcome =
   | { outcome: 'refused'; code: string; reason: string }
   | { outcome: 'failed'; code: string; message: string }
   | { outcome: 'settled'; status: TopupStatus; ledgerEntryId: number | null };
-
-const askedOf = (topup: Topup): TopupAsked => ({
-  id: topup.id,
-  accountId: topup.accountId,
-  credits: topup.credits,
-  amountCents: topup.amountCents,
-  currency: topup.currency,
-  paymentIntentId: topup.paymentIntentId,
-});
 
 /**
  * The grant of a paid top-up, all or nothing, through the purchase path: the payment checked
@@ -260,126 +251,141 @@ export async function grantTopup(
       SELECT ${tx.unsafe(TOPUP_COLUMNS)} FROM topups WHERE id = ${request.topupId} FOR UPDATE`;
     if (!row) throw new Error(`top-up ${request.topupId} does not exist`);
     const topup = toTopup(row);
-    if (topup.status === 'succeeded') {
-      const receiptKey = emailKeys.receipt(topup.id);
-      const [entry] = await tx<{ balance_after: string }[]>`
-        SELECT balance_after FROM credit_ledger WHERE business_key = ${topup.id}`;
-      return {
-        outcome: 'granted',
-        ledgerEntryId: topup.ledgerEntryId ?? 0,
-        balanceAfter: entry ? toSafeInteger(entry.balance_after, 'balance') : 0,
-        receiptKey: (await isEmailQueued(tx, receiptKey)) ? receiptKey : null,
-        applied: false,
-      };
-    }
-    const failedBefore = topup.status === 'failed';
-    if (topup.status !== 'charging' && topup.status !== 'pending' && !failedBefore) {
-      return { outcome: 'settled', status: topup.status, ledgerEntryId: topup.ledgerEntryId };
-    }
-    const check = checkTopupPayment(askedOf(topup), request.payment, request.livemode);
-    if (check.kind === 'failed') {
-      if (failedBefore) {
-        // The charge left unknown is now known to have failed: the next debit may charge again,
-        // unless a newer top-up shows the account was armed again since. Still not counted.
-        if (topup.failureCode === 'stripe_unavailable') {
-          await tx`
-            UPDATE topup_settings SET armed = enabled, updated_at = now()
-            WHERE account_id = ${topup.accountId} AND NOT EXISTS (
-              SELECT 1 FROM topups n JOIN topups t ON t.id = ${topup.id}
-              WHERE n.account_id = t.account_id AND n.created_at > t.created_at)`;
-        }
+    const decision = decideTopupGrant(topup, request.payment, request.livemode);
+    switch (decision.action) {
+      case 'answer_granted':
+        return answerGranted(tx, topup);
+      case 'answer_settled':
+        return { outcome: 'settled', status: topup.status, ledgerEntryId: topup.ledgerEntryId };
+      case 'keep_failed':
+        if (decision.rearm) await rearmUnlessToppedUpSince(tx, topup);
         return { outcome: 'settled', status: topup.status, ledgerEntryId: null };
-      }
-      return { outcome: 'failed', code: check.code, message: check.message };
+      case 'fail':
+        return { outcome: 'failed', code: decision.code, message: decision.message };
+      case 'refuse':
+        await tx`
+          UPDATE topups SET status = 'refused', failure_code = ${decision.code},
+                 failure_message = ${decision.reason}, updated_at = now()
+          WHERE id = ${topup.id}`;
+        return { outcome: 'refused', code: decision.code, reason: decision.reason };
+      case 'grant':
+        return grantPaidTopup(tx, topup, request, decision.afterFailure);
     }
-    if (check.kind === 'refuse') {
-      await tx`
-        UPDATE topups SET status = 'refused', failure_code = ${check.code}, failure_message = ${check.reason},
-               updated_at = now()
-        WHERE id = ${topup.id}`;
-      return { outcome: 'refused', code: check.code, reason: check.reason };
-    }
-    // Disarmed by its crossing until now, as an open one is: the grant itself opens no top-up.
-    if (failedBefore) await tx`UPDATE topup_settings SET armed = false WHERE account_id = ${topup.accountId}`;
-    const created = await createGrant(tx, {
-      accountId: topup.accountId,
-      source: 'purchase',
-      category: 'paid',
-      priority: DEFAULT_PRIORITY.paid,
-      expiresAt: null,
-      amount: topup.credits,
-      businessKey: topup.id,
-      kind: 'purchase',
-      reason: `automatic top-up${topup.packId ? `, pack ${topup.packId}` : ''}`,
-    });
-    const { entry } = created;
-    await tx`
-      UPDATE topups SET status = 'succeeded', payment_intent_id = COALESCE(payment_intent_id, ${request.payment.id}),
-             ledger_entry_id = ${entry.id}, failure_code = NULL, failure_message = NULL, updated_at = now()
-      WHERE id = ${topup.id}`;
-    if (failedBefore) {
-      // Now only the counted failures after it are in a row. Auto top-up turned off by the count
-      // stays off until the settings are saved.
-      await tx`
-        UPDATE topup_settings SET consecutive_failures = LEAST(consecutive_failures,
-          (SELECT count(*) FROM topups WHERE account_id = ${topup.accountId} AND status = 'failed'
-             AND failure_code <> ALL (${UNCOUNTED_FAILURE_CODES})
-             AND created_at > ${topup.createdAt})::int), armed = enabled, updated_at = now()
-        WHERE account_id = ${topup.accountId}`;
-    } else {
-      // Armed again even if this grant left the balance below the threshold: the next debit buys more.
-      await tx`
-        UPDATE topup_settings SET consecutive_failures = 0, armed = true, updated_at = now()
-        WHERE account_id = ${topup.accountId}`;
-    }
-    await recordPurchase(tx, {
-      id: topup.id,
-      kind: 'topup',
-      accountId: topup.accountId,
-      packId: topup.packId,
-      credits: topup.credits,
-      amountCents: topup.amountCents,
-      currency: topup.currency,
-      livemode: request.payment.livemode,
-      status: 'completed',
-      reasonCode: null,
-      reason: 'automatic top-up',
-      workflowId: request.workflowId,
-      ledgerEntryId: entry.id,
-      grantId: created.grant.id,
-      paymentIntentId: request.payment.id,
-    });
-    const receiptKey = await queueReceipt(tx, {
-      accountId: topup.accountId,
-      packName: `Automatic top-up: ${topup.credits.toLocaleString('en-US')} credits`,
-      credits: topup.credits,
-      amountCents: topup.amountCents,
-      currency: topup.currency,
-      balanceAfter: entry.balanceAfter,
-      reference: topup.id,
-      workflowId: request.workflowId,
-    });
-    await queueOutboundEvent(tx, {
-      id: outboundEventId('topup.succeeded', topup.id),
-      type: 'topup.succeeded',
-      accountId: topup.accountId,
-      data: {
-        topup_id: topup.id,
-        credits: topup.credits,
-        amount_cents: topup.amountCents,
-        currency: topup.currency,
-        payment_intent: request.payment.id,
-        balance_after: entry.balanceAfter,
-      },
-    });
-    return {
-      outcome: 'granted',
-      ledgerEntryId: entry.id,
-      balanceAfter: entry.balanceAfter,
-      receiptKey,
-      applied: true,
-    };
   });
+}
+
+/** A top-up granted before, answered as its grant answered. */
+async function answerGranted(tx: Queryable, topup: Topup): Promise<TopupGrantOutcome> {
+  const receiptKey = emailKeys.receipt(topup.id);
+  const entry = await findEntryByKey(tx, topup.id);
+  return {
+    outcome: 'granted',
+    ledgerEntryId: topup.ledgerEntryId ?? 0,
+    balanceAfter: entry?.balanceAfter ?? 0,
+    receiptKey: (await isEmailQueued(tx, receiptKey)) ? receiptKey : null,
+    applied: false,
+  };
+}
+
+/** Arms the account's top-up again, unless a newer top-up shows it was armed again since. */
+async function rearmUnlessToppedUpSince(tx: Queryable, topup: Topup): Promise<void> {
+  await tx`
+    UPDATE topup_settings SET armed = enabled, updated_at = now()
+    WHERE account_id = ${topup.accountId} AND NOT EXISTS (
+      SELECT 1 FROM topups n JOIN topups t ON t.id = ${topup.id}
+      WHERE n.account_id = t.account_id AND n.created_at > t.created_at)`;
+}
+
+/**
+ * The grant itself: a paid grant keyed by the top-up ID, the top-up succeeded, the settings
+ * (failure count, armed), the purchase, the receipt and `topup.succeeded`, in one transaction.
+ */
+async function grantPaidTopup(
+  tx: Queryable,
+  topup: Topup,
+  request: { workflowId: string; payment: PaymentIntentSummary },
+  afterFailure: boolean,
+): Promise<TopupGrantOutcome> {
+  // Disarmed by its crossing until now, as an open one is: the grant itself opens no top-up.
+  if (afterFailure) await tx`UPDATE topup_settings SET armed = false WHERE account_id = ${topup.accountId}`;
+  const created = await createGrant(tx, {
+    accountId: topup.accountId,
+    source: 'purchase',
+    category: 'paid',
+    priority: DEFAULT_PRIORITY.paid,
+    expiresAt: null,
+    amount: topup.credits,
+    businessKey: topup.id,
+    kind: 'purchase',
+    reason: topupGrantReason(topup.packId),
+  });
+  const { entry } = created;
+  await tx`
+    UPDATE topups SET status = 'succeeded', payment_intent_id = COALESCE(payment_intent_id, ${request.payment.id}),
+           ledger_entry_id = ${entry.id}, failure_code = NULL, failure_message = NULL, updated_at = now()
+    WHERE id = ${topup.id}`;
+  if (afterFailure) {
+    // Now only the counted failures after it are in a row. Auto top-up turned off by the count
+    // stays off until the settings are saved.
+    await tx`
+      UPDATE topup_settings SET consecutive_failures = LEAST(consecutive_failures,
+        (SELECT count(*) FROM topups WHERE account_id = ${topup.accountId} AND status = 'failed'
+           AND failure_code <> ALL (${[...UNCOUNTED_FAILURE_CODES]})
+           AND created_at > ${topup.createdAt})::int), armed = enabled, updated_at = now()
+      WHERE account_id = ${topup.accountId}`;
+  } else {
+    // Armed again even if this grant left the balance below the threshold: the next debit buys more.
+    await tx`
+      UPDATE topup_settings SET consecutive_failures = 0, armed = true, updated_at = now()
+      WHERE account_id = ${topup.accountId}`;
+  }
+  await recordPurchase(tx, {
+    id: topup.id,
+    kind: 'topup',
+    accountId: topup.accountId,
+    packId: topup.packId,
+    credits: topup.credits,
+    amountCents: topup.amountCents,
+    currency: topup.currency,
+    livemode: request.payment.livemode,
+    status: 'completed',
+    reasonCode: null,
+    reason: 'automatic top-up',
+    workflowId: request.workflowId,
+    ledgerEntryId: entry.id,
+    grantId: created.grant.id,
+    paymentIntentId: request.payment.id,
+  });
+  const receiptKey = await queueReceipt(tx, {
+    accountId: topup.accountId,
+    packName: topupReceiptTitle(topup.credits),
+    credits: topup.credits,
+    amountCents: topup.amountCents,
+    currency: topup.currency,
+    balanceAfter: entry.balanceAfter,
+    reference: topup.id,
+    workflowId: request.workflowId,
+  });
+  await queueOutboundEvent(tx, {
+    id: outboundEventId('topup.succeeded', topup.id),
+    type: 'topup.succeeded',
+    accountId: topup.accountId,
+    data: {
+      topup_id: topup.id,
+      credits: topup.credits,
+      amount_cents: topup.amountCents,
+      currency: topup.currency,
+      payment_intent: request.payment.id,
+      balance_after: entry.balanceAfter,
+    },
+  });
+  return {
+    outcome: 'granted',
+    ledgerEntryId: entry.id,
+    balanceAfter: entry.balanceAfter,
+    receiptKey,
+    applied: true,
+  };
 }
 
 export interface TopupFailureOutcome {

@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { Pack } from '../../db/catalog/packs';
 import type { Sql } from '../../db/client';
+import { createAccounts as createAccountsInEngine } from '../../credits/index';
 import { checkoutSession, stripeEvent, webhookRequest } from '../../stripe/fixtures/index';
 import { BARE_TASK_QUEUE } from './stack';
 
@@ -33,11 +34,10 @@ export interface Target {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function createAccounts(sql: Sql, ids: string[]): Promise<void> {
-  const emails = ids.map((id) => `${id}@bench.invalid`);
-  await sql.begin(async (tx) => {
-    await tx`INSERT INTO accounts (id, email) SELECT * FROM unnest(${ids}::text[], ${emails}::text[])`;
-    await tx`INSERT INTO credit_balances (account_id, balance) SELECT unnest(${ids}::text[]), 0`;
-  });
+  await createAccountsInEngine(
+    sql,
+    ids.map((id) => ({ id, email: `${id}@bench.invalid` })),
+  );
 }
 
 function purchasePayloads(phase: string, prefix: string, count: number, pack: Pack) {

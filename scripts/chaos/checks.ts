@@ -1,6 +1,6 @@
 import type { Client } from '@temporalio/client';
 import type { Sql } from '../../db/client';
-import { findBalanceDrift } from '../../credits/ledger';
+import { findBalanceDrift } from '../../credits/index';
 import { emailKeys } from '../../email/templates';
 import { PURCHASE_WORKFLOWS } from './drain';
 import type { FaultRecord } from './faults';

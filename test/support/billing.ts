@@ -12,6 +12,7 @@ import {
   type StripeEvent,
 } from '../../stripe/fixtures/index';
 import { invoiceStatusQuery } from '../../workflows/subscriptions/contract';
+import type { MaintenanceInput, MaintenanceResult } from '../../workflows/maintenance/contract';
 import type { Harness } from './harness';
 import { waitUntil } from './wait';
 
@@ -190,18 +191,19 @@ export async function checkedBalance(h: Harness, accountId: string): Promise<num
   return Number(row.balance);
 }
 
-/** Runs the maintenance workflow once on the harness's worker: expiries, due holds, outbox sweep. */
-export async function runMaintenance(h: Harness, runId = randomUUID()) {
+/**
+ * Runs the maintenance workflow once on the harness's worker: expiries, due holds, outbox sweep,
+ * and the balance follow-ups of `followUpsOf` only. Test files share the database but not their
+ * workers and mail servers: a run that started every file's follow-ups would start another
+ * file's notice or top-up on this file's worker, where that file never sees it.
+ */
+export async function runMaintenance(h: Harness, options: { followUpsOf?: string[] } = {}) {
+  const input: MaintenanceInput = { followUpAccounts: options.followUpsOf ?? [] };
   return h.temporal.workflow.execute('maintenanceWorkflow', {
     taskQueue: h.config.temporal.taskQueue,
-    workflowId: `maintenance-test-${runId}`,
-    args: [],
-  }) as Promise<{
-    grantsExpired: number;
-    creditsExpired: number;
-    reservationsReleased: number;
-    emails: { delivered: number; failed: number; waiting: number };
-  }>;
+    workflowId: `maintenance-test-${randomUUID()}`,
+    args: [input],
+  }) as Promise<MaintenanceResult>;
 }
 
 /** The grants of an account, oldest first, as stored. */

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { debitCredits } from '../../credits/debits';
+import { emailKeys } from '../../email/templates';
 import { grantDirectly, runMaintenance } from '../support/billing';
 import { startHarness, type Harness } from '../support/harness';
 import { waitUntil } from '../support/wait';
@@ -79,7 +80,7 @@ describe('low-balance notices', () => {
     });
     expect(voided.status).toBe(200);
     // The void ran in the API without a start of its own: the maintenance schedule starts the notice.
-    await runMaintenance(h);
+    await runMaintenance(h, { followUpsOf: [account.id] });
     await h.smtp.settledMail(account.email, 1);
     expect(lowMail(account.email)).toHaveLength(1);
     expect(await lowEvents(account.id)).toEqual([{ available: 100, threshold: 150, notice: 1 }]);
@@ -89,17 +90,57 @@ describe('low-balance notices', () => {
     const account = await fundedAccount(100, 80);
     // Straight to the database, as a process that died after its commit would have left it.
     await debitCredits(h.sql, { accountId: account.id, amount: 30, idempotencyKey: 'lost', reason: 'work' });
-    const [pending] = await h.sql`
-      SELECT workflow_id FROM balance_follow_ups WHERE account_id = ${account.id} AND started_at IS NULL`;
-    expect(pending).toBeDefined();
-    await runMaintenance(h);
-    await h.smtp.settledMail(account.email, 1);
+    const pending = await h.sql<{ kind: string; facts: unknown }[]>`
+      SELECT kind, facts FROM balance_follow_ups WHERE account_id = ${account.id} AND started_at IS NULL`;
+    expect(pending).toEqual([
+      { kind: 'low_balance_notice', facts: { notice: 1, available: 70, threshold: 80, autoTopup: false } },
+    ]);
+    // Nothing is queued until the notice's run queues it: the movement wrote no email.
+    expect(await h.sql`SELECT 1 FROM email_outbox WHERE account_id = ${account.id}`).toHaveLength(0);
+
+    const run = await runMaintenance(h, { followUpsOf: [account.id] });
+    expect(run.followUpsStarted).toBe(1);
+    const [row] = await h.sql`SELECT started_at FROM balance_follow_ups WHERE account_id = ${account.id}`;
+    expect(row?.started_at).not.toBeNull();
+    // The notice's run queued and sent its email by the time it ends.
+    const notice = h.temporal.workflow.getHandle(emailKeys.lowBalance(account.id, 1));
+    expect(await notice.result()).toEqual({ stage: 'sent' });
     expect(lowMail(account.email)).toHaveLength(1);
-    await waitUntil(async () => {
-      const [row] = await h.sql`
-        SELECT started_at FROM balance_follow_ups WHERE account_id = ${account.id}`;
-      return row?.started_at !== null;
-    });
+    expect(lowMail(account.email)[0]?.text).toContain('70 credits available, below the 80');
+  });
+
+  it('when many follow-ups were never started, then one maintenance run starts them all in one activity, not a child workflow each', async () => {
+    const accounts = await Promise.all(Array.from({ length: 12 }, () => fundedAccount(100, 80)));
+    for (const account of accounts) {
+      await debitCredits(h.sql, {
+        accountId: account.id,
+        amount: 30,
+        idempotencyKey: 'lost',
+        reason: 'work',
+      });
+    }
+    const workflowId = `maintenance-many-${randomUUID()}`;
+    const run = (await h.temporal.workflow.execute('maintenanceWorkflow', {
+      taskQueue: h.config.temporal.taskQueue,
+      workflowId,
+      args: [{ followUpAccounts: accounts.map((account) => account.id) }],
+    })) as { followUpsStarted: number };
+    expect(run.followUpsStarted).toBe(12);
+    const events = (await h.temporal.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+    expect(events.filter((event) => event.startChildWorkflowExecutionInitiatedEventAttributes)).toEqual([]);
+    const activities = events.flatMap(
+      (event) => event.activityTaskScheduledEventAttributes?.activityType?.name ?? [],
+    );
+    expect(activities.filter((name) => name === 'startUnstartedBalanceFollowUps')).toHaveLength(1);
+    for (const account of accounts) {
+      const notice = h.temporal.workflow.getHandle(emailKeys.lowBalance(account.id, 1));
+      expect(await notice.result()).toEqual({ stage: 'sent' });
+      expect(lowMail(account.email)).toHaveLength(1);
+    }
+    const unstarted = await h.sql`
+      SELECT 1 FROM balance_follow_ups
+      WHERE account_id = ANY (${accounts.map((account) => account.id)}) AND started_at IS NULL`;
+    expect(unstarted).toHaveLength(0);
   });
 
   it('when 50 debits cross the threshold at once, then exactly one of them sends the notice', async () => {

@@ -236,15 +236,18 @@ describe('top-up workflow (stub activities, time skipped)', () => {
   it('when a low-balance notice cannot be delivered (a permanent SMTP refusal), then it is recorded failed at once', async () => {
     const workflowId = `low-balance-${newTopup().topupId}`;
     const run = stubs.forRun(workflowId, {
+      queueLowBalanceNotice: () => Promise.resolve(),
       sendReceipt: () => Promise.reject(errors.smtpRefused('550 mailbox unavailable')),
       recordReceiptFailure: () => Promise.resolve(),
     });
+    const input = { accountId, emailKey: 'low-balance:1' };
     const handle = await tier.env.client.workflow.start<typeof lowBalanceNoticeWorkflow>(
       LOW_BALANCE_NOTICE_WORKFLOW_TYPE,
-      { taskQueue: tier.taskQueue, workflowId, args: [{ accountId, emailKey: 'low-balance:1' }] },
+      { taskQueue: tier.taskQueue, workflowId, args: [input] },
     );
 
     expect(await handle.result()).toEqual({ stage: 'failed' });
+    expect(run.calls('queueLowBalanceNotice')).toEqual([input]);
     expect(run.calls('sendReceipt')).toHaveLength(1);
     expect(run.calls('recordReceiptFailure')).toEqual([
       {

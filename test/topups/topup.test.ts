@@ -325,7 +325,7 @@ describe('automatic top-up', () => {
     });
     const topupId = await nthTopup(account.id, 1);
     expect(stripe.paymentIntentsOfTopup(topupId)).toEqual([]);
-    await runMaintenance(h);
+    await runMaintenance(h, { followUpsOf: [account.id] });
     const intent = await paymentIntentOf(topupId);
     await h.deliver(stripeEvent('payment_intent.succeeded', intent));
     expect((await resultOf(topupId)).stage).toBe('succeeded');

@@ -18,7 +18,10 @@ import {
   type CheckoutSessionOptions,
   type StripeEvent,
 } from '../../stripe/fixtures/index';
-import { grantedPurchase, newSubscription } from '../support/billing';
+import { debitCredits } from '../../credits/index';
+import { emailKeys } from '../../email/templates';
+import type { MaintenanceInput } from '../../workflows/maintenance/contract';
+import { grantDirectly, grantedPurchase, newSubscription } from '../support/billing';
 import { startHarness, type Harness } from '../support/harness';
 import { payloadsOf, readableText, spelledIn } from '../support/history-privacy';
 import { runWebhookDispatcherToTheEnd } from '../support/outbound-webhook-history';
@@ -174,6 +177,28 @@ if (recording)
     it('records a reconcile run that starts an event its webhook missed', async () => {
       await saveHistory('reconcile-missed-event', await recordedReconcileRun(h));
     });
+
+    it('records a maintenance run that starts a follow-up left unstarted, and the notice it started', async () => {
+      const account = await h.newAccount();
+      await grantDirectly(h.sql, account.id, { key: 'fund', amount: 100 });
+      await h.api('PUT', `/v1/accounts/${account.id}/low-balance`, { threshold: 80 });
+      // Straight to the database: a debit whose process died before it started the notice.
+      await debitCredits(h.sql, {
+        accountId: account.id,
+        amount: 30,
+        idempotencyKey: 'lost',
+        reason: 'work',
+      });
+      const maintenance = `maintenance-recorded-${account.id}`;
+      const input: MaintenanceInput = { followUpAccounts: [account.id] };
+      await h.temporal.workflow.execute('maintenanceWorkflow', {
+        taskQueue: h.config.temporal.taskQueue,
+        workflowId: maintenance,
+        args: [input],
+      });
+      await saveHistory('maintenance-follow-ups', maintenance);
+      await saveHistory('low-balance-notice', emailKeys.lowBalance(account.id, 1));
+    });
   });
 
 describe('workflow replay', () => {
@@ -219,6 +244,12 @@ describe('workflow replay', () => {
   it('when purchase histories recorded before a valid purchase became one workflow task are replayed, then they replay (runs open at the upgrade go on)', async () => {
     const { count, failures } = await replayAll(path.join(HISTORIES_DIR, 'before-single-task'));
     expect(count).toBeGreaterThanOrEqual(5);
+    expect(failures).toEqual([]);
+  });
+
+  it('when maintenance runs and low-balance notices recorded before follow-ups were started by one activity are replayed, then they replay (runs open at the upgrade go on)', async () => {
+    const { count, failures } = await replayAll(path.join(HISTORIES_DIR, 'before-follow-up-activity'));
+    expect(count).toBeGreaterThanOrEqual(2);
     expect(failures).toEqual([]);
   });
 

@@ -8,12 +8,24 @@ export const RESERVATION_TIMEOUT_WORKFLOW_TYPE = 'reservationTimeoutWorkflow';
 /** The schedule and the workflow ID of its runs, per task queue. */
 export const maintenanceScheduleId = (taskQueue: string) => `credits-maintenance:${taskQueue}`;
 
-/** One run: what it expired, released and swept. */
+/** Input of a run: none from the schedule, which sweeps everything. */
+export interface MaintenanceInput {
+  /**
+   * Starts only these accounts' balance follow-ups (an operator's run for some accounts). The
+   * tests share one database between files whose workers and mail servers differ: their runs
+   * name their own accounts, so that no file starts another's follow-ups on its own worker.
+   */
+  followUpAccounts?: string[];
+}
+
+/** One run: what it expired, released, swept and started. */
 export interface MaintenanceResult {
   grantsExpired: number;
   creditsExpired: number;
   reservationsReleased: number;
   emails: { delivered: number; failed: number; waiting: number };
+  /** Balance follow-ups whose workflow the run started (or found started). */
+  followUpsStarted?: number;
 }
 
 /** The TTL timer of one hold; the workflow ID is `reservation:<id>`. */

@@ -1,9 +1,14 @@
 import { patched, proxyActivities, setHandler, sleep } from '@temporalio/workflow';
 import type { createMaintenanceActivities } from '../../activities/maintenance/maintenance';
-import { reservationStatusQuery, type MaintenanceResult, type ReservationTimeoutInput } from './contract';
+import {
+  reservationStatusQuery,
+  type MaintenanceInput,
+  type MaintenanceResult,
+  type ReservationTimeoutInput,
+} from './contract';
 import { databaseActivityOptions, maintenanceActivityOptions } from '../shared/activity-options';
 import { sweepOutbox } from '../email/outbox-sweep';
-import { startBalanceFollowUps } from '../topups/topup';
+import { startBalanceFollowUps, sweepBalanceFollowUps } from '../topups/topup';
 
 type MaintenanceActivities = ReturnType<typeof createMaintenanceActivities>;
 
@@ -13,22 +18,40 @@ const reservations = proxyActivities<MaintenanceActivities>(databaseActivityOpti
 /**
  * One run of the maintenance schedule: expire the grants whose time has come (a grant past its
  * expiry is never drawn from, so this only writes the ledger row), release holds whose timer
- * was lost, and deliver or fail emails left pending with no workflow to deliver them. Each step
- * is idempotent, so overlapping or repeated runs change nothing twice.
+ * was lost, deliver or fail emails left pending with no workflow to deliver them, start the
+ * balance follow-ups nobody started, and record top-ups abandoned by their run as failed. Each
+ * step is idempotent, so overlapping or repeated runs change nothing twice.
  */
-export async function maintenanceWorkflow(): Promise<MaintenanceResult> {
+export async function maintenanceWorkflow(input: MaintenanceInput = {}): Promise<MaintenanceResult> {
   const expired = await sweep.expireDueGrants();
   const holds = await sweep.releaseDueReservations();
   const emails = await sweepOutbox();
+  let followUpsStarted = 0;
   // Patched: a run in flight when this step was added replays without it.
-  if (patched('balance-follow-ups')) await startBalanceFollowUps();
+  if (patched('balance-follow-ups')) {
+    if (patched(FOLLOW_UPS_BY_ACTIVITY)) {
+      followUpsStarted = await sweepBalanceFollowUps(
+        input.followUpAccounts ? { accountIds: input.followUpAccounts } : {},
+      );
+    } else {
+      followUpsStarted = await startBalanceFollowUps();
+    }
+  }
   return {
     grantsExpired: expired.grants,
     creditsExpired: expired.credits,
     reservationsReleased: holds.released,
     emails,
+    followUpsStarted,
   };
 }
+
+/**
+ * Marks the runs whose follow-ups are started by one activity, with the client the API uses
+ * (concurrently, a workflow round trip for all rather than one each). Runs recorded before it
+ * started them as child workflows, one by one (startBalanceFollowUps), and replay so.
+ */
+const FOLLOW_UPS_BY_ACTIVITY = 'follow-ups-by-activity';
 
 /** The TTL of one hold: a durable timer, then a release that a capture or release made moot. */
 export async function reservationTimeoutWorkflow(

@@ -3,6 +3,11 @@ import type { HoldReasonCode } from '../../domain/purchase-rules';
 import type { CheckoutSessionSummary } from '../../stripe/objects';
 import type { ReceiptState } from '../email/contract';
 import type { ReviewDecision } from '../reviews/contract';
+import type { PurchaseGrant } from '../../domain/purchase-records';
+import type { GrantOutcome } from '../../db/purchases/grants';
+
+// Defined where their data lives; named here too, as the workflow's activities answer them.
+export type { PurchaseGrant, GrantOutcome };
 
 /**
  * What the API and the webhook (which start purchases and closed checkouts) and the worker (which
@@ -55,34 +60,6 @@ export type PurchaseWorkflowResult = Pick<
 >;
 
 export const statusQuery = defineQuery<PurchaseWorkflowStatus>('status');
-
-/** What a valid purchase (or an operator's approval) grants: always what the server sold. */
-export interface PurchaseGrant {
-  checkoutSessionId: string;
-  accountId: string;
-  packId: string | null;
-  packName: string;
-  credits: number;
-  amountCents: number | null;
-  currency: string | null;
-  livemode: boolean;
-  /** The payment's intent, through which later refunds and disputes find this purchase. */
-  paymentIntentId: string | null;
-  workflowId: string;
-  /** Why credits were granted when validation alone did not allow it (an operator's approval). */
-  approvedBy?: string | null;
-}
-
-export interface GrantOutcome {
-  ledgerEntryId: number;
-  balanceAfter: number;
-  /** False when another workflow credited this purchase: nothing changed here. */
-  applied: boolean;
-  /** The receipt to deliver, when this workflow made the grant. */
-  receiptKey: string | null;
-  /** The credit grant the purchase created. */
-  grantId: number;
-}
 
 /** What the purchase check answers. */
 export type PurchaseValidation =

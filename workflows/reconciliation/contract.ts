@@ -1,4 +1,13 @@
 import { defineQuery } from '@temporalio/workflow';
+import type {
+  ReconcilePageResult,
+  ReconcileResult,
+  ReconcileRun,
+  ReconcileTally,
+} from '../../db/reconciliation/reconcile';
+
+// Defined where their data lives; named here too, as the workflow and its activities use them.
+export type { ReconcilePageResult, ReconcileResult, ReconcileRun, ReconcileTally };
 
 /** What the worker (which schedules it), the backfill command and the reconcile workflow agree on. */
 
@@ -29,49 +38,12 @@ export interface ReconcileWorkflowInput {
   resume?: { run: ReconcileRun; position: ReconcilePosition; tally: ReconcileTally };
 }
 
-/** A run as its first activity recorded it. */
-export interface ReconcileRun {
-  runId: number;
-  fromSeconds: number;
-  untilSeconds: number;
-  /** The watermark this run moves on, or null for a backfill. */
-  watermark: string | null;
-  /** The event types to ask for, in groups Stripe accepts in one request. */
-  typeGroups: string[][];
-  /** Events are read in slices of this many seconds, oldest slice first. */
-  sliceSeconds: number;
-}
-
 /** Where a run stands: the slice, the group of types, and the cursor within them. */
 export interface ReconcilePosition {
   slice: number;
   group: number;
   page: number;
   cursor: string | null;
-}
-
-/** What a run counted. `started` are the events whose webhook never started their workflow. */
-export interface ReconcileTally {
-  pages: number;
-  events: number;
-  started: number;
-  duplicates: number;
-  ignored: number;
-  rejected: number;
-}
-
-/** The answer of one page: its counts, the cursor of the next page, and the watermark after it. */
-export interface ReconcilePageResult extends Omit<ReconcileTally, 'pages'> {
-  nextCursor: string | null;
-  /** Where the watermark stands once this page is done (null when the run moves none). */
-  watermarkSeconds: number | null;
-}
-
-export interface ReconcileResult extends ReconcileTally {
-  runId: number;
-  fromSeconds: number;
-  untilSeconds: number;
-  watermarkSeconds: number | null;
 }
 
 export interface ReconcileStatus {

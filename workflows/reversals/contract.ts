@@ -1,6 +1,9 @@
 import { defineQuery } from '@temporalio/workflow';
-import type { PurchaseRecordStatus } from '../../domain/purchase-records';
 import type { ChargeSummary, DisputeSummary } from '../../stripe/charge-objects';
+import type { ReversalOutcome } from '../../db/reversals/reversals';
+
+// Defined where its data lives; named here too, as the workflow's activities answer it.
+export type { ReversalOutcome };
 
 /**
  * What the API and the worker agree on for the two families that take credits back: refunds
@@ -58,21 +61,3 @@ export interface ReversalWorkflowStatus {
 export type ReversalWorkflowResult = ReversalWorkflowStatus;
 
 export const reversalStatusQuery = defineQuery<ReversalWorkflowStatus>('status');
-
-/** What applying a refund or dispute answers. */
-export type ReversalOutcome =
-  /** The payment is not (yet) a purchase we know, or its grant is still pending. */
-  | { outcome: 'purchase_unknown' | 'purchase_pending' }
-  /** The purchase ended without credits: nothing to take back. */
-  | { outcome: 'not_granted'; purchaseId: string; accountId: string | null; status: PurchaseRecordStatus }
-  | { outcome: 'currency_mismatch' | 'dispute_conflict'; purchaseId: string; accountId: string }
-  | {
-      outcome: 'applied' | 'no_change' | 'already_applied';
-      purchaseId: string;
-      accountId: string;
-      /** Credits moved by this event: negative revokes, positive restores. */
-      delta: number;
-      revokedCredits: number;
-      ledgerEntryId: number | null;
-      balanceAfter: number | null;
-    };

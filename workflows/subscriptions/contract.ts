@@ -2,6 +2,10 @@ import { defineQuery } from '@temporalio/workflow';
 import type { InvoiceSummary, SubscriptionSummary } from '../../stripe/billing-objects';
 import type { InvoiceHoldCode } from '../../domain/subscription-rules';
 import type { ReceiptState } from '../email/contract';
+import type { InvoiceGrant, InvoiceGrantOutcome } from '../../db/subscriptions/invoices';
+
+// Defined where their data lives; named here too, as the workflow's activities answer them.
+export type { InvoiceGrant, InvoiceGrantOutcome };
 
 /**
  * What the webhook (which starts them) and the worker agree on for the two workflows of
@@ -112,35 +116,6 @@ export interface InvoiceWorkflowStatus {
 export type InvoiceWorkflowResult = InvoiceWorkflowStatus;
 
 export const invoiceStatusQuery = defineQuery<InvoiceWorkflowStatus>('status');
-
-/** One billing period's credits, for one paid subscription invoice. */
-export interface InvoiceGrant {
-  invoiceId: string;
-  subscriptionId: string;
-  accountId: string;
-  planId: string | null;
-  planName: string;
-  credits: number;
-  /** The plan's setting when the period was granted: without rollover it expires at the period's end. */
-  rollover: boolean;
-  periodStart: number;
-  periodEnd: number;
-  amountCents: number;
-  currency: string;
-  livemode: boolean;
-  paymentIntentId: string | null;
-  workflowId: string;
-  approvedBy?: string | null;
-}
-
-export interface InvoiceGrantOutcome {
-  ledgerEntryId: number;
-  /** False when another workflow credited this invoice: nothing changed here. */
-  applied: boolean;
-  /** The receipt to deliver; null when nothing was granted here, or the period had already ended. */
-  receiptKey: string | null;
-  grantId: number;
-}
 
 /** What the invoice check answers. */
 export type InvoiceCheckResult =

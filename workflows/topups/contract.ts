@@ -1,5 +1,6 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { PaymentIntentSummary } from '../../stripe/payment-intent';
+import type { LowBalanceNoticeFacts } from '../../credits/index';
 
 /** What the API and the webhook (which start and signal top-ups) and the worker agree on. */
 
@@ -86,10 +87,16 @@ export interface TopupPaymentSignal {
 export const topupPaymentSignal = defineSignal<[TopupPaymentSignal]>('payment');
 export const topupStatusQuery = defineQuery<TopupWorkflowStatus>('status');
 
-/** Input of the workflow that delivers one low-balance notice. */
+/** Input of the workflow that queues and delivers one low-balance notice. */
 export interface LowBalanceNoticeInput {
   accountId: string;
+  /** The notice's email key, which is also the workflow's ID. */
   emailKey: string;
+  /**
+   * What the crossing reported, for the email. Absent from runs of follow-ups recorded before
+   * notices were queued by their workflow: their email was queued with the follow-up.
+   */
+  notice?: LowBalanceNoticeFacts;
 }
 
 export const lowBalanceNoticeStatusQuery = defineQuery<{

@@ -11,6 +11,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import type { createFollowUpActivities } from '../../activities/topups/follow-ups';
 import type { createTopupActivities, TopupPaymentRequest } from '../../activities/topups/topup';
 import type { PaymentIntentSummary } from '../../stripe/payment-intent';
 import {
@@ -29,11 +30,11 @@ import {
 } from './contract';
 import type { ErrorCode } from '../../domain/error-codes';
 import { FailureType } from '../../domain/failure-types';
-import { databaseActivityOptions } from '../shared/activity-options';
+import { databaseActivityOptions, maintenanceActivityOptions } from '../shared/activity-options';
 import { trackStage } from '../shared/billing-stage';
 import { deliverEmail } from '../email/delivery';
 
-type TopupActivities = ReturnType<typeof createTopupActivities>;
+type TopupActivities = ReturnType<typeof createTopupActivities> & ReturnType<typeof createFollowUpActivities>;
 
 const topups = proxyActivities<TopupActivities>(databaseActivityOptions);
 
@@ -228,7 +229,10 @@ function settles(intent: PaymentIntentSummary): boolean {
   return ['succeeded', 'requires_payment_method', 'requires_action', 'canceled'].includes(intent.status);
 }
 
-/** Delivers one low-balance notice, queued in the outbox by the movement that crossed the threshold. */
+/**
+ * Queues one low-balance notice in the outbox (rendered from what the crossing reported) and
+ * delivers it. Runs recorded before the notice was queued here found it queued by the movement.
+ */
 export async function lowBalanceNoticeWorkflow(input: LowBalanceNoticeInput): Promise<{ stage: string }> {
   let state: { stage: 'sending' | 'sent' | 'failed'; accountId: string | null; emailKey: string } = {
     stage: 'sending',
@@ -236,15 +240,29 @@ export async function lowBalanceNoticeWorkflow(input: LowBalanceNoticeInput): Pr
     emailKey: input.emailKey,
   };
   setHandler(lowBalanceNoticeStatusQuery, () => state);
+  if (patched('notice-queued-by-workflow')) await topups.queueLowBalanceNotice(input);
   const outcome = await deliverEmail(input.emailKey, TOPUP_EMAIL_DEADLINE);
   state = { ...state, stage: outcome };
   return { stage: outcome };
 }
 
+const sweeps = proxyActivities<TopupActivities>(maintenanceActivityOptions);
+
 /**
- * Starts the follow-ups of balance movements that nobody started (a crash between a debit's
- * commit and its start, or a movement made by a worker), as abandoned children with their own
- * IDs: one already started is a duplicate. Part of each maintenance run.
+ * The follow-ups step of a maintenance run: one activity starts, with the client the API uses,
+ * the follow-ups of balance movements that nobody started (of the given accounts, or all); then
+ * top-ups abandoned by their run are recorded failed.
+ */
+export async function sweepBalanceFollowUps(input: { accountIds?: string[] }): Promise<number> {
+  const started = await sweeps.startUnstartedBalanceFollowUps(input);
+  await topups.failAbandonedTopups();
+  return started;
+}
+
+/**
+ * How maintenance runs recorded before the sweep became one activity started the follow-ups of
+ * balance movements that nobody started: as abandoned children with their own IDs, one after
+ * another (one already started is a duplicate). Kept so that those runs replay.
  */
 export async function startBalanceFollowUps(): Promise<number> {
   const pending = await topups.findUnstartedBalanceFollowUps();
