@@ -1,23 +1,26 @@
 #!/usr/bin/env bash
-# Validates docker-compose.yml with Docker Compose itself: `docker compose config -q` parses the
-# file, checks it against the Compose specification and interpolates every variable. No Docker
-# engine is needed. Exits non-zero when the file is invalid.
+# Validates docker-compose.yml the way `docker compose config -q` does: parses the file, checks it
+# against the Compose Specification's schema, interpolates every variable and checks that what it
+# references exists. No Docker engine is needed. Exits non-zero when the file is invalid.
 #
 #   scripts/check-compose.sh [FILE]      FILE defaults to docker-compose.yml
 #
-# Compose is found in this order: DOCKER_COMPOSE_PATH; `docker compose` or `docker-compose` on
-# PATH when at least MIN_VERSION; the pinned build in .tools/go/bin; else that build is made there
-# from the Go module proxy (the docker/compose module, built with the local Go toolchain: nine
-# minutes on the 2-core machine from an empty Go cache under load, instant afterwards).
+# The checker is found in this order: DOCKER_COMPOSE_PATH; `docker compose` or `docker-compose` on
+# PATH when at least MIN_VERSION; else scripts/compose-check, a small Go program on the Compose
+# Specification's own loader (compose-go, the library Docker Compose parses and validates with),
+# built with the local Go toolchain into .tools/go/bin: about a minute from an empty Go cache on
+# the 2-core machine (Docker Compose itself takes nine), instant afterwards, and built again when
+# its go.mod, go.sum or main.go change.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-COMPOSE_MODULE=github.com/docker/compose/v5
-COMPOSE_VERSION=v5.5.1 # needs Go >= 1.26.3
 # Oldest Compose accepted from PATH: top-level `configs` with inline `content` need 2.23.1.
 MIN_VERSION=2.24.0
+CHECKER_SRC="$ROOT/scripts/compose-check"
 TOOLS_BIN="$ROOT/.tools/go/bin"
-PINNED="$TOOLS_BIN/docker-compose"
+CHECKER="$TOOLS_BIN/compose-check"
+# What the build in .tools was made from; a different one means it is built again.
+CHECKER_STAMP="$CHECKER.source-sha256"
 
 FILE="${1:-$ROOT/docker-compose.yml}"
 [ -f "$FILE" ] || { echo "check-compose: no such file: $FILE" >&2; exit 2; }
@@ -34,31 +37,27 @@ at_least() { # at_least HAVE WANT
   [ -n "$1" ] && [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n 1)" = "$2" ]
 }
 
-install_pinned() {
+checker_source_sum() {
+  (cd "$CHECKER_SRC" && cat go.mod go.sum main.go) | sha256sum | cut -d' ' -f1
+}
+
+build_checker() {
   command -v go >/dev/null 2>&1 || {
-    log "Go is needed to build Docker Compose $COMPOSE_VERSION (or set DOCKER_COMPOSE_PATH)"
+    log "Go is needed to build scripts/compose-check (or install Docker Compose >= $MIN_VERSION, or set DOCKER_COMPOSE_PATH)"
     exit 1
   }
-  log "building Docker Compose $COMPOSE_VERSION with Go ($COMPOSE_MODULE) into .tools/go/bin (first run only)…"
-  local work src started=$SECONDS
-  work="$(mktemp -d)"
-  # shellcheck disable=SC2064 # expand now: the trap outlives this function's locals
-  trap "rm -rf '$work'" EXIT
-  # `go install module/cmd@version` refuses this module (its go.mod has exclude directives), so
-  # the module's own source is built as the main module, with its go.mod and go.sum.
-  (cd "$work" && GOFLAGS=-modcacherw GOWORK=off go mod download "$COMPOSE_MODULE@$COMPOSE_VERSION")
-  src="$(cd "$work" && go env GOMODCACHE)/$COMPOSE_MODULE@$COMPOSE_VERSION"
-  cp -R "$src" "$work/src"
-  chmod -R u+w "$work/src"
+  log "building scripts/compose-check (compose-go $(sed -nE 's#^require github.com/compose-spec/compose-go/v2 (v[^ ]+)$#\1#p' "$CHECKER_SRC/go.mod")) with Go into .tools/go/bin (first run, and after it changes)…"
+  local started=$SECONDS
   mkdir -p "$TOOLS_BIN"
   (
-    cd "$work/src"
-    GOFLAGS=-modcacherw GOWORK=off go build -mod=readonly -buildvcs=false -trimpath \
-      -ldflags "-s -w -X $COMPOSE_MODULE/internal.Version=$COMPOSE_VERSION" \
-      -o "$PINNED.tmp.$$" ./cmd
+    cd "$CHECKER_SRC"
+    # -mod=readonly: exactly the pinned go.sum; -modcacherw: a module cache that rm -rf can remove.
+    GOFLAGS=-modcacherw GOWORK=off go build -mod=readonly -buildvcs=false -trimpath -ldflags "-s -w" \
+      -o "$CHECKER.tmp.$$" .
   )
-  mv -f "$PINNED.tmp.$$" "$PINNED"
-  log "built $("$PINNED" version) in $((SECONDS - started)) s"
+  mv -f "$CHECKER.tmp.$$" "$CHECKER"
+  checker_source_sum >"$CHECKER_STAMP"
+  log "built $("$CHECKER" version) in $((SECONDS - started)) s"
 }
 
 COMPOSE=()
@@ -70,10 +69,10 @@ elif command -v docker >/dev/null 2>&1 && at_least "$(version_of docker compose)
 elif command -v docker-compose >/dev/null 2>&1 && at_least "$(version_of docker-compose)" "$MIN_VERSION"; then
   COMPOSE=(docker-compose)
 else
-  if [ ! -x "$PINNED" ] || [ "$(version_of "$PINNED")" != "${COMPOSE_VERSION#v}" ]; then
-    install_pinned
+  if [ ! -x "$CHECKER" ] || [ "$(cat "$CHECKER_STAMP" 2>/dev/null)" != "$(checker_source_sum)" ]; then
+    build_checker
   fi
-  COMPOSE=("$PINNED")
+  COMPOSE=("$CHECKER")
 fi
 
 # The secrets the file requires (${VAR:?…}) get placeholders; nothing else comes from this

