@@ -100,10 +100,11 @@ describe('the payload codec', () => {
 
   it('when the service builds a Temporal client or worker anywhere, then it gives it the data converter', () => {
     const root = path.join(__dirname, '..', '..');
-    const files = ['api', 'worker', 'scripts', 'test'].flatMap((dir) =>
-      (readdirSync(path.join(root, dir), { recursive: true }) as string[])
-        .filter((file) => file.endsWith('.ts'))
-        .map((file) => path.join(dir, file)),
+    const files = ['api', 'worker', 'temporal', 'activities', 'cli', 'stripe', 'scripts', 'test'].flatMap(
+      (dir) =>
+        (readdirSync(path.join(root, dir), { recursive: true }) as string[])
+          .filter((file) => file.endsWith('.ts'))
+          .map((file) => path.join(dir, file)),
     );
     const missing: string[] = [];
     for (const file of files) {

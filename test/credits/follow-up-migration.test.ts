@@ -5,6 +5,8 @@ import path from 'node:path';
 import { countLowBalanceNotices, findUnstartedFollowUps } from '../../credits/index';
 import { createSql, type Sql } from '../../db/client';
 import { migrate } from '../../db/migrate';
+import { temporalDataConverter } from '../../config/payload-codec';
+import { testApiConfig } from '../support/harness';
 import { startFollowUps } from '../../temporal/follow-ups';
 import { startOnce } from '../../temporal/start-once';
 
@@ -29,6 +31,9 @@ describe('migrating balance follow-ups from workflow types to kinds', () => {
   const account = `acct:old-${randomUUID()}`;
   const topupId = `topup_${String(Date.now())}${String(Math.floor(Math.random() * 1e5)).padStart(5, '0')}`;
 
+  // The service's codec: the input a run was started with is read back through it.
+  const dataConverter = temporalDataConverter(testApiConfig().temporalPayloads);
+
   beforeAll(async () => {
     const base = process.env.TEST_DATABASE_URL ?? '';
     admin = createSql(base, { max: 1 });
@@ -38,7 +43,10 @@ describe('migrating balance follow-ups from workflow types to kinds', () => {
     expect(await migrate(target.toString(), () => {}, { count: BEFORE_KINDS })).toHaveLength(BEFORE_KINDS);
     sql = createSql(target.toString(), { max: 2 });
     connection = await Connection.connect({ address: process.env.TEST_TEMPORAL_ADDRESS ?? '' });
-    temporal = new Client({ connection });
+    temporal = new Client({
+      connection,
+      dataConverter: temporalDataConverter(testApiConfig().temporalPayloads),
+    });
 
     // What the previous release wrote: a notice left unstarted (a crash), one started, a top-up
     // left unstarted, each with the workflow type and input it recorded.
@@ -127,7 +135,10 @@ describe('migrating balance follow-ups from workflow types to kinds', () => {
       const handle = temporal.workflow.getHandle(run.workflowId);
       const { type } = await handle.describe();
       const { events } = await handle.fetchHistory();
-      const [payload] = events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads ?? [];
+      const [sealed] = events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads ?? [];
+      const [payload] = sealed
+        ? ((await dataConverter.payloadCodecs?.[0]?.decode([sealed])) ?? [sealed])
+        : [];
       const input = JSON.parse(Buffer.from(payload?.data ?? []).toString('utf8')) as Record<string, unknown>;
       await handle.terminate('migration test');
       expect(type).toBe(run.type);
