@@ -182,6 +182,22 @@ export const errors = {
   invalidPayload: (index: number, operation: 'encode' | 'decode', reason: string) =>
     new BillingError(400, 'invalid_payload', `Payload ${index} could not be ${operation}d: ${reason}`),
   payloadTooLarge: () => new BillingError(413, 'payload_too_large', 'The request body is too large.'),
+  malformedBody: (contentEncoding: string | null) =>
+    new BillingError(
+      400,
+      'malformed_body',
+      contentEncoding === null
+        ? 'The request body could not be read whole.'
+        : `The request body is not valid ${contentEncoding}, as its Content-Encoding says.`,
+    ),
+  unsupportedContentEncoding: (contentEncoding: string) =>
+    new BillingError(
+      415,
+      'unsupported_content_encoding',
+      `Content-Encoding ${contentEncoding} is not supported: send the body as it is, or as gzip, deflate or br.`,
+    ),
+  malformedPath: () =>
+    new BillingError(400, 'malformed_path', 'The path is not valid percent-encoded UTF-8.'),
   unsupportedMediaType: () =>
     new BillingError(415, 'unsupported_media_type', 'Send the body as application/json (UTF-8).'),
   temporalUnavailable: () =>

@@ -92,7 +92,10 @@ export function createOpenApiDocument(serverUrl: string, operations: readonly (R
       title: 'Credits billing API',
       version: '1.0.0',
       description:
-        'Prepaid credits sold through Stripe, granted exactly once. Errors: `{"error": {"code", "message"}}`.',
+        'Prepaid credits sold through Stripe, granted exactly once. Errors: `{"error": {"code", "message"}}`. ' +
+        'On every route, a request that cannot be read changes nothing: a body that is not what its ' +
+        'Content-Encoding says answers 400 `malformed_body`, a Content-Encoding other than gzip, deflate or br ' +
+        '415 `unsupported_content_encoding`, a path that is not valid percent-encoded UTF-8 400 `malformed_path`.',
     },
     servers: [{ url: serverUrl }],
     security: [{ apiKey: [] }],
