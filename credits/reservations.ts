@@ -91,7 +91,15 @@ export async function holdCredits(
     if (existing) {
       const reservation = toReservation(existing);
       if (reservation.amount !== request.amount || existing.ttl_seconds !== request.ttlSeconds) {
-        throw errors.idempotencyKeyReused();
+        throw errors.idempotencyKeyReused({
+          at: reservation.createdAt,
+          made: `reservation ${reservation.id} (${reservation.amount} credits for ${existing.ttl_seconds} s)`,
+          details: {
+            reservationId: reservation.id,
+            amount: reservation.amount,
+            ttlSeconds: existing.ttl_seconds,
+          },
+        });
       }
       return { reservation, created: false };
     }

@@ -26,6 +26,16 @@ export class BillingError extends Error {
   }
 }
 
+/** What an idempotency key was first used for, told back when it comes again with other parameters. */
+export interface FirstUse {
+  /** When, if the row that the key made records it. */
+  at?: Date;
+  /** The row the key made, in words: `ledger entry 42 (a debit of 5 credits)`. */
+  made: string;
+  /** The same, for programs: its ID and the parameters it was made with. */
+  details: Record<string, unknown>;
+}
+
 export const errors = {
   missingSignature: () =>
     new BillingError(400, 'missing_signature', 'The Stripe-Signature header is required.'),
@@ -108,11 +118,17 @@ export const errors = {
       'capture_exceeds_hold',
       `The reservation holds ${held} credits; ${amount} cannot be captured.`,
     ),
-  idempotencyKeyReused: () =>
+  /**
+   * Keys belong to one account, so what is told of the first use is the caller's own: which row
+   * the key made and with what parameters, so that a caller can see it reused a key of its own.
+   */
+  idempotencyKeyReused: (first: FirstUse) =>
     new BillingError(
       409,
       'idempotency_key_reused',
-      'This idempotency key was already used with other parameters.',
+      `This idempotency key was first used${first.at ? ` at ${first.at.toISOString()}` : ''} for ${first.made}, ` +
+        'with other parameters: the same key replays that request only with the same parameters; a new request needs a new key.',
+      { ...(first.at ? { firstUsedAt: first.at.toISOString() } : {}), ...first.details },
     ),
   redirectNotAllowed: (field: string, host: string) =>
     new BillingError(422, 'redirect_url_not_allowed', `${field}: ${host} is not an allowed redirect host.`),

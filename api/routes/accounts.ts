@@ -213,7 +213,9 @@ export const accountRoutes = [
       400: '`invalid_request`.',
       402: 'The balance would go below zero (`insufficient_credits`).',
       404: '`account_not_found`.',
-      409: 'The key was used with another amount or reason (`idempotency_key_reused`).',
+      409:
+        'The key was used with another amount or reason (`idempotency_key_reused`); `details` tell its first use: ' +
+        '`firstUsedAt`, `entryId`, `amount`, `reasonMatches`.',
     },
     handler: async ({ params, body, deps }) => {
       const entry = await spendCredits(deps, params.id, body);

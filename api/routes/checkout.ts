@@ -65,7 +65,17 @@ export async function openCheckoutSession(
   const scopedKey = idempotencyKey ? accountScopedKey('checkout', account.id, idempotencyKey) : null;
   if (scopedKey) {
     const earlier = await findCheckoutByIdempotencyKey(sql, scopedKey);
-    if (earlier && earlier.requestFingerprint !== fingerprint) throw errors.idempotencyKeyReused();
+    if (earlier && earlier.requestFingerprint !== fingerprint) {
+      throw errors.idempotencyKeyReused({
+        made: `checkout session ${earlier.id} (${earlier.credits} credits for ${earlier.amountCents} ${earlier.currency})`,
+        details: {
+          checkoutSessionId: earlier.id,
+          credits: earlier.credits,
+          amountCents: earlier.amountCents,
+          currency: earlier.currency,
+        },
+      });
+    }
     if (earlier) return earlier;
   }
   // Derived from our own IDs, never a clock or a random number, so a retry is the same request.

@@ -157,7 +157,20 @@ async function grantCredits(
     grant.priority === (request.priority ?? DEFAULT_PRIORITY[request.category]) &&
     grant.reason === request.reason &&
     (grant.expiresAt?.getTime() ?? null) === (expiresAt?.getTime() ?? null);
-  if (!applied && !same) throw errors.idempotencyKeyReused();
+  if (!applied && !same) {
+    throw errors.idempotencyKeyReused({
+      at: grant.createdAt,
+      made: `grant ${grant.id} (${grant.amount} ${grant.category} credits)`,
+      details: {
+        grantId: grant.id,
+        amount: grant.amount,
+        category: grant.category,
+        priority: grant.priority,
+        expiresAt: grant.expiresAt?.toISOString() ?? null,
+        reasonMatches: grant.reason === request.reason,
+      },
+    });
+  }
   return { grant, applied };
 }
 
@@ -230,7 +243,9 @@ export const grantRoutes = [
     errors: {
       400: '`invalid_request` (including an expiry in the past).',
       404: '`account_not_found`.',
-      409: 'The key was used with other parameters (`idempotency_key_reused`).',
+      409:
+        'The key was used with other parameters (`idempotency_key_reused`); `details` tell its first use: ' +
+        '`firstUsedAt`, `grantId`, `amount`, `category`, `priority`, `expiresAt`, `reasonMatches`.',
     },
     handler: async ({ params, body, caller, deps }) => {
       const { grant, applied } = await grantCredits(deps.sql, params.id, body, caller.name);

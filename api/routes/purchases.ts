@@ -140,7 +140,9 @@ export const purchaseRoutes = [
     errors: {
       400: '`invalid_request` (including credits outside the configured range).',
       404: '`account_not_found` or `pack_not_found`.',
-      409: 'The Idempotency-Key was used with other parameters (`idempotency_key_reused`).',
+      409:
+        'The Idempotency-Key was used with other parameters (`idempotency_key_reused`); `details` name the ' +
+        'session it made: `checkoutSessionId`, `credits`, `amountCents`, `currency`.',
       422: 'A redirect URL is not on an allowed host (`redirect_url_not_allowed`).',
       502: 'Stripe refused the request (`stripe_error`, with `details.stripeCode`).',
       503: 'No Stripe key configured (`stripe_not_configured`).',

@@ -155,7 +155,9 @@ export const reservationRoutes = [
       400: '`invalid_request`.',
       402: 'Not enough available credits (`insufficient_credits`).',
       404: '`account_not_found`.',
-      409: '`idempotency_key_reused`.',
+      409:
+        'The key was used with another amount or TTL (`idempotency_key_reused`); `details` tell its first use: ' +
+        '`firstUsedAt`, `reservationId`, `amount`, `ttlSeconds`.',
     },
     handler: async ({ params, body, deps }) => {
       const { reservation, created } = await reserveCredits(deps, params.id, body);
