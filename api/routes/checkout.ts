@@ -32,14 +32,14 @@ export interface CheckoutRequest {
 
 /**
  * A Stripe Checkout Session for a pack or a number of credits, priced by the server, once per
- * Idempotency-Key: the same key with the same request answers the session it made, with
- * another request a conflict. Nothing is stored as sold when Stripe did not create the session.
+ * Idempotency-Key: the same key with the same request answers the session it made (a replay),
+ * with another request a conflict. Nothing is stored as sold when Stripe did not create the session.
  */
 export async function openCheckoutSession(
   { sql, stripe, config }: CheckoutDependencies,
   body: CheckoutRequest,
   idempotencyKey: string | undefined,
-): Promise<CheckoutSnapshot> {
+): Promise<{ snapshot: CheckoutSnapshot; replayed: boolean }> {
   const allowedHosts = new Set(config.checkoutAllowedRedirectHosts.map((host) => host.toLowerCase()));
 
   // Customers are sent back only to the client's own sites, never to a URL an attacker chose.
@@ -76,7 +76,7 @@ export async function openCheckoutSession(
         },
       });
     }
-    if (earlier) return earlier;
+    if (earlier) return { snapshot: earlier, replayed: true };
   }
   // Derived from our own IDs, never a clock or a random number, so a retry is the same request.
   // Stripe takes keys of at most 255 characters; a longer one is sent as its digest.
@@ -128,7 +128,7 @@ export async function openCheckoutSession(
     throw error;
   }
 
-  return saveCheckoutSnapshot(sql, {
+  const snapshot = await saveCheckoutSnapshot(sql, {
     id: session.id,
     accountId: account.id,
     packId: sale.packId,
@@ -139,4 +139,5 @@ export async function openCheckoutSession(
     idempotencyKey: scopedKey,
     requestFingerprint: fingerprint,
   });
+  return { snapshot, replayed: false };
 }

@@ -4,6 +4,7 @@ import {
   closeGrantIn,
   createGrant,
   findGrant,
+  grantAsCreated,
   listGrants,
   summarizeCredits,
   type Grant,
@@ -171,7 +172,8 @@ async function grantCredits(
       },
     });
   }
-  return { grant, applied };
+  // A replay answers what the first answer said, not what the grant holds now.
+  return { grant: applied ? grant : await grantAsCreated(sql, grant), applied };
 }
 
 /**
@@ -234,11 +236,14 @@ export const grantRoutes = [
     path: '/v1/accounts/:id/grants',
     role: 'admin',
     summary: 'Grant promotional or manual credits, once per idempotency key',
+    replays: 'the same `idempotencyKey` with the same parameters',
     params: accountParams,
     body: createGrantBody,
     responses: {
-      201: ['Granted; `createdBy` names the API key.', grantResponse],
-      200: ['The same key replayed: the grant it made.', grantResponse],
+      201: [
+        'Granted; `createdBy` names the API key. A replay answers the grant as it was created.',
+        grantResponse,
+      ],
     },
     errors: {
       400: '`invalid_request` (including an expiry in the past).',
@@ -249,7 +254,7 @@ export const grantRoutes = [
     },
     handler: async ({ params, body, caller, deps }) => {
       const { grant, applied } = await grantCredits(deps.sql, params.id, body, caller.name);
-      return { status: applied ? 201 : 200, body: presentGrant(grant) };
+      return { status: 201, body: presentGrant(grant), replayed: !applied };
     },
   }),
 

@@ -132,6 +132,7 @@ export const purchaseRoutes = [
     path: '/v1/checkout/sessions',
     role: 'write',
     summary: 'Create a Stripe Checkout Session for a pack or a custom number of credits',
+    replays: 'the same `Idempotency-Key` with the same body',
     body: createCheckoutBody,
     headers: checkoutHeaders,
     responses: {
@@ -147,10 +148,10 @@ export const purchaseRoutes = [
       502: 'Stripe refused the request (`stripe_error`, with `details.stripeCode`).',
       503: 'No Stripe key configured (`stripe_not_configured`).',
     },
-    handler: async ({ body, headers, deps }) => ({
-      status: 201,
-      body: presentCheckout(await openCheckoutSession(deps, body, headers['idempotency-key'])),
-    }),
+    handler: async ({ body, headers, deps }) => {
+      const { snapshot, replayed } = await openCheckoutSession(deps, body, headers['idempotency-key']);
+      return { status: 201, body: presentCheckout(snapshot), replayed };
+    },
   }),
 
   defineRoute({
