@@ -67,11 +67,12 @@ export const codecRoutes = (['decode', 'encode'] as const).map((operation): Docu
   body: codecPayloads,
   responses: { 200: [`The payloads, ${operation}d, in the same order.`, codecPayloads] },
   errors: {
-    400: `A payload that cannot be ${operation}d (\`invalid_payload\`), or a malformed body.`,
+    400: `A payload that cannot be ${operation}d (\`invalid_payload\`), or a malformed body (\`malformed_json\`, \`malformed_body\`).`,
     401: 'Missing or invalid codec token or admin API key (`unauthorized`).',
     403: 'A browser origin other than TEMPORAL_UI_ORIGIN (`origin_not_allowed`), or another namespace (`namespace_not_served`).',
     404: 'No codec token and no admin API key is configured (`codec_not_configured`).',
     413: 'Body over 8 MB (`payload_too_large`).',
+    415: 'A Content-Encoding other than gzip, deflate or br (`unsupported_content_encoding`).',
   },
 }));
 

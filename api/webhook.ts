@@ -57,8 +57,11 @@ export const stripeWebhookRoute: DocumentedRoute = {
     ],
   },
   errors: {
-    400: '`missing_signature`, `invalid_signature`, `signature_expired`, `malformed_json` or `invalid_event`.',
+    400:
+      '`missing_signature`, `invalid_signature`, `signature_expired`, `malformed_json`, `invalid_event`, or a body ' +
+      'that is not what its Content-Encoding says (`malformed_body`).',
     413: 'Body over the limit (`payload_too_large`).',
+    415: 'A Content-Encoding other than gzip, deflate or br (`unsupported_content_encoding`).',
     503: 'Temporal or the database unavailable (`temporal_unavailable`, `database_unavailable`): Stripe retries.',
   },
 };

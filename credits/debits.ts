@@ -44,6 +44,13 @@ export async function debitCredits(
     entry.accountId === request.accountId &&
     entry.delta === -request.amount &&
     entry.reason === request.reason;
-  if (!result.applied && !sameRequest) throw errors.idempotencyKeyReused();
+  if (!result.applied && !sameRequest) {
+    const reasonMatches = entry.reason === request.reason;
+    throw errors.idempotencyKeyReused({
+      at: entry.createdAt,
+      made: `ledger entry ${entry.id} (a debit of ${-entry.delta} credits${reasonMatches ? '' : ' with another reason'})`,
+      details: { entryId: entry.id, amount: -entry.delta, reasonMatches },
+    });
+  }
   return result;
 }

@@ -177,6 +177,30 @@ export async function createGrant(
 }
 
 /**
+ * The grant as its creation left it, for answering a replay of that creation as it was first
+ * answered: live, holding its amount less what it repaid at once of the account's debts (the
+ * allocations its own key drew from it), whatever happened to it since.
+ */
+export async function grantAsCreated(tx: Queryable, grant: Grant): Promise<Grant> {
+  const [row] = await tx<{ taken: string }[]>`
+    SELECT COALESCE(SUM(amount), 0)::text AS taken FROM credit_allocations
+    WHERE business_key = ${grant.businessKey} AND grant_id = ${grant.id}`;
+  const taken = count(row?.taken ?? '0', 'taken');
+  return {
+    ...grant,
+    remaining: grant.amount - taken,
+    drawn: taken,
+    expired: 0,
+    voided: 0,
+    revokedRemaining: 0,
+    owed: 0,
+    repaid: 0,
+    closedAt: null,
+    closedReason: null,
+  };
+}
+
+/**
  * Takes up to `amount` credits from the account's live grants in draw-down order, recording
  * each allocation under the movement's key; answers how many it took.
  */

@@ -26,6 +26,7 @@ export {
   findDueGrants,
   findGrant,
   findGrantByKey,
+  grantAsCreated,
   listGrants,
   reviseRevocation,
   summarizeCredits,

@@ -91,7 +91,15 @@ export async function holdCredits(
     if (existing) {
       const reservation = toReservation(existing);
       if (reservation.amount !== request.amount || existing.ttl_seconds !== request.ttlSeconds) {
-        throw errors.idempotencyKeyReused();
+        throw errors.idempotencyKeyReused({
+          at: reservation.createdAt,
+          made: `reservation ${reservation.id} (${reservation.amount} credits for ${existing.ttl_seconds} s)`,
+          details: {
+            reservationId: reservation.id,
+            amount: reservation.amount,
+            ttlSeconds: existing.ttl_seconds,
+          },
+        });
       }
       return { reservation, created: false };
     }
@@ -115,7 +123,7 @@ export async function holdCredits(
 export async function captureReservation(
   sql: Sql,
   request: { accountId: string; reservationId: string; amount?: number; reason: string },
-): Promise<{ reservation: Reservation; entry: LedgerEntry }> {
+): Promise<{ reservation: Reservation; entry: LedgerEntry; replayed: boolean }> {
   return sql.begin(async (tx) => {
     await lockAccountBalance(tx, request.accountId);
     const reservation = await lockReservation(tx, request.accountId, request.reservationId);
@@ -129,7 +137,7 @@ export async function captureReservation(
         reason: request.reason,
       });
     if (reservation.status === 'captured' && reservation.captured === amount) {
-      return { reservation, entry: (await debit()).entry };
+      return { reservation, entry: (await debit()).entry, replayed: true };
     }
     if (reservation.status !== 'held') throw errors.reservationSettled(reservation.id, reservation.status);
     // Past its TTL a hold is over, whether or not its timer has released it yet.
@@ -142,7 +150,7 @@ export async function captureReservation(
     const [row] = await tx<ReservationRow[]>`
       UPDATE credit_reservations SET status = 'captured', captured = ${amount}, settled_at = now()
       WHERE id = ${reservation.id} RETURNING ${tx.unsafe(COLUMNS)}`;
-    return { reservation: row ? toReservation(row) : reservation, entry };
+    return { reservation: row ? toReservation(row) : reservation, entry, replayed: false };
   });
 }
 

@@ -13,6 +13,9 @@ export const ERROR_CATALOGUE = {
   invalid_request: { status: 400 },
   payload_too_large: { status: 413 },
   unsupported_media_type: { status: 415 },
+  malformed_body: { status: 400 },
+  unsupported_content_encoding: { status: 415 },
+  malformed_path: { status: 400 },
   route_not_found: { status: 404 },
   // Who may call
   unauthorized: { status: 401 },

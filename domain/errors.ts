@@ -33,6 +33,16 @@ export class BillingError extends Error {
   }
 }
 
+/** What an idempotency key was first used for, told back when it comes again with other parameters. */
+export interface FirstUse {
+  /** When, if the row that the key made records it. */
+  at?: Date;
+  /** The row the key made, in words: `ledger entry 42 (a debit of 5 credits)`. */
+  made: string;
+  /** The same, for programs: its ID and the parameters it was made with. */
+  details: Record<string, unknown>;
+}
+
 export const errors = {
   missingSignature: () => new BillingError('missing_signature', 'The Stripe-Signature header is required.'),
   invalidSignature: () =>
@@ -97,10 +107,16 @@ export const errors = {
       'capture_exceeds_hold',
       `The reservation holds ${held} credits; ${amount} cannot be captured.`,
     ),
-  idempotencyKeyReused: () =>
+  /**
+   * Keys belong to one account, so what is told of the first use is the caller's own: which row
+   * the key made and with what parameters, so that a caller can see it reused a key of its own.
+   */
+  idempotencyKeyReused: (first: FirstUse) =>
     new BillingError(
       'idempotency_key_reused',
-      'This idempotency key was already used with other parameters.',
+      `This idempotency key was first used${first.at ? ` at ${first.at.toISOString()}` : ''} for ${first.made}, ` +
+        'with other parameters: the same key replays that request only with the same parameters; a new request needs a new key.',
+      { ...(first.at ? { firstUsedAt: first.at.toISOString() } : {}), ...first.details },
     ),
   redirectNotAllowed: (field: string, host: string) =>
     new BillingError('redirect_url_not_allowed', `${field}: ${host} is not an allowed redirect host.`),
@@ -166,6 +182,19 @@ export const errors = {
   invalidPayload: (index: number, operation: 'encode' | 'decode', reason: string) =>
     new BillingError('invalid_payload', `Payload ${index} could not be ${operation}d: ${reason}`),
   payloadTooLarge: () => new BillingError('payload_too_large', 'The request body is too large.'),
+  malformedBody: (contentEncoding: string | null) =>
+    new BillingError(
+      'malformed_body',
+      contentEncoding === null
+        ? 'The request body could not be read whole.'
+        : `The request body is not valid ${contentEncoding}, as its Content-Encoding says.`,
+    ),
+  unsupportedContentEncoding: (contentEncoding: string) =>
+    new BillingError(
+      'unsupported_content_encoding',
+      `Content-Encoding ${contentEncoding} is not supported: send the body as it is, or as gzip, deflate or br.`,
+    ),
+  malformedPath: () => new BillingError('malformed_path', 'The path is not valid percent-encoded UTF-8.'),
   unsupportedMediaType: () =>
     new BillingError('unsupported_media_type', 'Send the body as application/json (UTF-8).'),
   temporalUnavailable: () =>

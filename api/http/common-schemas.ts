@@ -38,11 +38,25 @@ export const idempotencyKey = z
     example: 'order-7731',
   });
 
+// Characters that change how the rest of a text is shown while not being seen themselves.
+// Bidirectional controls (Unicode's Bidi_Control: embeddings, overrides, isolates, marks) reorder
+// what follows them, so a stored reason can read otherwise than it was written ("Trojan Source").
+const BIDIRECTIONAL_CONTROL = /\p{Bidi_Control}/u;
+// Invisible characters hide inside words: a zero-width space, the word joiner and invisible
+// operators (U+2060–U+2064), a byte order mark.
+const INVISIBLE = /[\u200B\u2060-\u2064\uFEFF]/u;
+// The zero-width non-joiner and joiner are spelling in Persian and Indic scripts and hold emoji
+// sequences together (👩🏽‍💻): accepted between two visible characters, refused anywhere else.
+const JOINED = String.raw`[\p{L}\p{M}\p{N}\p{Extended_Pictographic}\p{Emoji_Modifier}]`;
+const STRAY_JOINER = new RegExp(String.raw`(?<!${JOINED})[\u200C\u200D]|[\u200C\u200D](?!${JOINED})`, 'u');
+
 /**
- * Text a person wrote (a reason, a note, a description): it is stored and read back, so it must
- * survive PostgreSQL as sent. NUL and other control characters are refused (PostgreSQL text
- * refuses NUL), and so are lone surrogates (the driver would store them as U+FFFD, and a
- * faithful replay would no longer match).
+ * Text a person wrote (a reason, a note, a description): it is stored and shown to people again
+ * (the ledger, the audit log, the review desk, webhook payloads), so it must read as it was
+ * written and survive PostgreSQL as sent. Refused, each with its own message: control characters
+ * (PostgreSQL text refuses NUL; C1 controls include a terminal escape), lone surrogates (the
+ * driver would store U+FFFD, and a faithful replay would no longer match), bidirectional controls
+ * and invisible characters. Every route takes such text through this one schema.
  */
 export const humanText = (max: number) =>
   z
@@ -51,7 +65,15 @@ export const humanText = (max: number) =>
     .max(max)
     // Cc: C0, DEL and C1 (U+0085 is a line break, U+009B a terminal escape introducer).
     .refine((text) => !/\p{Cc}/u.test(text), 'no control characters')
-    .refine((text) => !/\p{Cs}/u.test(text), 'well-formed Unicode (no lone surrogates)');
+    .refine((text) => !/\p{Cs}/u.test(text), 'well-formed Unicode (no lone surrogates)')
+    .refine(
+      (text) => !BIDIRECTIONAL_CONTROL.test(text),
+      'no bidirectional controls (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F, U+061C): they reorder how the text reads',
+    )
+    .refine(
+      (text) => !INVISIBLE.test(text) && !STRAY_JOINER.test(text),
+      'no invisible characters (U+200B, U+2060–U+2064, U+FEFF; U+200C and U+200D only between two visible characters)',
+    );
 
 /** `limit` and `cursor` of a listing paged by an opaque cursor (api/cursors.ts). */
 export function pageQueryFields(items: string) {

@@ -2,6 +2,7 @@ import type { IRouter } from 'express';
 import type { ApiRole } from '../../config/env';
 import { requireRole } from '../auth';
 import type { AppDependencies } from '../dependencies';
+import { REPLAYED_HEADER } from './replays';
 import type { Route } from './route';
 
 /**
@@ -23,7 +24,8 @@ export function mountRoutes(app: IRouter, routes: readonly Route[], deps: AppDep
         body: req.body as unknown,
         header: (name: string) => req.get(name),
       };
-      const { status, body } = await route.serve(request, caller, deps);
+      const { status, body, replayed } = await route.serve(request, caller, deps);
+      if (replayed) res.set(REPLAYED_HEADER, 'true');
       if (body === undefined) res.status(status).end();
       else res.status(status).json(body);
     });

@@ -6,6 +6,7 @@ import {
   type ZodOpenApiResponsesObject,
 } from 'zod-openapi';
 import { errorResponse } from './common-schemas';
+import { replayedHeaders } from './replays';
 import type { DocumentedRoute, OperationDescription, Route } from './route';
 
 /**
@@ -19,12 +20,22 @@ const json = (schema: z.ZodType) => ({ content: { 'application/json': { schema }
 /** Express's `/accounts/:id` → OpenAPI's `/accounts/{id}`. */
 export const openApiPath = (path: string) => path.replace(/:(\w+)/g, '{$1}');
 
-function responses({ responses: answers, errors }: OperationDescription): ZodOpenApiResponsesObject {
+function responses(
+  { responses: answers, errors }: OperationDescription,
+  replays?: string,
+): ZodOpenApiResponsesObject {
+  // A route that replays says so on each success answer, with the header a replay carries.
+  const headers = replays === undefined ? {} : { headers: replayedHeaders(replays) };
   return {
     ...Object.fromEntries(
       Object.entries(answers).map(([status, answer]) => [
         status,
-        typeof answer === 'string' ? { description: answer } : { description: answer[0], ...json(answer[1]) },
+        {
+          ...(typeof answer === 'string'
+            ? { description: answer }
+            : { description: answer[0], ...json(answer[1]) }),
+          ...(status.startsWith('2') ? headers : {}),
+        },
       ]),
     ),
     ...Object.fromEntries(
@@ -36,7 +47,7 @@ function responses({ responses: answers, errors }: OperationDescription): ZodOpe
   };
 }
 
-function describe(operation: OperationDescription): ZodOpenApiOperationObject {
+function describe(operation: OperationDescription, replays?: string): ZodOpenApiOperationObject {
   const requestParams: ZodOpenApiParameters = {
     ...(operation.params ? { path: operation.params } : {}),
     ...(operation.query ? { query: operation.query } : {}),
@@ -47,16 +58,16 @@ function describe(operation: OperationDescription): ZodOpenApiOperationObject {
     ...(operation.description ? { description: operation.description } : {}),
     ...(Object.keys(requestParams).length > 0 ? { requestParams } : {}),
     ...(operation.body ? { requestBody: json(operation.body) } : {}),
-    responses: responses(operation),
+    responses: responses(operation, replays),
   };
 }
 
 /** A route behind an API key: the key's 401, and the role it needs. */
 function describeRoute(route: Route): ZodOpenApiOperationObject {
-  const operation = describe({
-    ...route,
-    errors: { ...route.errors, 401: 'Missing or invalid API key (`unauthorized`).' },
-  });
+  const operation = describe(
+    { ...route, errors: { ...route.errors, 401: 'Missing or invalid API key (`unauthorized`).' } },
+    route.replays,
+  );
   const needs = `Needs an API key with the \`${route.role}\` role (or above).`;
   return {
     ...operation,
@@ -92,7 +103,10 @@ export function createOpenApiDocument(serverUrl: string, operations: readonly (R
       title: 'Credits billing API',
       version: '1.0.0',
       description:
-        'Prepaid credits sold through Stripe, granted exactly once. Errors: `{"error": {"code", "message"}}`.',
+        'Prepaid credits sold through Stripe, granted exactly once. Errors: `{"error": {"code", "message"}}`. ' +
+        'On every route, a request that cannot be read changes nothing: a body that is not what its ' +
+        'Content-Encoding says answers 400 `malformed_body`, a Content-Encoding other than gzip, deflate or br ' +
+        '415 `unsupported_content_encoding`, a path that is not valid percent-encoded UTF-8 400 `malformed_path`.',
     },
     servers: [{ url: serverUrl }],
     security: [{ apiKey: [] }],

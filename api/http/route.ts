@@ -58,12 +58,20 @@ export interface RouteResult {
   status: number;
   /** Sent as JSON; none for a 204. */
   body?: unknown;
+  /** This answer repeats the first answer to the same request: sent with `Idempotent-Replayed: true`. */
+  replayed?: boolean;
 }
 
 /** A route behind an API key: mounted by `mountRoutes`, described by `createOpenApiDocument`. */
 export interface Route extends OperationDescription {
   /** The lowest role that may call it (read < write < admin); below it, 403 `insufficient_role`. */
   role: ApiRole;
+  /**
+   * For a route that answers a repeated request as it answered the first time: what makes a
+   * request a repeat (`the same idempotencyKey`). Its success answers document the
+   * `Idempotent-Replayed` header; only such a route may answer `replayed`.
+   */
+  replays?: string;
   /** Parses params, query, body and headers (400 `invalid_request`), then runs the handler. */
   serve(request: RawRequest, caller: Caller, deps: AppDependencies): Promise<RouteResult>;
 }
@@ -84,6 +92,7 @@ export interface RouteSpec<P, Q, B, H, S extends number> extends Omit<
   'params' | 'query' | 'body' | 'headers' | 'responses'
 > {
   role: ApiRole;
+  replays?: string;
   params?: P;
   query?: Q;
   body?: B;
@@ -94,7 +103,9 @@ export interface RouteSpec<P, Q, B, H, S extends number> extends Omit<
    * throws a `BillingError`. The body is not checked against its schema by the compiler: it
    * would widen the literals of a body written in place (`deleted: true`) and refuse them.
    */
-  handler: (input: RouteInput<P, Q, B, H>) => Promise<{ status: NoInfer<S>; body?: unknown }>;
+  handler: (
+    input: RouteInput<P, Q, B, H>,
+  ) => Promise<{ status: NoInfer<S>; body?: unknown; replayed?: boolean }>;
 }
 
 const parsePart = (schema: z.ZodType | undefined, value: () => unknown): unknown =>
@@ -124,7 +135,13 @@ export function defineRoute<
           Object.fromEntries(Object.keys(headers?.shape ?? {}).map((name) => [name, request.header(name)])),
         ),
       } as Pick<RouteInput<P, Q, B, H>, 'params' | 'query' | 'body' | 'headers'>;
-      return handler({ ...parsed, caller, deps });
+      const result = await handler({ ...parsed, caller, deps });
+      if (result.replayed && description.replays === undefined) {
+        throw new Error(
+          `${description.method} ${description.path} answered a replay but declares no replays`,
+        );
+      }
+      return result;
     },
   };
 }

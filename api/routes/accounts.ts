@@ -129,11 +129,11 @@ async function spendCredits(
   deps: BalanceFollowUpDependencies,
   id: string,
   debit: { amount: number; idempotencyKey: string; reason: string },
-): Promise<LedgerEntry> {
+): Promise<{ entry: LedgerEntry; applied: boolean }> {
   await requireAccount(deps.sql, id);
-  const { entry } = await debitCredits(deps.sql, { accountId: id, ...debit });
+  const debited = await debitCredits(deps.sql, { accountId: id, ...debit });
   await startBalanceFollowUps(deps, id);
-  return entry;
+  return debited;
 }
 
 // --- presenting ---------------------------------------------------------------------------
@@ -213,18 +213,21 @@ export const accountRoutes = [
     path: '/v1/accounts/:id/debits',
     role: 'write',
     summary: 'Spend credits, once per idempotency key',
+    replays: 'the same `idempotencyKey` with the same amount and reason',
     params: accountParams,
     body: createDebitBody,
-    responses: { 201: ['Debited (or the same key replayed: the original result).', debitResponse] },
+    responses: { 201: ['Debited. A replay answers the original result.', debitResponse] },
     errors: {
       400: '`invalid_request`.',
       402: 'The balance would go below zero (`insufficient_credits`).',
       404: '`account_not_found`.',
-      409: 'The key was used with another amount or reason (`idempotency_key_reused`).',
+      409:
+        'The key was used with another amount or reason (`idempotency_key_reused`); `details` tell its first use: ' +
+        '`firstUsedAt`, `entryId`, `amount`, `reasonMatches`.',
     },
     handler: async ({ params, body, deps }) => {
-      const entry = await spendCredits(deps, params.id, body);
-      return { status: 201, body: { entryId: entry.id, balance: entry.balanceAfter } };
+      const { entry, applied } = await spendCredits(deps, params.id, body);
+      return { status: 201, body: { entryId: entry.id, balance: entry.balanceAfter }, replayed: !applied };
     },
   }),
 ];

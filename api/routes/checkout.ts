@@ -32,14 +32,14 @@ export interface CheckoutRequest {
 
 /**
  * A Stripe Checkout Session for a pack or a number of credits, priced by the server, once per
- * Idempotency-Key: the same key with the same request answers the session it made, with
- * another request a conflict. Nothing is stored as sold when Stripe did not create the session.
+ * Idempotency-Key: the same key with the same request answers the session it made (a replay),
+ * with another request a conflict. Nothing is stored as sold when Stripe did not create the session.
  */
 export async function openCheckoutSession(
   { sql, stripe, config }: CheckoutDependencies,
   body: CheckoutRequest,
   idempotencyKey: string | undefined,
-): Promise<CheckoutSnapshot> {
+): Promise<{ snapshot: CheckoutSnapshot; replayed: boolean }> {
   const allowedHosts = new Set(config.checkoutAllowedRedirectHosts.map((host) => host.toLowerCase()));
 
   // Customers are sent back only to the client's own sites, never to a URL an attacker chose.
@@ -65,8 +65,18 @@ export async function openCheckoutSession(
   const scopedKey = idempotencyKey ? accountScopedKey('checkout', account.id, idempotencyKey) : null;
   if (scopedKey) {
     const earlier = await findCheckoutByIdempotencyKey(sql, scopedKey);
-    if (earlier && earlier.requestFingerprint !== fingerprint) throw errors.idempotencyKeyReused();
-    if (earlier) return earlier;
+    if (earlier && earlier.requestFingerprint !== fingerprint) {
+      throw errors.idempotencyKeyReused({
+        made: `checkout session ${earlier.id} (${earlier.credits} credits for ${earlier.amountCents} ${earlier.currency})`,
+        details: {
+          checkoutSessionId: earlier.id,
+          credits: earlier.credits,
+          amountCents: earlier.amountCents,
+          currency: earlier.currency,
+        },
+      });
+    }
+    if (earlier) return { snapshot: earlier, replayed: true };
   }
   // Derived from our own IDs, never a clock or a random number, so a retry is the same request.
   const saleKey = scopedKey ?? `checkout:request-${await nextCheckoutRequestNumber(sql)}`;
@@ -95,7 +105,7 @@ export async function openCheckoutSession(
     throw error;
   }
 
-  return saveCheckoutSnapshot(sql, {
+  const snapshot = await saveCheckoutSnapshot(sql, {
     id: session.id,
     accountId: account.id,
     packId: sale.packId,
@@ -106,4 +116,5 @@ export async function openCheckoutSession(
     idempotencyKey: scopedKey,
     requestFingerprint: fingerprint,
   });
+  return { snapshot, replayed: false };
 }

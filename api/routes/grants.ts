@@ -4,6 +4,7 @@ import {
   closeGrantIn,
   createGrant,
   findGrant,
+  grantAsCreated,
   listGrants,
   summarizeCredits,
   type Grant,
@@ -157,8 +158,22 @@ async function grantCredits(
     grant.priority === (request.priority ?? DEFAULT_PRIORITY[request.category]) &&
     grant.reason === request.reason &&
     (grant.expiresAt?.getTime() ?? null) === (expiresAt?.getTime() ?? null);
-  if (!applied && !same) throw errors.idempotencyKeyReused();
-  return { grant, applied };
+  if (!applied && !same) {
+    throw errors.idempotencyKeyReused({
+      at: grant.createdAt,
+      made: `grant ${grant.id} (${grant.amount} ${grant.category} credits)`,
+      details: {
+        grantId: grant.id,
+        amount: grant.amount,
+        category: grant.category,
+        priority: grant.priority,
+        expiresAt: grant.expiresAt?.toISOString() ?? null,
+        reasonMatches: grant.reason === request.reason,
+      },
+    });
+  }
+  // A replay answers what the first answer said, not what the grant holds now.
+  return { grant: applied ? grant : await grantAsCreated(sql, grant), applied };
 }
 
 /**
@@ -221,20 +236,25 @@ export const grantRoutes = [
     path: '/v1/accounts/:id/grants',
     role: 'admin',
     summary: 'Grant promotional or manual credits, once per idempotency key',
+    replays: 'the same `idempotencyKey` with the same parameters',
     params: accountParams,
     body: createGrantBody,
     responses: {
-      201: ['Granted; `createdBy` names the API key.', grantResponse],
-      200: ['The same key replayed: the grant it made.', grantResponse],
+      201: [
+        'Granted; `createdBy` names the API key. A replay answers the grant as it was created.',
+        grantResponse,
+      ],
     },
     errors: {
       400: '`invalid_request` (including an expiry in the past).',
       404: '`account_not_found`.',
-      409: 'The key was used with other parameters (`idempotency_key_reused`).',
+      409:
+        'The key was used with other parameters (`idempotency_key_reused`); `details` tell its first use: ' +
+        '`firstUsedAt`, `grantId`, `amount`, `category`, `priority`, `expiresAt`, `reasonMatches`.',
     },
     handler: async ({ params, body, caller, deps }) => {
       const { grant, applied } = await grantCredits(deps.sql, params.id, body, caller.name);
-      return { status: applied ? 201 : 200, body: presentGrant(grant) };
+      return { status: 201, body: presentGrant(grant), replayed: !applied };
     },
   }),
 

@@ -132,6 +132,7 @@ export const purchaseRoutes = [
     path: '/v1/checkout/sessions',
     role: 'write',
     summary: 'Create a Stripe Checkout Session for a pack or a custom number of credits',
+    replays: 'the same `Idempotency-Key` with the same body',
     body: createCheckoutBody,
     headers: checkoutHeaders,
     responses: {
@@ -140,15 +141,17 @@ export const purchaseRoutes = [
     errors: {
       400: '`invalid_request` (including credits outside the configured range).',
       404: '`account_not_found` or `pack_not_found`.',
-      409: 'The Idempotency-Key was used with other parameters (`idempotency_key_reused`).',
+      409:
+        'The Idempotency-Key was used with other parameters (`idempotency_key_reused`); `details` name the ' +
+        'session it made: `checkoutSessionId`, `credits`, `amountCents`, `currency`.',
       422: 'A redirect URL is not on an allowed host (`redirect_url_not_allowed`).',
       502: 'Stripe refused the request (`stripe_error`, with `details.stripeCode`).',
       503: 'No Stripe key configured (`stripe_not_configured`).',
     },
-    handler: async ({ body, headers, deps }) => ({
-      status: 201,
-      body: presentCheckout(await openCheckoutSession(deps, body, headers['idempotency-key'])),
-    }),
+    handler: async ({ body, headers, deps }) => {
+      const { snapshot, replayed } = await openCheckoutSession(deps, body, headers['idempotency-key']);
+      return { status: 201, body: presentCheckout(snapshot), replayed };
+    },
   }),
 
   defineRoute({

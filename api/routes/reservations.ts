@@ -128,6 +128,14 @@ async function captureHold(
 
 // --- presenting ---------------------------------------------------------------------------
 
+// A hold as it was made: what a replay of its creation answers, whatever became of it since.
+const asMade = (reservation: Reservation): Reservation => ({
+  ...reservation,
+  status: 'held',
+  captured: null,
+  settledAt: null,
+});
+
 const present = (reservation: Reservation) => ({
   id: reservation.id,
   amount: reservation.amount,
@@ -145,21 +153,21 @@ export const reservationRoutes = [
     path: '/v1/accounts/:id/reservations',
     role: 'write',
     summary: 'Hold credits until captured, released, or the TTL passes',
+    replays: 'the same `idempotencyKey` with the same amount and TTL',
     params: accountParams,
     body: createReservationBody,
-    responses: {
-      201: ['Held.', reservationResponse],
-      200: ['The same key replayed: the reservation it made.', reservationResponse],
-    },
+    responses: { 201: ['Held. A replay answers the hold as it was made.', reservationResponse] },
     errors: {
       400: '`invalid_request`.',
       402: 'Not enough available credits (`insufficient_credits`).',
       404: '`account_not_found`.',
-      409: '`idempotency_key_reused`.',
+      409:
+        'The key was used with another amount or TTL (`idempotency_key_reused`); `details` tell its first use: ' +
+        '`firstUsedAt`, `reservationId`, `amount`, `ttlSeconds`.',
     },
     handler: async ({ params, body, deps }) => {
       const { reservation, created } = await reserveCredits(deps, params.id, body);
-      return { status: created ? 201 : 200, body: present(reservation) };
+      return { status: 201, body: present(created ? reservation : asMade(reservation)), replayed: !created };
     },
   }),
 
@@ -182,10 +190,11 @@ export const reservationRoutes = [
     path: '/v1/accounts/:id/reservations/:reservationId/capture',
     role: 'write',
     summary: 'Capture a hold, all or part, as a debit drawn from grants',
+    replays: 'the same reservation captured again with the same amount',
     params: reservationParams,
     body: captureReservationBody,
     responses: {
-      201: ['Captured (a replay with the same amount answers the same debit).', reservationCaptureResponse],
+      201: ['Captured. A replay answers the original capture.', reservationCaptureResponse],
     },
     errors: {
       400: '`invalid_request`.',
@@ -194,10 +203,11 @@ export const reservationRoutes = [
       422: 'More than the hold (`capture_exceeds_hold`).',
     },
     handler: async ({ params, body, deps }) => {
-      const { reservation, entry } = await captureHold(deps, params, body);
+      const { reservation, entry, replayed } = await captureHold(deps, params, body);
       return {
         status: 201,
         body: { ...present(reservation), entryId: entry.id, balance: entry.balanceAfter },
+        replayed,
       };
     },
   }),

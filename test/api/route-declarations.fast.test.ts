@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { z } from 'zod';
 import { createOpenApiDocument, openApiPath } from '../../api/http/openapi';
 import { API_ROUTES, DOCUMENTED_ROUTES } from '../../api/routes/index';
 
@@ -74,6 +75,45 @@ describe('route declarations', () => {
         expect.arrayContaining(route.role === 'read' ? ['401'] : ['401', '403']),
       );
       if (route.role === 'read') expect(operation.responses['403']).toBeUndefined();
+    }
+  });
+
+  it('when a route takes an idempotency key (body or Idempotency-Key header), then it declares its replays and the document shows Idempotent-Replayed on its success answers', () => {
+    const document = createOpenApiDocument('http://localhost', DOCUMENTED_ROUTES) as any;
+    const keyed = API_ROUTES.filter((route) => {
+      const body = route.body instanceof z.ZodObject ? (route.body.shape as Record<string, unknown>) : {};
+      return 'idempotencyKey' in body || 'idempotency-key' in (route.headers?.shape ?? {});
+    });
+    expect(keyed.map((route) => `${route.method} ${route.path}`).sort()).toEqual(
+      [
+        'post /v1/accounts/:id/debits',
+        'post /v1/accounts/:id/grants',
+        'post /v1/accounts/:id/reservations',
+        'post /v1/checkout/sessions',
+      ].sort(),
+    );
+    const replaying = API_ROUTES.filter((route) => route.replays !== undefined);
+    expect(replaying).toEqual(expect.arrayContaining(keyed));
+    for (const route of API_ROUTES) {
+      const answers = document.paths[openApiPath(route.path)][route.method].responses;
+      for (const [status, answer] of Object.entries<any>(answers)) {
+        const documented = answer.headers?.['Idempotent-Replayed'];
+        const expected = route.replays !== undefined && status.startsWith('2');
+        expect({ route: `${route.method} ${route.path} ${status}`, documented: Boolean(documented) }).toEqual(
+          {
+            route: `${route.method} ${route.path} ${status}`,
+            documented: expected,
+          },
+        );
+        if (expected) {
+          expect(documented.schema).toMatchObject({ const: 'true' });
+          expect(documented.description).toContain('Absent on the first answer');
+        }
+      }
+      // A replay answers as the first answer did: one success status, never 200-or-201.
+      if (route.replays !== undefined) {
+        expect(Object.keys(answers).filter((status) => status.startsWith('2'))).toHaveLength(1);
+      }
     }
   });
 });

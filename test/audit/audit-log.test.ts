@@ -94,7 +94,7 @@ describe('the audit log', () => {
     const account = await h.newAccount();
     const body = { amount: 50, reason: 'promo', idempotencyKey: `promo-${randomUUID()}` };
     const first = await h.api('POST', `/v1/accounts/${account.id}/grants`, body);
-    expect((await h.api('POST', `/v1/accounts/${account.id}/grants`, body)).status).toBe(200);
+    expect(await h.api('POST', `/v1/accounts/${account.id}/grants`, body)).toEqual(first);
     const voidIt = () =>
       h.api('POST', `/v1/accounts/${account.id}/grants/${first.body.id}/void`, { reason: 'ended' });
     const voids = await Promise.all([voidIt(), voidIt(), voidIt()]);

@@ -283,6 +283,7 @@ describe('debits and the ledger', () => {
         ['DEL', 'render\u007fframe'],
         ['a C1 line break (U+0085)', 'render\u0085frame'],
         ['a C1 escape introducer (U+009B)', 'render\u009b[31mframe'],
+        ['U+202E (a bidi override, which reorders how the text reads)', 'render \u202eemarf'],
       ])('when a reason holds %s, then 400 invalid_request and nothing moves', async (_what, reason) => {
         const { account, answer } = await debit(reason);
         expect(answer.status).toBe(400);
@@ -292,7 +293,6 @@ describe('debits and the ledger', () => {
 
       it.each([
         ['U+2028 (a line separator, not a control character)', 'render\u2028frame'],
-        ['U+202E (a bidi override, a format character)', 'render \u202eemarf'],
         ['emoji (surrogate pairs)', 'render 🎬🎞️ frame 👩🏽‍💻'],
         ['an emoji at the very end', 'done ✅🚀'],
       ])('when a reason holds %s, then it is accepted and stored exactly as sent', async (_what, reason) => {

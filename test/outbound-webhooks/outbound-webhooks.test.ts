@@ -354,7 +354,7 @@ describe('outbound webhooks', () => {
     const account = await h.newAccount();
     const body = { amount: 5, reason: 'twice', idempotencyKey: `twice-${account.id}` };
     expect((await h.api('POST', `/v1/accounts/${account.id}/grants`, body)).status).toBe(201);
-    expect((await h.api('POST', `/v1/accounts/${account.id}/grants`, body)).status).toBe(200);
+    expect((await h.api('POST', `/v1/accounts/${account.id}/grants`, body)).status).toBe(201);
     const id = outboundEventId('balance.low', `twice:${account.id}`);
     for (let i = 0; i < 2; i += 1) {
       await h.sql.begin((tx) =>

@@ -1,6 +1,7 @@
 import { Client } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import { randomUUID } from 'node:crypto';
+import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { createSql } from '../../db/client';
 import { statusQuery } from '../../workflows/purchases/contract';
 import {
@@ -9,6 +10,7 @@ import {
   deliverEvent,
   signPayload,
   stripeEvent,
+  webhookRequest,
   type StripeEvent,
 } from '../../stripe/fixtures/index';
 import { checkedBalance, deliverAndSettle, ledgerOf } from '../support/billing';
@@ -135,6 +137,73 @@ describe('hostile or impossible Stripe events', () => {
     const [result] = await deliverAndSettle(h, [stripeEvent('charge.refunded', refund)]);
     expect(result).toMatchObject({ stage: 'applied', delta: -100 });
     expect(await checkedBalance(h, account.id)).toBe(0);
+  });
+
+  describe('bodies that are not what their Content-Encoding says', () => {
+    /** A correctly signed delivery whose body is sent as `bytes(payload)` under `contentEncoding`. */
+    async function deliverEncoded(
+      event: StripeEvent,
+      contentEncoding: string,
+      bytes: (payload: string) => Buffer,
+    ) {
+      const request = webhookRequest(JSON.stringify(event), WEBHOOK_SECRET);
+      const response = await fetch(`${h.baseUrl}/webhooks/stripe`, {
+        method: 'POST',
+        headers: { ...request.headers, 'content-encoding': contentEncoding },
+        body: bytes(request.body),
+      });
+      return { status: response.status, body: (await response.json()) as any };
+    }
+
+    async function expectNothingChanged(event: StripeEvent, accountId: string) {
+      await expectNothingStarted(event);
+      expect(await rejectedRow(event.id)).toBeNull();
+      expect(await checkedBalance(h, accountId)).toBe(0);
+    }
+
+    const plain = (payload: string) => Buffer.from(payload);
+    const truncatedGzip = (payload: string) => gzipSync(payload).subarray(0, -8);
+    const truncatedBrotli = (payload: string) => brotliCompressSync(payload).subarray(0, 5);
+
+    it.each([
+      ['gzip', 'plain JSON', plain],
+      ['deflate', 'plain JSON', plain],
+      ['br', 'plain JSON', plain],
+      ['gzip', 'a gzip stream cut short', truncatedGzip],
+      ['br', 'a brotli stream cut short', truncatedBrotli],
+    ])(
+      'when a signed event is sent as %s but is %s, then 400 malformed_body and nothing is started or stored',
+      async (contentEncoding, _what, bytes) => {
+        const account = await h.newAccount();
+        const event = stripeEvent(
+          'checkout.session.completed',
+          checkoutSession({ accountId: account.id, packId: 'starter' }),
+        );
+        const answer = await deliverEncoded(event, contentEncoding, bytes);
+        expect(answer).toEqual({
+          status: 400,
+          body: { error: { code: 'malformed_body', message: expect.stringContaining(contentEncoding) } },
+        });
+        await expectNothingChanged(event, account.id);
+      },
+    );
+
+    it.each(['compress', 'x-gzip', 'gzip, br'])(
+      'when a signed event is sent with Content-Encoding %s, which the service does not decode, then 415 unsupported_content_encoding and nothing is started or stored',
+      async (contentEncoding) => {
+        const account = await h.newAccount();
+        const event = stripeEvent(
+          'checkout.session.completed',
+          checkoutSession({ accountId: account.id, packId: 'starter' }),
+        );
+        const answer = await deliverEncoded(event, contentEncoding, plain);
+        expect(answer).toEqual({
+          status: 415,
+          body: { error: { code: 'unsupported_content_encoding', message: expect.any(String) } },
+        });
+        await expectNothingChanged(event, account.id);
+      },
+    );
   });
 
   it('when the namespace lacks the search attributes (a configuration to fix), then 503 and the event is not rejected for good', async () => {

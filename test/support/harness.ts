@@ -10,7 +10,7 @@ import { createApp } from '../../api/app';
 import { createMetrics } from '../../api/metrics';
 import { createStripeClient } from '../../stripe/client';
 import { loadApiConfig, type ApiConfig } from '../../config/env';
-import { createLogger } from '../../config/logger';
+import { createLogger, type Logger } from '../../config/logger';
 import { temporalDataConverter } from '../../config/payload-codec';
 import { createAccount } from '../../credits/accounts';
 import { createSql, type Sql } from '../../db/client';
@@ -72,14 +72,14 @@ export function testApiConfig(overrides: Record<string, string> = {}): ApiConfig
  */
 export async function startAppWith(
   h: Harness,
-  swap: { sql?: Sql; temporal?: Client },
+  swap: { sql?: Sql; temporal?: Client; logger?: Logger },
 ): Promise<{ url: string; close: () => Promise<void> }> {
   const app = createApp({
     config: h.config,
     sql: swap.sql ?? h.sql,
     temporal: swap.temporal ?? h.temporal,
     stripe: null,
-    logger: createLogger({ level: 'silent', name: 'test' }),
+    logger: swap.logger ?? createLogger({ level: 'silent', name: 'test' }),
     metrics: createMetrics(),
   });
   const server: Server = await new Promise((resolve) => {
