@@ -1,6 +1,15 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { stripeId } from '../../stripe/fixtures/index';
+import { indexPage, notFoundPage, refusedPage, returnPage, sessionPage } from './checkout-page';
+import {
+  HostedCheckout,
+  sessionFromRequest,
+  type CheckoutAction,
+  type HostedSession,
+  type SentEvent,
+  type WebhookTarget,
+} from './hosted-checkout';
 import { startStripeMock, type StripeMock } from './stripe-mock';
 
 export interface ReceivedRequest {
@@ -11,11 +20,44 @@ export interface ReceivedRequest {
   form: Record<string, string>;
 }
 
+/** An answer of the stand-in: Stripe's JSON by default, a page or a redirect for the checkout pages. */
+interface Answer {
+  status: number;
+  body: string;
+  headers?: Record<string, string>;
+}
+
+export interface StandInOptions {
+  /** 0 (the default): a free port. */
+  port?: number;
+  /** 127.0.0.1 unless told otherwise. */
+  host?: string;
+  /** Where paying on a checkout page sends its events; also settable later (`sendWebhooksTo`). */
+  webhook?: WebhookTarget;
+  /** One line per checkout page action and event sent. */
+  log?: (line: string) => void;
+}
+
+/** What the checkout pages' buttons post to: `/c/pay/<session>/<action>`. */
+const CHECKOUT_ACTIONS: ReadonlySet<string> = new Set<CheckoutAction>([
+  'pay',
+  'pay-later',
+  'decline',
+  'payment-succeeds',
+  'payment-fails',
+]);
+
+/** Never a live key: the local Stripe answers every request that carries one with an error. */
+const LIVE_KEY = /^Bearer (sk|rk)_live_/;
+
 /**
  * Stripe's hosted API cannot be reached here, so the official SDK is pointed at this local
  * server. Every request is first validated by Stripe's own stripe-mock (which checks it against
  * Stripe's OpenAPI description); this stand-in then adds the state stripe-mock lacks: unique
  * session IDs, Stripe's idempotency-key semantics, a log of what was received, and injected errors.
+ * Given a webhook, it is also Stripe's hosted Checkout: the URL of a session it creates opens a
+ * checkout page here, and paying sends Stripe's events to the webhook (./hosted-checkout.ts).
+ * `npm run dev` runs it as its local Stripe (./main.ts); the tests start their own.
  */
 export class StripeStandIn {
   readonly requests: ReceivedRequest[] = [];
@@ -31,22 +73,36 @@ export class StripeStandIn {
   private readonly events: Record<string, unknown>[] = [];
   private eventListFailure: { afterPages: number; status: number; body: unknown; times: number } | null =
     null;
+  private webhook: WebhookTarget | null;
+  private readonly checkout: HostedCheckout;
 
   private constructor(
     private readonly server: Server,
     private readonly mock: StripeMock,
-  ) {}
+    options: StandInOptions,
+  ) {
+    this.webhook = options.webhook ?? null;
+    this.checkout = new HostedCheckout(
+      () => this.webhook,
+      (event) => this.publishEvent(event),
+      options.log ?? (() => {}),
+    );
+  }
 
-  static async start(): Promise<StripeStandIn> {
+  static async start(options: StandInOptions = {}): Promise<StripeStandIn> {
     const mock = await startStripeMock();
     let standIn: StripeStandIn | null = null;
     const server = createServer((req, res) => {
-      standIn
-        ?.handle(req)
-        .then(({ status, body }) => {
+      if (!standIn) return void res.socket?.destroy();
+      const answer = isPagePath(req.url) ? standIn.handlePage(req) : standIn.handle(req);
+      answer
+        .then(({ status, body, headers }) => {
           // Status 0: the connection drops unanswered, as when Stripe cannot be reached.
           if (status === 0) return void res.socket?.destroy();
-          res.writeHead(status, { 'content-type': 'application/json', 'request-id': stripeId('req') });
+          res.writeHead(
+            status,
+            headers ?? { 'content-type': 'application/json', 'request-id': stripeId('req') },
+          );
           res.end(body);
         })
         .catch((error: Error) => {
@@ -54,13 +110,41 @@ export class StripeStandIn {
           res.end(JSON.stringify({ error: { type: 'api_error', message: error.message } }));
         });
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    standIn = new StripeStandIn(server, mock);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve);
+      });
+    } catch (error) {
+      await mock.stop();
+      throw error;
+    }
+    standIn = new StripeStandIn(server, mock, options);
     return standIn;
   }
 
   get url(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    const { address, port } = this.server.address() as AddressInfo;
+    const host = address === '0.0.0.0' || address === '::' ? '127.0.0.1' : address;
+    return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  }
+
+  /**
+   * From now on, the sessions created open a checkout page here (their `url`), and paying sends
+   * Stripe's events to this webhook; null: sessions get Stripe's own URL, and no page sends.
+   */
+  sendWebhooksTo(target: WebhookTarget | null): void {
+    this.webhook = target;
+  }
+
+  /** A checkout session created here, as its page shows it, with the events it sent. */
+  hostedSession(id: string): HostedSession | undefined {
+    return this.checkout.get(id);
+  }
+
+  /** Every event the checkout pages sent to the webhook, with its answer, oldest first. */
+  sentEvents(): SentEvent[] {
+    return this.checkout.all().flatMap((session) => session.sent);
   }
 
   /** The next `times` requests are answered with this Stripe error instead of reaching stripe-mock. */
@@ -224,7 +308,41 @@ export class StripeStandIn {
     };
   }
 
-  private async handle(req: IncomingMessage): Promise<{ status: number; body: string }> {
+  /** The checkout pages: GET shows a session, POST is one of its buttons; `/return` and `/` too. */
+  private async handlePage(req: IncomingMessage): Promise<Answer> {
+    for await (const _chunk of req) {
+      // A button's form has no fields: the action is in the path.
+    }
+    const url = new URL(req.url ?? '/', this.url);
+    const html = (status: number, body: string): Answer => ({
+      status,
+      body,
+      headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' },
+    });
+    const redirect = (location: string): Answer => ({
+      status: 303,
+      body: '',
+      headers: { location, 'cache-control': 'no-store' },
+    });
+    if (url.pathname === '/return') {
+      const session = this.checkout.get(url.searchParams.get('session_id') ?? '');
+      return html(200, returnPage(session, url.searchParams.has('canceled')));
+    }
+    if (url.pathname === '/') return html(200, indexPage(this.checkout.all()));
+    const [, sessionId = '', action] = /^\/c\/pay\/([^/]+)(?:\/([^/]+))?$/.exec(url.pathname) ?? [];
+    const session = this.checkout.get(decodeURIComponent(sessionId));
+    if (!session) return html(404, notFoundPage(`There is no checkout session ${sessionId} here.`));
+    const pagePath = `/c/pay/${encodeURIComponent(session.id)}`;
+    if (action === undefined && req.method === 'GET') return html(200, sessionPage(session));
+    if (action === undefined || req.method !== 'POST' || !CHECKOUT_ACTIONS.has(action)) {
+      return html(405, refusedPage('A checkout page is read with GET; its buttons post to it.'));
+    }
+    const result = await this.checkout.act(session.id, action as CheckoutAction);
+    if (result.kind === 'refused') return html(409, refusedPage(result.reason));
+    return redirect(result.kind === 'redirect' ? result.url : pagePath);
+  }
+
+  private async handle(req: IncomingMessage): Promise<Answer> {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const raw = Buffer.concat(chunks).toString();
@@ -236,6 +354,17 @@ export class StripeStandIn {
       form: Object.fromEntries(new URLSearchParams(raw)),
     });
 
+    if (LIVE_KEY.test(req.headers.authorization ?? '')) {
+      return {
+        status: 401,
+        body: JSON.stringify({
+          error: {
+            type: 'invalid_request_error',
+            message: 'This is a local Stripe for development: it never takes a live-mode key.',
+          },
+        }),
+      };
+    }
     if (this.injected) {
       const { status, body } = this.injected;
       if (--this.injected.times === 0) this.injected = null;
@@ -272,16 +401,33 @@ export class StripeStandIn {
     let body = await validated.text();
     if (validated.ok && req.method === 'POST' && req.url === '/v1/checkout/sessions') {
       // stripe-mock answers a fixed fixture; make it the session this request created.
-      const session = JSON.parse(body) as Record<string, unknown>;
-      const id = stripeId('cs_test');
-      const form = new URLSearchParams(raw);
+      const fixture = JSON.parse(body) as Record<string, unknown>;
+      const session = sessionFromRequest(stripeId('cs_test'), new URLSearchParams(raw));
+      this.checkout.add(session);
+      // Its page is here when paying can reach a webhook; otherwise the URL is Stripe's own.
+      const url = this.webhook
+        ? `${this.url}/c/pay/${session.id}`
+        : `https://checkout.stripe.com/c/pay/${session.id}`;
       body = JSON.stringify({
-        ...session,
-        id,
-        url: `https://checkout.stripe.com/c/pay/${id}`,
-        mode: form.get('mode'),
-        client_reference_id: form.get('client_reference_id'),
+        ...fixture,
+        id: session.id,
+        url,
+        mode: session.mode,
+        client_reference_id: session.clientReferenceId,
         livemode: false,
+        amount_subtotal: session.amountTotal,
+        amount_total: session.amountTotal,
+        currency: session.currency,
+        customer: session.customer,
+        customer_email: session.email,
+        metadata: session.metadata,
+        success_url: session.successUrl,
+        cancel_url: session.cancelUrl,
+        created: session.created,
+        expires_at: session.created + 24 * 3600,
+        status: 'open',
+        payment_status: 'unpaid',
+        payment_intent: null,
       });
     }
     if (validated.ok && req.method === 'GET' && new URL(req.url ?? '/', this.url).pathname === '/v1/events') {
@@ -307,7 +453,10 @@ export class StripeStandIn {
       body = JSON.stringify(this.paymentIntents.get(retrieved));
     }
     if (validated.ok && req.method === 'GET' && req.url?.startsWith('/v1/invoice_payments?')) {
-      body = this.invoicePaymentList(new URL(req.url, this.url).searchParams, JSON.parse(body));
+      body = this.invoicePaymentList(
+        new URL(req.url, this.url).searchParams,
+        JSON.parse(body) as { data: Record<string, unknown>[] },
+      );
     }
     if (idempotencyKey)
       this.byIdempotencyKey.set(idempotencyKey, { form: raw, status: validated.status, body });
@@ -363,3 +512,9 @@ export class StripeStandIn {
 }
 
 export type OffSessionOutcome = 'succeeded' | 'authentication_required' | 'card_declined';
+
+/** The paths of pages, not of Stripe's API (which is all under /v1/). */
+function isPagePath(path: string | undefined): boolean {
+  const pathname = new URL(path ?? '/', 'http://local').pathname;
+  return pathname === '/' || pathname === '/return' || pathname.startsWith('/c/');
+}
