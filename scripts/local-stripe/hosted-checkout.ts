@@ -188,6 +188,12 @@ export class HostedCheckout {
   async act(id: string, action: CheckoutAction): Promise<ActionResult> {
     const session = this.sessions.get(id);
     if (!session) return { kind: 'refused', reason: `no checkout session ${id}` };
+    if (session.mode !== 'payment') {
+      return {
+        kind: 'refused',
+        reason: `the checkout pages sell one-off payments only, not mode ${session.mode}`,
+      };
+    }
     const success = { kind: 'redirect', url: redirectUrl(session.successUrl, session.id) } as const;
     switch (action) {
       case 'decline':
