@@ -145,7 +145,8 @@ const baseSchema = z.object({
     .string()
     .regex(/^(sk|rk)_(test|live)_[0-9a-zA-Z]+$/, 'a Stripe secret key (sk_test_…, sk_live_…)')
     .optional(),
-  // Only for stripe-mock or a local stand-in: where the Stripe SDK sends its requests.
+  // Only for a local Stripe (`npm run dev` sets it) or stripe-mock: where the Stripe SDK sends its
+  // requests. Never in production, never with a live key (refineProduction).
   STRIPE_API_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
   // Encrypts every Temporal payload: `id:base64key` entries, the first encrypts, all decrypt.
   TEMPORAL_PAYLOAD_KEYS: payloadKeyRing.optional(),
@@ -260,6 +261,7 @@ function refineProduction(
   env: {
     NODE_ENV: string;
     STRIPE_SECRET_KEY?: string | undefined;
+    STRIPE_API_BASE_URL?: string | undefined;
     TEMPORAL_PAYLOAD_KEYS?: PayloadKeyRing | undefined;
     TEMPORAL_PAYLOAD_ENCRYPTION: 'on' | 'off';
   },
@@ -270,6 +272,17 @@ function refineProduction(
       code: 'custom',
       path: ['STRIPE_SECRET_KEY'],
       message: 'production needs a live-mode key (sk_live_… or rk_live_…)',
+    });
+  }
+  // A base URL sends the key and every payment to somewhere that is not Stripe: a local Stripe is
+  // for development, and a live key must never reach one.
+  if (env.STRIPE_API_BASE_URL && (env.NODE_ENV === 'production' || isLiveKey(env.STRIPE_SECRET_KEY))) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['STRIPE_API_BASE_URL'],
+      message: `only for a local Stripe in development: unset it ${
+        env.NODE_ENV === 'production' ? 'in production' : 'with a live-mode key'
+      }`,
     });
   }
   if (env.NODE_ENV === 'production' && !env.TEMPORAL_PAYLOAD_KEYS) {

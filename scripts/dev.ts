@@ -14,12 +14,18 @@ import { devStackFile, removeDevStack, writeDevStack } from '../cli/dev-stack';
 import { SEARCH_ATTRIBUTES } from '../workflows/shared/search-attributes';
 import { DEV_WEBHOOK_SECRET } from '../stripe/fixtures/index';
 import { startPostgres, startTemporalDevServer, waitForPort, type RunningService } from './local-services';
+import {
+  DEFAULT_LOCAL_STRIPE_PORT,
+  LOCAL_STRIPE_SECRET_KEY,
+  localStripeDecision,
+} from './local-stripe/decision';
 
 /**
  * `npm run dev`: the whole service on 127.0.0.1, in one terminal. Embedded PostgreSQL, the
  * Temporal dev server with its Web UI and a mail catcher, unless DATABASE_URL, TEMPORAL_ADDRESS
- * or SMTP_URL point elsewhere; then migrations, the worker and the API, a `demo` account, and a
- * banner with every URL. While it runs, .data/dev-stack.json holds its settings for the operator
+ * or SMTP_URL point elsewhere; a local Stripe with checkout pages (scripts/local-stripe/) unless
+ * STRIPE_SECRET_KEY is set, and never in production; then migrations, the worker and the API, a
+ * `demo` account, and a banner with every URL. While it runs, .data/dev-stack.json holds its settings for the operator
  * commands (cli/dev-stack.ts). Ctrl-C stops the apps first, then the servers they use.
  */
 
@@ -34,6 +40,10 @@ const DEV_CODEC_TOKEN = 'dev_codec_token_change_me_0123456789';
 const DEMO_ACCOUNT = { id: 'demo', email: 'demo@example.com' };
 const DATABASE = 'credits';
 const READY_TIMEOUT_MS = 90_000;
+// The local Stripe's first start builds stripe-mock with Go: minutes from an empty Go cache.
+const LOCAL_STRIPE_START_TIMEOUT_MS = 10 * 60_000;
+// Checkout may send customers back to this machine, under either name of the loopback host.
+const LOOPBACK_REDIRECT_HOSTS = ['localhost', '127.0.0.1'];
 // The worker's own shutdown grace is 10 s; past this its process group is killed.
 const APP_STOP_GRACE_MS = 20_000;
 // One Ctrl-C can arrive more than once (npm and tsx forward signals too): only a signal later
@@ -51,6 +61,8 @@ const PORTS = {
   temporalUi: { envVar: 'DEV_TEMPORAL_UI_PORT', fallback: 8233, replacedBy: 'TEMPORAL_ADDRESS' },
   smtp: { envVar: 'DEV_SMTP_PORT', fallback: 1025, replacedBy: 'SMTP_URL' },
   mailWeb: { envVar: 'DEV_MAIL_WEB_PORT', fallback: 1080, replacedBy: 'SMTP_URL' },
+  // The local Stripe; `off` turns it off (checked and printed as 0).
+  stripe: { envVar: 'DEV_STRIPE_PORT', fallback: DEFAULT_LOCAL_STRIPE_PORT, replacedBy: 'STRIPE_SECRET_KEY' },
   // The worker's Prometheus endpoint; `off` turns it off (checked and printed as 0).
   workerMetrics: { envVar: 'WORKER_METRICS_PORT', fallback: DEFAULT_WORKER_METRICS_PORT, replacedBy: null },
 } as const;
@@ -60,7 +72,15 @@ type Ports = Record<PortName, number>;
 // --- output -------------------------------------------------------------------------------------
 
 const color = Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
-const COLORS: Record<string, number> = { dev: 1, postgres: 34, temporal: 35, mail: 33, worker: 36, api: 32 };
+const COLORS: Record<string, number> = {
+  dev: 1,
+  postgres: 34,
+  temporal: 35,
+  mail: 33,
+  stripe: 95,
+  worker: 36,
+  api: 32,
+};
 const paint = (code: number, text: string) => (color ? `\x1b[${code}m${text}\x1b[0m` : text);
 const pretty = prettyFactory({
   colorize: color,
@@ -100,7 +120,7 @@ function inheritedEnv(): NodeJS.ProcessEnv {
 function readPorts(): Ports {
   const entries = Object.entries(PORTS).map(([name, { envVar, fallback }]) => {
     const raw = env(envVar);
-    if (name === 'workerMetrics' && raw === 'off') return [name, 0];
+    if ((name === 'workerMetrics' || name === 'stripe') && raw === 'off') return [name, 0];
     const port = raw === undefined ? fallback : Number(raw);
     if (!Number.isInteger(port) || port < 1 || port > 65535) {
       throw new Error(`${envVar}=${raw ?? ''} is not a port number`);
@@ -111,6 +131,8 @@ function readPorts(): Ports {
 }
 
 const isEmbedded = (name: PortName) => {
+  // The local Stripe also stays off in production and beside a live key (./local-stripe/decision.ts).
+  if (name === 'stripe') return localStripeDecision(process.env).run;
   const { replacedBy } = PORTS[name];
   return replacedBy === null || env(replacedBy) === undefined;
 };
@@ -179,9 +201,9 @@ function spawnLogged(name: string, command: string, args: string[], childEnv: No
 
 // --- the stack ----------------------------------------------------------------------------------
 
-type ServiceName = 'temporal' | 'mail' | 'postgres';
+type ServiceName = 'stripe' | 'temporal' | 'mail' | 'postgres';
 
-/** What is running, and how to stop it in order: apps, then Temporal, mail, PostgreSQL. */
+/** What is running, and how to stop it in order: apps, then the local Stripe, Temporal, mail, PostgreSQL. */
 class Stack {
   private readonly apps: ChildProcess[] = [];
   private readonly processes: ChildProcess[] = [];
@@ -210,9 +232,14 @@ class Stack {
     this.watch(name, child);
   }
 
+  /** Killed on a forced exit, though not watched (yet): a process whose start-up may fail alone. */
+  adopt(child: ChildProcess): void {
+    if (!this.processes.includes(child)) this.processes.push(child);
+  }
+
   /** Anything that exits on its own takes the whole stack down: a half-running stack misleads. */
-  private watch(name: string, child: ChildProcess): void {
-    this.processes.push(child);
+  watch(name: string, child: ChildProcess): void {
+    this.adopt(child);
     child.once('error', (error) => this.fail(`${name} could not start: ${error.message}`));
     child.once('exit', (code, signalName) => {
       if (!this.stopping) this.fail(`${name} exited unexpectedly (${signalName ?? `code ${String(code)}`})`);
@@ -233,7 +260,7 @@ class Stack {
     this.stopped = (async () => {
       await Promise.all(this.apps.map((child) => stopGracefully(child, APP_STOP_GRACE_MS)));
       await this.starting;
-      for (const name of ['temporal', 'mail', 'postgres'] as const) {
+      for (const name of ['stripe', 'temporal', 'mail', 'postgres'] as const) {
         const service = this.services.get(name);
         if (!service) continue;
         say('dev', `stopping ${name}`);
@@ -378,25 +405,88 @@ async function prepareMail(
   return { smtpUrl: `smtp://127.0.0.1:${ports.smtp}`, inboxUrl: `http://127.0.0.1:${ports.mailWeb}` };
 }
 
+/** The local Stripe's URL when it runs; else why not, for the banner. */
+type LocalStripe = { url: string } | { url: null; why: string };
+
+/**
+ * The local Stripe (scripts/local-stripe/main.ts), which sends its checkout pages' events to this
+ * stack's webhook with the API's first webhook secret. Checkout is one feature among many: when
+ * it cannot start (no stripe-mock and no Go to build it), the stack runs on without it and says so.
+ */
+async function prepareStripe(stack: Stack, ports: Ports): Promise<LocalStripe> {
+  const decision: ReturnType<typeof localStripeDecision> =
+    ports.stripe === 0 ? { run: false, reason: 'DEV_STRIPE_PORT=off' } : localStripeDecision(process.env);
+  if (!decision.run) {
+    say('dev', `local Stripe: off (${decision.reason})`);
+    return { url: null, why: `off: ${decision.reason}` };
+  }
+  const child = spawnLogged('stripe', path.join(BIN, 'tsx'), ['scripts/local-stripe/main.ts'], {
+    ...inheritedEnv(),
+    DEV_STRIPE_PORT: String(ports.stripe),
+    WEBHOOK_URL: `http://127.0.0.1:${ports.api}/webhooks/stripe`,
+    STRIPE_WEBHOOK_SECRET: env('STRIPE_WEBHOOK_SECRET') ?? DEV_WEBHOOK_SECRET,
+  });
+  stack.adopt(child);
+  stack.addService('stripe', { stop: () => stopGracefully(child, 10_000) });
+  const deadline = Date.now() + LOCAL_STRIPE_START_TIMEOUT_MS;
+  const listening = () =>
+    waitForPort(ports.stripe, 0).then(
+      () => true,
+      () => false,
+    );
+  let problem: string | null = null;
+  while (!stack.stopping && !(await listening())) {
+    if (!isRunning(child)) problem = `it exited (${child.signalCode ?? `code ${String(child.exitCode)}`})`;
+    else if (Date.now() > deadline) problem = `not listening after ${LOCAL_STRIPE_START_TIMEOUT_MS / 1000} s`;
+    if (problem) break;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  if (problem) {
+    await stopGracefully(child, 5_000);
+    say('dev', paint(33, `local Stripe did not start: ${problem}; checkout answers stripe_not_configured`));
+    return { url: null, why: 'did not start: see its lines above' };
+  }
+  stack.watch('stripe', child);
+  return { url: `http://127.0.0.1:${ports.stripe}` };
+}
+
 interface Endpoints {
   databaseUrl: string;
   temporalAddress: string;
   temporalUiUrl: string | null;
   smtpUrl: string;
   inboxUrl: string | null;
+  stripe: LocalStripe;
 }
 
-/** All three at once; when some fail, each one's reason is reported, not just the first. */
+/** All at once; when some fail, each one's reason is reported, not just the first. */
 async function startInfrastructure(stack: Stack, ports: Ports): Promise<Endpoints> {
   const database = stack.track(prepareDatabase(stack, ports));
   const temporal = stack.track(prepareTemporal(stack, ports));
   const mail = stack.track(prepareMail(stack, ports));
-  const failures = (await Promise.allSettled([database, temporal, mail])).flatMap((result) =>
+  const stripe = stack.track(prepareStripe(stack, ports));
+  const failures = (await Promise.allSettled([database, temporal, mail, stripe])).flatMap((result) =>
     result.status === 'rejected' ? [messageOf(result.reason)] : [],
   );
   if (failures.length > 0) throw new Error(failures.join('\n'));
   const [{ address, uiUrl }, { smtpUrl, inboxUrl }] = await Promise.all([temporal, mail]);
-  return { databaseUrl: await database, temporalAddress: address, temporalUiUrl: uiUrl, smtpUrl, inboxUrl };
+  return {
+    databaseUrl: await database,
+    temporalAddress: address,
+    temporalUiUrl: uiUrl,
+    smtpUrl,
+    inboxUrl,
+    stripe: await stripe,
+  };
+}
+
+/** The redirect hosts checkout allows: CHECKOUT_ALLOWED_REDIRECT_HOSTS's, and this machine's. */
+function redirectHosts(): string {
+  const configured = (env('CHECKOUT_ALLOWED_REDIRECT_HOSTS') ?? '')
+    .split(',')
+    .map((host) => host.trim())
+    .filter((host) => host.length > 0);
+  return [...new Set([...configured, ...LOOPBACK_REDIRECT_HOSTS])].join(',');
 }
 
 // --- apps ---------------------------------------------------------------------------------------
@@ -422,6 +512,11 @@ function appEnv(endpoints: Endpoints, ports: Ports): NodeJS.ProcessEnv {
     TEMPORAL_ADDRESS: endpoints.temporalAddress,
     SMTP_URL: endpoints.smtpUrl,
     STRIPE_WEBHOOK_SECRET: env('STRIPE_WEBHOOK_SECRET') ?? DEV_WEBHOOK_SECRET,
+    // The SDK of the API and the worker goes to the local Stripe, with its published test key.
+    ...(endpoints.stripe.url
+      ? { STRIPE_SECRET_KEY: LOCAL_STRIPE_SECRET_KEY, STRIPE_API_BASE_URL: endpoints.stripe.url }
+      : {}),
+    CHECKOUT_ALLOWED_REDIRECT_HOSTS: redirectHosts(),
     BILLING_API_KEYS: env('BILLING_API_KEYS') ?? `dev:admin:${DEV_API_KEY}`,
     PORT: String(ports.api),
     TEMPORAL_CODEC_TOKEN: env('TEMPORAL_CODEC_TOKEN') ?? DEV_CODEC_TOKEN,
@@ -507,6 +602,11 @@ function printBanner(
     row('Temporal', endpoints.temporalAddress, source('temporal')),
     row('SMTP', redactUrl(endpoints.smtpUrl), source('smtp')),
     row(
+      'Local Stripe',
+      endpoints.stripe.url ?? `(${endpoints.stripe.why})`,
+      endpoints.stripe.url ? `${source('stripe')}, checkout pages; never in production` : '',
+    ),
+    row(
       'Worker metrics',
       workerMetricsUrl ?? '(off)',
       ports.workerMetrics === 0 ? 'WORKER_METRICS_PORT=off' : `${source('workerMetrics')}, Prometheus text`,
@@ -514,6 +614,7 @@ function printBanner(
     '',
     row('Codec server', `${apiUrl}/codec`, 'decrypts payloads for the Temporal UI and CLI'),
     row('Webhook secret', webhookSecret, env('STRIPE_WEBHOOK_SECRET') ? 'from STRIPE_WEBHOOK_SECRET' : ''),
+    row('Redirect hosts', redirectHosts(), 'CHECKOUT_ALLOWED_REDIRECT_HOSTS, and this machine'),
     row('API key', apiKey, env('BILLING_API_KEYS') ? 'from BILLING_API_KEYS' : ''),
     row('Codec token', codecToken(), env('TEMPORAL_CODEC_TOKEN') ? 'from TEMPORAL_CODEC_TOKEN' : ''),
     row(
@@ -526,6 +627,7 @@ function printBanner(
     `      -d '{"id": "acct_42", "email": "billing@customer.example"}'`,
     `  Buy the starter pack for the "${DEMO_ACCOUNT.id}" account (a signed checkout.session.completed):`,
     `    ${sendEventEnv}npm run send-event -- purchase --account ${DEMO_ACCOUNT.id} --pack starter`,
+    ...(endpoints.stripe.url ? checkoutExample(apiUrl, auth, endpoints.stripe.url) : []),
     '  Then the balance, and the receipt in the mail inbox:',
     `    curl -s ${apiUrl}/v1/accounts/${DEMO_ACCOUNT.id} ${auth}`,
     "  A workflow's history, decrypted (the CLI gets this stack's address and codec server):",
@@ -535,6 +637,16 @@ function printBanner(
     '',
   ];
   process.stdout.write(`${lines.map((line) => line.trimEnd()).join('\n')}\n`);
+}
+
+/** The README's checkout request, answered by the local Stripe: its `url` is a page to pay on. */
+function checkoutExample(apiUrl: string, auth: string, stripeUrl: string): string[] {
+  const back = `${stripeUrl}/return`;
+  return [
+    '  Or as a customer would: open the "url" this answers in a browser, and pay, pay later or decline:',
+    `    curl -s -X POST ${apiUrl}/v1/checkout/sessions ${auth} -H 'content-type: application/json' \\`,
+    `      -d '{"accountId": "${DEMO_ACCOUNT.id}", "packId": "growth", "successUrl": "${back}?session_id={CHECKOUT_SESSION_ID}", "cancelUrl": "${back}?canceled=1"}'`,
+  ];
 }
 
 // --- main ---------------------------------------------------------------------------------------
