@@ -42,6 +42,11 @@ export interface ActivityDependencies {
     outbox: { sweepAfterMs: number; giveUpAfterMs: number };
     /** Outbound webhook delivery; the defaults when absent. */
     outboundWebhooks?: OutboundWebhookSettings;
+    /**
+     * How long before its expiry a grant's notice goes out (CREDIT_EXPIRY_NOTICE); null: none
+     * do. Absent: the default, DEFAULT_CREDIT_EXPIRY_NOTICE.
+     */
+    creditExpiryNoticeMs?: number | null;
   };
 }
 

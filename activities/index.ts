@@ -3,6 +3,7 @@ import type { ActivityDependencies } from './dependencies';
 import { createEmailActivities } from './email/email';
 import { createInvoiceActivities } from './subscriptions/invoice';
 import { createMaintenanceActivities } from './maintenance/maintenance';
+import { createNoticeActivities } from './notices/expiry-notices';
 import { createOutboundWebhookActivities } from './outbound-webhooks/dispatcher';
 import { createPurchaseActivities } from './purchases/purchase';
 import { createReconcileActivities } from './reconciliation/reconcile';
@@ -32,6 +33,7 @@ export function createActivities(deps: ActivityDependencies) {
     ...createReconcileActivities(deps),
     ...createTopupActivities(deps),
     ...createFollowUpActivities(deps),
+    ...createNoticeActivities(deps),
   };
 }
 

@@ -27,6 +27,9 @@ const duration = z
 
 const port = z.coerce.number().int().min(0).max(65535);
 
+/** How long before a grant expires its notice goes out unless CREDIT_EXPIRY_NOTICE says otherwise. */
+export const DEFAULT_CREDIT_EXPIRY_NOTICE = '7 days';
+
 /** Where the worker serves its metrics unless WORKER_METRICS_PORT says otherwise. */
 export const DEFAULT_WORKER_METRICS_PORT = 9464;
 
@@ -197,6 +200,16 @@ const workerSchema = baseSchema.extend({
       "at most 30 days: Stripe's Events API keeps no more",
     ),
   RECONCILE_DELAY: duration.default('5 minutes'),
+  // How long before a grant with credits left expires its account is told (a `credits.expiring`
+  // event and an email, once per grant, by the maintenance schedule), or `off`.
+  CREDIT_EXPIRY_NOTICE: z
+    .union([z.literal('off'), duration], { error: 'a duration such as "7 days", or off' })
+    .default(DEFAULT_CREDIT_EXPIRY_NOTICE)
+    .refine((value) => value === 'off' || msToNumber(value) > 0, {
+      message: 'longer than 0 (or off)',
+      // Only a value the union accepted is a duration to measure.
+      when: (payload) => payload.issues.length === 0,
+    }),
 });
 
 /** The keys of a BILLING_API_KEYS value, for scripts that call the API with one of them. */
@@ -388,6 +401,9 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env) {
       lookbackSeconds: Math.round(msToNumber(parsed.RECONCILE_LOOKBACK) / 1000),
       delaySeconds: Math.round(msToNumber(parsed.RECONCILE_DELAY) / 1000),
     },
+    /** How long before its expiry a grant's notice goes out; null: no notices. */
+    creditExpiryNoticeMs:
+      parsed.CREDIT_EXPIRY_NOTICE === 'off' ? null : msToNumber(parsed.CREDIT_EXPIRY_NOTICE),
   };
 }
 

@@ -57,3 +57,9 @@ export {
   type LowBalanceNoticeFacts,
   type TopupFacts,
 } from './follow-ups';
+export {
+  expiryNoticeKey,
+  findGrantsDueForExpiryNotice,
+  recordExpiryNotice,
+  type ExpiryNoticeFacts,
+} from './expiry-notices';

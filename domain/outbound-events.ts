@@ -9,6 +9,8 @@ export const OUTBOUND_EVENT_TYPES = [
   'credits.revoked',
   'credits.expired',
   'credits.debited',
+  // Before a grant with credits left expires, once per grant (credits/expiry-notices.ts).
+  'credits.expiring',
   'balance.low',
   'purchase.held_for_review',
   'purchase.completed',

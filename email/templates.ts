@@ -1,3 +1,4 @@
+import type { GrantCategory, GrantSource } from '../domain/credit-grant-rules';
 import { formatMoney } from './receipt';
 
 /**
@@ -19,6 +20,8 @@ export const emailKeys = {
   /** The n-th low-balance notice of an account (one per crossing of its threshold). */
   lowBalance: (accountId: string, n: number) => `low-balance:${accountId}:${n}`,
   topupFailed: (topupId: string) => `topup-failed:${topupId}`,
+  /** A grant's expiry notice: one per grant, whenever and however often the sweep runs. */
+  expiryNotice: (grantId: number) => `expiry-notice:${grantId}`,
 };
 
 const date = (unixSeconds: number) => new Date(unixSeconds * 1000).toISOString().slice(0, 10);
@@ -80,6 +83,43 @@ export function renderCheckoutPaymentFailedEmail(facts: {
       `You can start a new purchase at any time.`,
       ``,
       `Reference:   ${facts.reference}`,
+    ].join('\n'),
+  };
+}
+
+// --- expiry notices ---------------------------------------------------------------------------
+
+const GRANT_ORIGINS: Record<GrantSource, string> = {
+  purchase: 'bought',
+  subscription: 'from your subscription',
+  promotional: 'promotional',
+  manual: 'added to your account',
+  migration: 'carried over',
+};
+
+/** An instant as the notice writes it: to the minute, in UTC. */
+const utcMinute = (at: Date) => `${at.toISOString().slice(0, 10)} at ${at.toISOString().slice(11, 16)} UTC`;
+
+export function renderCreditExpiryEmail(facts: {
+  accountId: string;
+  grantId: number;
+  credits: number;
+  expiresAt: Date;
+  source: GrantSource;
+  category: GrantCategory;
+}): RenderedEmail {
+  const credits = facts.credits.toLocaleString('en-US');
+  const kind = facts.category === 'promotional' ? 'promotional' : GRANT_ORIGINS[facts.source];
+  return {
+    subject: `${credits} credits expire on ${facts.expiresAt.toISOString().slice(0, 10)} (UTC)`,
+    text: [
+      `${credits} unused credits on your account expire on ${utcMinute(facts.expiresAt)}.`,
+      `Credits not spent by then are removed from your balance.`,
+      ``,
+      `Credits:     ${credits} (${kind})`,
+      `Expire:      ${utcMinute(facts.expiresAt)}`,
+      `Account:     ${facts.accountId}`,
+      `Reference:   grant ${facts.grantId}`,
     ].join('\n'),
   };
 }

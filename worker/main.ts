@@ -92,6 +92,7 @@ async function main(): Promise<void> {
           giveUpAfterMs: msToNumber(config.maintenance.outboxGiveUpAfter),
         },
         outboundWebhooks: outboundWebhookSettings(config.outboundWebhooks, config.nodeEnv === 'production'),
+        creditExpiryNoticeMs: config.creditExpiryNoticeMs,
       },
     },
     maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,

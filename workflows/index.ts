@@ -8,3 +8,4 @@ export { maintenanceWorkflow, reservationTimeoutWorkflow } from './maintenance/m
 export { webhookDispatcherWorkflow } from './outbound-webhooks/dispatcher';
 export { reconcileWorkflow } from './reconciliation/reconcile';
 export { topupWorkflow, lowBalanceNoticeWorkflow } from './topups/topup';
+export { creditExpiryNoticeWorkflow } from './notices/expiry-notices';

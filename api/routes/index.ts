@@ -5,6 +5,7 @@ import { accountRoutes } from './accounts';
 import { auditRoutes } from './audit';
 import { grantRoutes } from './grants';
 import { healthRoutes } from './health';
+import { noticeRoutes } from './notices';
 import { outboundWebhookRoutes } from './outbound-webhooks';
 import { packRoutes } from './packs';
 import { purchaseRoutes } from './purchases';
@@ -21,6 +22,7 @@ export const API_ROUTES: readonly Route[] = [
   ...reservationRoutes,
   ...purchaseRoutes,
   ...topupRoutes,
+  ...noticeRoutes,
   ...rejectedEventRoutes,
   ...reviewRoutes,
   ...auditRoutes,

@@ -280,3 +280,20 @@ describe('configuration of API keys, entries a little off', () => {
     ]);
   });
 });
+
+describe('configuration of expiry notices', () => {
+  it('when CREDIT_EXPIRY_NOTICE is unset, a duration or off, then notices go 7 days ahead, that long ahead, or never; anything else is refused by name', () => {
+    expect(loadWorkerConfig(valid).creditExpiryNoticeMs).toBe(7 * 24 * 3600_000);
+    expect(loadWorkerConfig({ ...valid, CREDIT_EXPIRY_NOTICE: '36 hours' }).creditExpiryNoticeMs).toBe(
+      36 * 3600_000,
+    );
+    expect(loadWorkerConfig({ ...valid, CREDIT_EXPIRY_NOTICE: 'off' }).creditExpiryNoticeMs).toBeNull();
+    for (const value of ['soon', '-1 days', '0 days', 'OFF ']) {
+      const issues = issuesOf(() => loadWorkerConfig({ ...valid, CREDIT_EXPIRY_NOTICE: value }));
+      expect({ value, issues: issues.map((issue) => issue.split(':')[0]) }).toEqual({
+        value,
+        issues: ['CREDIT_EXPIRY_NOTICE'],
+      });
+    }
+  });
+});

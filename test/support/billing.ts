@@ -204,12 +204,19 @@ export async function checkedBalance(h: Harness, accountId: string): Promise<num
 
 /**
  * Runs the maintenance workflow once on the harness's worker: expiries, due holds, outbox sweep,
- * and the balance follow-ups of `followUpsOf` only. Test files share the database but not their
- * workers and mail servers: a run that started every file's follow-ups would start another
- * file's notice or top-up on this file's worker, where that file never sees it.
+ * and the balance follow-ups of `followUpsOf` and expiry notices of `expiryNoticesOf` only. Test
+ * files share the database but not their workers and mail servers: a run that started every
+ * file's follow-ups or notices would start another file's on this file's worker, where that file
+ * never sees them.
  */
-export async function runMaintenance(h: Harness, options: { followUpsOf?: string[] } = {}) {
-  const input: MaintenanceInput = { followUpAccounts: options.followUpsOf ?? [] };
+export async function runMaintenance(
+  h: Harness,
+  options: { followUpsOf?: string[]; expiryNoticesOf?: string[] } = {},
+) {
+  const input: MaintenanceInput = {
+    followUpAccounts: options.followUpsOf ?? [],
+    expiryNoticeAccounts: options.expiryNoticesOf ?? [],
+  };
   return h.temporal.workflow.execute('maintenanceWorkflow', {
     taskQueue: h.config.temporal.taskQueue,
     workflowId: `maintenance-test-${randomUUID()}`,

@@ -117,7 +117,12 @@ export interface Harness {
  * ephemeral port, a worker on the file's own task queue, and its own SMTP server.
  */
 export async function startHarness(
-  options: { worker?: boolean; configOverrides?: Record<string, string> } = {},
+  options: {
+    worker?: boolean;
+    configOverrides?: Record<string, string>;
+    /** The worker's CREDIT_EXPIRY_NOTICE, in ms (null: off); the default when absent. */
+    creditExpiryNoticeMs?: number | null;
+  } = {},
 ): Promise<Harness> {
   const { temporalAddress, workflowBundle } = services();
   installQuietRuntime();
@@ -160,7 +165,12 @@ export async function startHarness(
           invoicePayments: stripe && stripeInvoicePaymentLookup(stripe),
           topups: stripe && { payments: stripeTopupPayments(stripe), returnUrl: 'http://127.0.0.1/billing' },
           workflows: temporalWorkflowDirectory(temporal),
-          config: { stripe: config.stripe, emailDomain: 'credits.test', outbox: TEST_OUTBOX_AGES },
+          config: {
+            stripe: config.stripe,
+            emailDomain: 'credits.test',
+            outbox: TEST_OUTBOX_AGES,
+            creditExpiryNoticeMs: options.creditExpiryNoticeMs,
+          },
         },
       });
       worker = { instance, running: instance.run(), connection: workerConnection };

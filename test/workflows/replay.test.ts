@@ -199,6 +199,24 @@ if (recording)
       await saveHistory('maintenance-follow-ups', maintenance);
       await saveHistory('low-balance-notice', emailKeys.lowBalance(account.id, 1));
     });
+
+    it('records a maintenance run that sends an expiry notice, and the run that delivers its email', async () => {
+      const account = await h.newAccount();
+      const { grant } = await grantDirectly(h.sql, account.id, {
+        key: 'expiring',
+        amount: 100,
+        expiresAt: new Date(Date.now() + 2 * 24 * 3600_000),
+      });
+      const maintenance = `maintenance-expiry-recorded-${account.id}`;
+      const input: MaintenanceInput = { followUpAccounts: [account.id], expiryNoticeAccounts: [account.id] };
+      await h.temporal.workflow.execute('maintenanceWorkflow', {
+        taskQueue: h.config.temporal.taskQueue,
+        workflowId: maintenance,
+        args: [input],
+      });
+      await saveHistory('maintenance-expiry-notices', maintenance);
+      await saveHistory('credit-expiry-notice', emailKeys.expiryNotice(grant.id));
+    });
   });
 
 describe('workflow replay', () => {

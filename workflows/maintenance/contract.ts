@@ -16,6 +16,8 @@ export interface MaintenanceInput {
    * name their own accounts, so that no file starts another's follow-ups on its own worker.
    */
   followUpAccounts?: string[];
+  /** Records only these accounts' expiry notices (as `followUpAccounts`, for the same reason). */
+  expiryNoticeAccounts?: string[];
 }
 
 /** One run: what it expired, released, swept and started. */
@@ -26,6 +28,8 @@ export interface MaintenanceResult {
   emails: { delivered: number; failed: number; waiting: number };
   /** Balance follow-ups whose workflow the run started (or found started). */
   followUpsStarted?: number;
+  /** Expiry notices the run recorded (each grant's once, whichever run that is). */
+  expiryNotices?: number;
 }
 
 /** The TTL timer of one hold; the workflow ID is `reservation:<id>`. */

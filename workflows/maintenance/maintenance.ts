@@ -9,6 +9,7 @@ import {
 import { databaseActivityOptions, maintenanceActivityOptions } from '../shared/activity-options';
 import { sweepOutbox } from '../email/outbox-sweep';
 import { startBalanceFollowUps, sweepBalanceFollowUps } from '../topups/topup';
+import { sweepExpiryNotices } from '../notices/expiry-notices';
 
 type MaintenanceActivities = ReturnType<typeof createMaintenanceActivities>;
 
@@ -19,8 +20,9 @@ const reservations = proxyActivities<MaintenanceActivities>(databaseActivityOpti
  * One run of the maintenance schedule: expire the grants whose time has come (a grant past its
  * expiry is never drawn from, so this only writes the ledger row), release holds whose timer
  * was lost, deliver or fail emails left pending with no workflow to deliver them, start the
- * balance follow-ups nobody started, and record top-ups abandoned by their run as failed. Each
- * step is idempotent, so overlapping or repeated runs change nothing twice.
+ * balance follow-ups nobody started, record top-ups abandoned by their run as failed, and tell
+ * accounts of credits about to expire. Each step is idempotent, so overlapping or repeated runs
+ * change nothing twice.
  */
 export async function maintenanceWorkflow(input: MaintenanceInput = {}): Promise<MaintenanceResult> {
   const expired = await sweep.expireDueGrants();
@@ -37,14 +39,24 @@ export async function maintenanceWorkflow(input: MaintenanceInput = {}): Promise
       followUpsStarted = await startBalanceFollowUps();
     }
   }
+  let expiryNotices = 0;
+  // Patched: runs recorded before expiry notices replay without the step.
+  if (patched(EXPIRY_NOTICES)) {
+    const scope = input.expiryNoticeAccounts ? { accountIds: input.expiryNoticeAccounts } : {};
+    expiryNotices = (await sweepExpiryNotices(scope)).notices;
+  }
   return {
     grantsExpired: expired.grants,
     creditsExpired: expired.credits,
     reservationsReleased: holds.released,
     emails,
     followUpsStarted,
+    expiryNotices,
   };
 }
+
+/** Marks the runs that record the expiry notices now due (workflows/notices/expiry-notices.ts). */
+const EXPIRY_NOTICES = 'credit-expiry-notices';
 
 /**
  * Marks the runs whose follow-ups are started by one activity, with the client the API uses
