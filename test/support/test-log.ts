@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { prettyFactory } from 'pino-pretty';
 import { createLogger, type Logger } from '../../config/logger';
 import { appendLog } from '../setup/test-logs';
@@ -28,4 +29,24 @@ const prettify = prettyFactory({
 /** The service's logger (its redaction included) writing into this file's log. */
 export function testLogger(name: string, level = 'info'): Logger {
   return createLogger({ level, name }, { write: (line: string) => writeTestLog(prettify(line)) });
+}
+
+/**
+ * Everything a child process prints, into this file's log, each line prefixed with `[label]`;
+ * the child's stdout and stderr must be pipes. Returns the child.
+ */
+export function logOutputOf<T extends ChildProcess>(child: T, label: string): T {
+  for (const stream of [child.stdout, child.stderr]) {
+    let partial = '';
+    stream?.on('data', (chunk: Buffer) => {
+      const lines = (partial + chunk.toString()).split('\n');
+      partial = lines.pop() ?? '';
+      if (lines.length > 0) writeTestLog(lines.map((line) => `[${label}] ${line}`).join('\n'));
+    });
+    stream?.on('end', () => {
+      if (partial) writeTestLog(`[${label}] ${partial}`);
+      partial = '';
+    });
+  }
+  return child;
 }
