@@ -5,7 +5,8 @@
  * the global setup starts. `npm test` runs both.
  */
 const shared = {
-  testEnvironment: 'node',
+  // Node's, with a log file per test file: what a passing test logs stays out of the terminal.
+  testEnvironment: '<rootDir>/test/setup/test-environment.ts',
   roots: ['<rootDir>/test'],
   // Type checking is `npm run typecheck`; here TypeScript is only transpiled, which is much faster.
   transform: { '^.+\\.ts$': ['ts-jest', { diagnostics: false }] },
@@ -13,6 +14,8 @@ const shared = {
 
 module.exports = {
   testTimeout: 120_000,
+  // After Jest's own: a failing test's log, and where this run's logs are (test/setup/test-logs.ts).
+  reporters: ['default', '<rootDir>/test/setup/log-reporter.js'],
   // Each integration file runs its own worker against the shared servers; two cores, two files at once.
   maxWorkers: 2,
   projects: [

@@ -17,11 +17,18 @@ const REDACT_PATHS = [
   '*.databaseUrl',
 ];
 
-export function createLogger(options: { level: string; name: string }): Logger {
-  return pino({
-    name: options.name,
-    level: options.level,
-    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-    base: { service: options.name },
-  });
+/** A logger with the service's redaction; to stdout unless given a destination (the tests' log files). */
+export function createLogger(
+  options: { level: string; name: string },
+  destination?: pino.DestinationStream,
+): Logger {
+  return pino(
+    {
+      name: options.name,
+      level: options.level,
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      base: { service: options.name },
+    },
+    destination,
+  );
 }

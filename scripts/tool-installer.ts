@@ -1,12 +1,14 @@
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type StdioOptions } from 'node:child_process';
 import {
   accessSync,
   chmodSync,
+  closeSync,
   constants,
   copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
+  openSync,
   readdirSync,
   renameSync,
   rmSync,
@@ -73,6 +75,34 @@ export const toStderr = (message: string) => {
 };
 
 /**
+ * Where an installer's own output goes (pip's, `go: downloading …`, apt's): the terminal, or the
+ * file `TOOL_INSTALL_LOG` names. The tests name one, so that an install during a run shows its
+ * one line of progress and nothing else.
+ */
+interface InstallOutput {
+  stdio: 'inherit' | number;
+  /** What the progress line adds about it. */
+  note: string;
+  /** Where a failure's message points to. */
+  failure: string;
+  close(): void;
+}
+
+function openInstallOutput(): InstallOutput {
+  const file = process.env.TOOL_INSTALL_LOG;
+  if (!file) return { stdio: 'inherit', note: '', failure: '', close: () => {} };
+  mkdirSync(path.dirname(file), { recursive: true });
+  const fd = openSync(file, 'a');
+  const shown = path.relative(process.cwd(), file);
+  return {
+    stdio: fd,
+    note: `; its output goes to ${shown}`,
+    failure: `; what it printed is in ${shown}`,
+    close: () => closeSync(fd),
+  };
+}
+
+/**
  * `apt-get download` the package into a temporary folder and unpack only `file` from it; when the
  * package lists are missing (a fresh container), `apt-get update` once first (as root only).
  * Throws when apt is not there or the package cannot be had.
@@ -83,6 +113,7 @@ function installFromDeb(
   binDir: string,
   log: (message: string) => void,
   note: string,
+  output: InstallOutput,
 ): void {
   const aptGet = onPath('apt-get');
   const dpkgDeb = onPath('dpkg-deb');
@@ -94,7 +125,7 @@ function installFromDeb(
     let result = download();
     if (result.status !== 0 && process.getuid?.() === 0) {
       log(`apt-get download ${pkg} failed; updating the package lists once…`);
-      spawnSync(aptGet, ['update', '-qq'], { stdio: ['ignore', 'ignore', 'inherit'] });
+      spawnSync(aptGet, ['update', '-qq'], { stdio: ['ignore', 'ignore', output.stdio] });
       result = download();
     }
     const deb = readdirSync(work).find((name) => name.endsWith('.deb'));
@@ -117,11 +148,26 @@ function installFromDeb(
 }
 
 function install(spec: ToolSpec, log: (message: string) => void, note: string): string {
+  const output = openInstallOutput();
+  try {
+    return installWith(spec, log, `${note}${output.note}`, output);
+  } finally {
+    output.close();
+  }
+}
+
+function installWith(
+  spec: ToolSpec,
+  log: (message: string) => void,
+  note: string,
+  output: InstallOutput,
+): string {
   const binDir = installDir(spec);
   mkdirSync(binDir, { recursive: true });
+  const stdio: StdioOptions = ['ignore', output.stdio, output.stdio];
   let result: { status: number | null };
   if (spec.install.kind === 'deb') {
-    installFromDeb(spec, spec.install, binDir, log, note);
+    installFromDeb(spec, spec.install, binDir, log, note, output);
     result = { status: 0 };
   } else if (spec.install.kind === 'pip') {
     const python = onPath('python3') ?? onPath('python');
@@ -143,7 +189,7 @@ function install(spec: ToolSpec, log: (message: string) => void, note: string): 
         path.dirname(binDir),
         spec.install.package,
       ],
-      { stdio: ['ignore', 'inherit', 'inherit'] },
+      { stdio },
     );
   } else {
     const go = onPath('go');
@@ -155,13 +201,15 @@ function install(spec: ToolSpec, log: (message: string) => void, note: string): 
     );
     const tags = spec.install.tags?.length ? ['-tags', spec.install.tags.join(',')] : [];
     result = spawnSync(go, ['install', ...tags, spec.install.module], {
-      stdio: ['ignore', 'inherit', 'inherit'],
+      stdio,
       env: { ...process.env, GOBIN: binDir },
     });
   }
   const installed = path.join(binDir, spec.binary);
   if (result.status !== 0 || !isExecutable(installed)) {
-    throw new Error(`could not install ${spec.binary} (exit ${String(result.status)}); set ${spec.envVar}`);
+    throw new Error(
+      `could not install ${spec.binary} (exit ${String(result.status)})${output.failure}; set ${spec.envVar}`,
+    );
   }
   return installed;
 }

@@ -21,6 +21,12 @@ export function pinoTemporalLogger(logger: Logger): DefaultLogger {
   const threshold = logger.level === 'trace' ? 'TRACE' : logger.level === 'debug' ? 'DEBUG' : 'INFO';
   return new DefaultLogger(threshold, (entry) => {
     const meta: Record<string, unknown> = { ...entry.meta };
+    // The SDK names a failure `error` ("Activity failed", "Workflow failed"); pino serializes an
+    // Error (message, type, stack, cause) under `err` only, and anywhere else as `{}`.
+    if (meta.error instanceof Error && meta.err === undefined) {
+      meta.err = meta.error;
+      delete meta.error;
+    }
     const { workflowId } = meta;
     if (typeof workflowId === 'string' && workflowId.startsWith('evt_') && meta.eventId === undefined) {
       meta.eventId = workflowId;

@@ -14,6 +14,7 @@ import { TEST_PAYLOAD_KEYS } from '../support/payload-keys';
 import { startHarness, type Harness } from '../support/harness';
 import { startWorkerMailingTo, type MailingWorker } from '../support/mailing-worker';
 import { scriptedSmtp, type ScriptedSmtp } from '../support/scripted-smtp';
+import { logOutputOf } from '../support/test-log';
 import { sleep, waitUntil } from '../support/wait';
 
 describe('when the SMTP server fails', () => {
@@ -129,7 +130,7 @@ describe('when a worker is killed between the grant and the receipt', () => {
       env: {
         ...process.env,
         NODE_ENV: 'test',
-        LOG_LEVEL: 'silent',
+        LOG_LEVEL: 'info',
         DATABASE_URL: h.config.databaseUrl,
         TEMPORAL_ADDRESS: h.config.temporal.address,
         TEMPORAL_TASK_QUEUE: h.config.temporal.taskQueue,
@@ -137,8 +138,9 @@ describe('when a worker is killed between the grant and the receipt', () => {
         TEMPORAL_PAYLOAD_KEYS: TEST_PAYLOAD_KEYS,
         SMTP_URL: h.smtp.url,
       },
-      stdio: 'ignore',
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
+    logOutputOf(child, 'worker');
     await h.deliver(event);
     await waitUntil(async () => (await ledgerRowsFor(h.sql, session.id as string)).length === 1, {
       what: 'grant by the first worker',

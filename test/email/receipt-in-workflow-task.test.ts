@@ -16,6 +16,7 @@ import { startWorkerMailingTo, type MailingWorker } from '../support/mailing-wor
 import { TEST_PAYLOAD_KEYS } from '../support/payload-keys';
 import { scriptedSmtp, type Answer, type ScriptedSmtp } from '../support/scripted-smtp';
 import { silentLogger } from '../support/quiet-runtime';
+import { logOutputOf } from '../support/test-log';
 import { waitUntil } from '../support/wait';
 
 /**
@@ -219,13 +220,16 @@ describe('when the worker dies inside the workflow task that granted', () => {
     await h?.close();
   });
 
-  /** The worker process as production runs it; SIGKILL ends the worker itself, not a launcher. */
+  /**
+   * The worker process as production runs it; SIGKILL ends the worker itself, not a launcher. What
+   * it logs goes to the test file's log.
+   */
   function spawnWorker(): ChildProcess {
-    return spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
+    const worker = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
       env: {
         ...process.env,
         NODE_ENV: 'test',
-        LOG_LEVEL: 'silent',
+        LOG_LEVEL: 'info',
         DATABASE_URL: h.config.databaseUrl,
         TEMPORAL_ADDRESS: h.config.temporal.address,
         TEMPORAL_TASK_QUEUE: h.config.temporal.taskQueue,
@@ -233,8 +237,9 @@ describe('when the worker dies inside the workflow task that granted', () => {
         SMTP_URL: smtp.url,
         EMAIL_FROM: 'Credits <billing@credits.test>',
       },
-      stdio: 'ignore',
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
+    return logOutputOf(worker, 'worker');
   }
 
   function killChild(): void {

@@ -21,7 +21,7 @@ import {
 } from '../support/billing';
 import { ledgerRowsFor, outboxRowsFor } from '../support/db';
 import { startHarness, TEST_OUTBOX_AGES, type Harness } from '../support/harness';
-import { silentLogger } from '../support/quiet-runtime';
+import { loggedActivityEnvironment, silentLogger } from '../support/quiet-runtime';
 import { sleep, waitUntil } from '../support/wait';
 
 /**
@@ -214,7 +214,7 @@ describe('a retry after the commit', () => {
         workflows: { isRunning: () => Promise.resolve(true) },
         config: { stripe: h.config.stripe, emailDomain: 'credits.test', outbox: TEST_OUTBOX_AGES },
       });
-      const env = new MockActivityEnvironment();
+      const env = loggedActivityEnvironment();
       const account = await h.newAccount();
       const session = summarizeCheckoutSession(checkoutSession({ accountId: account.id, packId: 'starter' }));
       const workflowId = `evt_regranted_${account.id}`;
@@ -386,7 +386,7 @@ describe('a retry after the commit', () => {
       try {
         // Every maintenance interval sweeps again; a few sweeps are more than enough.
         for (let sweep = 0; sweep < 3; sweep += 1) {
-          await new MockActivityEnvironment().run(activities.sweepOutbox);
+          await loggedActivityEnvironment().run(activities.sweepOutbox);
         }
         const [row] = await h.sql<
           { status: string }[]
@@ -430,8 +430,8 @@ describe('a retry after the commit', () => {
       });
       try {
         await Promise.all([
-          new MockActivityEnvironment().run(activities.sweepOutbox),
-          new MockActivityEnvironment().run(activities.sweepOutbox),
+          loggedActivityEnvironment().run(activities.sweepOutbox),
+          loggedActivityEnvironment().run(activities.sweepOutbox),
         ]);
         expect(sent).toHaveLength(count);
         expect(new Set(sent).size).toBe(count);

