@@ -128,6 +128,13 @@ export const disablesAutoTopup = (consecutiveFailures: number, maxConsecutiveFai
  * through, so the customer is not offered a second payment, the failure is not counted toward
  * turning automatic top-up off, and no new top-up is charged until the balance is back above
  * the threshold (a late success that grants brings it there).
+ *
+ * The monthly cap: what the month's top-ups charged or may charge, in the cap's currency. Such a
+ * failure counts against it like an open or granted top-up (its late success is granted whatever
+ * the cap says, money taken becomes credits), until Stripe reports it declined; other failures
+ * and refusals took nothing and do not count. Top-ups in another currency do not count: no rate
+ * converts them, so a cap whose settings changed currency mid-month starts the month afresh in
+ * the new one (the API says so at `monthlyCapCents`).
  */
 export const OUTCOME_UNKNOWN_FAILURE_CODES = ['stripe_unavailable', 'grant_failed'] as const;
 const OUTCOME_UNKNOWN_FAILURES: ReadonlySet<string> = new Set(OUTCOME_UNKNOWN_FAILURE_CODES);

@@ -7,6 +7,7 @@ import {
   chargeOutcomeUnknown,
   decideTopupGrant,
   disablesAutoTopup,
+  OUTCOME_UNKNOWN_FAILURE_CODES,
   topupGrantReason,
   topupReceiptTitle,
   UNCOUNTED_FAILURE_CODES,
@@ -41,7 +42,11 @@ export interface TopupSettings extends TopupSettingsInput {
   disabledReason: string | null;
   disabledAt: Date | null;
   lastSkippedReason: string | null;
-  /** What the month's top-ups took or may take (all but failed ones), in minor units. */
+  /**
+   * What the month's top-ups in the settings' currency took or may take, in its minor units: all
+   * but the failed ones, except failures whose charge may have gone through (see the cap rule in
+   * domain/topup-rules.ts).
+   */
   usedThisMonthCents: number;
 }
 
@@ -137,7 +142,8 @@ export async function findTopupSettings(sql: Queryable, accountId: string): Prom
   const [row] = await sql<SettingsRow[]>`
     SELECT t.*,
            (SELECT COALESCE(SUM(amount_cents), 0) FROM topups u
-            WHERE u.account_id = t.account_id AND u.status <> 'failed'
+            WHERE u.account_id = t.account_id AND u.currency = t.currency
+              AND (u.status <> 'failed' OR u.failure_code = ANY (${[...OUTCOME_UNKNOWN_FAILURE_CODES]}))
               AND u.month = date_trunc('month', now() AT TIME ZONE 'UTC')::date)::text AS used_cents
     FROM topup_settings t WHERE t.account_id = ${accountId}`;
   return row ? toSettings(row) : null;

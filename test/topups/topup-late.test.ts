@@ -12,6 +12,7 @@ import type { TopupPaymentGateway } from '../../activities/topups/topup';
 import { createAccount } from '../../credits/accounts';
 import { createSql, type Sql } from '../../db/client';
 import { createGrant } from '../../credits/grants';
+import { debitCredits } from '../../credits/debits';
 import {
   failAbandonedTopups,
   failTopup,
@@ -192,10 +193,10 @@ describe('automatic top-up, late or lost answers from Stripe', () => {
     const ended = (await run.result()) as TopupWorkflowResult;
     expect(ended).toMatchObject({ stage: 'failed', failureCode: 'stripe_unavailable' });
     expect(await topupRow(topupId)).toEqual({ status: 'failed', failure_code: 'stripe_unavailable' });
-    // Not the customer's failure: the charge may have gone through.
+    // Not the customer's failure, and still in the month's cap: the charge may have gone through.
     expect(await findTopupSettings(sql, accountId)).toMatchObject({
       consecutiveFailures: 0,
-      usedThisMonthCents: 0,
+      usedThisMonthCents: 900,
     });
 
     // The charge went through meanwhile; Stripe's event comes after the run ended.
@@ -355,9 +356,24 @@ describe('automatic top-up, late or lost answers from Stripe', () => {
   });
 
   describe('after a failure whose charge outcome was unknown', () => {
-    async function account() {
+    async function account(options: { monthlyCapCents?: number; credits?: number } = {}) {
       const accountId = `acct_${randomUUID()}`;
       await createAccount(sql, { id: accountId, email: `${accountId}@customers.test` });
+      if (options.credits) {
+        await sql.begin((tx) =>
+          createGrant(tx, {
+            accountId,
+            source: 'manual',
+            category: 'promotional',
+            priority: 10,
+            expiresAt: null,
+            amount: options.credits as number,
+            businessKey: `late-funds:${accountId}`,
+            kind: 'grant',
+            reason: 'funds before automatic top-up is set',
+          }),
+        );
+      }
       await saveTopupSettings(sql, accountId, {
         enabled: true,
         threshold: 300,
@@ -365,11 +381,14 @@ describe('automatic top-up, late or lost answers from Stripe', () => {
         credits: 100,
         amountCents: 900,
         currency: 'usd',
-        monthlyCapCents: 100_000,
+        monthlyCapCents: options.monthlyCapCents ?? 100_000,
         maxConsecutiveFailures: 3,
       });
       return accountId;
     }
+
+    const spend = (accountId: string, amount: number) =>
+      debitCredits(sql, { accountId, amount, idempotencyKey: `job-${randomUUID()}`, reason: 'work' });
 
     async function openTopupOf(accountId: string) {
       const [row] = await sql<{ id: string }[]>`
@@ -463,6 +482,28 @@ describe('automatic top-up, late or lost answers from Stripe', () => {
       const [settings] = await sql`SELECT armed FROM topup_settings WHERE account_id = ${accountId}`;
       expect(settings).toEqual({ armed: false });
       // No run here charges it: nothing is left for another file's maintenance to start.
+      await sql`DELETE FROM balance_follow_ups WHERE account_id = ${accountId}`;
+    });
+
+    it("when a charge's outcome is unknown, then it still counts against the month's cap, so that its late success cannot take the month past it", async () => {
+      const accountId = await account({ monthlyCapCents: 900, credits: 400 }); // one top-up a month
+      const unknown = await openTopupOf(accountId);
+      await fail(unknown, 'stripe_unavailable');
+      expect(await findTopupSettings(sql, accountId)).toMatchObject({ usedThisMonthCents: 900 });
+
+      await spend(accountId, 1); // 399: above the threshold, armed again
+      await spend(accountId, 150); // 249: a crossing, but the month may already be spent
+      expect(await openTopups(accountId)).toEqual([]);
+      expect(await findTopupSettings(sql, accountId)).toMatchObject({
+        lastSkippedReason: 'the monthly cap is reached',
+      });
+
+      // The unanswered charge went through: granted, and the month took what its cap allows.
+      expect(await late(unknown, accountId, 'succeeded')).toMatchObject({ outcome: 'granted' });
+      const [month] = await sql<{ charged: string }[]>`
+        SELECT COALESCE(SUM(amount_cents), 0)::text AS charged FROM topups
+        WHERE account_id = ${accountId} AND status = 'succeeded'`;
+      expect(month).toEqual({ charged: '900' });
       await sql`DELETE FROM balance_follow_ups WHERE account_id = ${accountId}`;
     });
   });
