@@ -19,6 +19,8 @@ export const emailKeys = {
   /** The n-th low-balance notice of an account (one per crossing of its threshold). */
   lowBalance: (accountId: string, n: number) => `low-balance:${accountId}:${n}`,
   topupFailed: (topupId: string) => `topup-failed:${topupId}`,
+  /** The decline of a top-up first told "not finished" because Stripe could not say what became of it. */
+  topupDeclinedLate: (topupId: string) => `topup-declined:${topupId}`,
 };
 
 const date = (unixSeconds: number) => new Date(unixSeconds * 1000).toISOString().slice(0, 10);

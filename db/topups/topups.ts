@@ -4,6 +4,7 @@ import { toSafeInteger } from '../../domain/integers';
 import { renderTopupFailedEmail } from '../../email/topup-templates';
 import type { PaymentIntentSummary } from '../../stripe/payment-intent';
 import {
+  awaitsStripesAnswer,
   chargeOutcomeUnknown,
   decideTopupGrant,
   disablesAutoTopup,
@@ -264,7 +265,6 @@ export async function grantTopup(
       case 'answer_settled':
         return { outcome: 'settled', status: topup.status, ledgerEntryId: topup.ledgerEntryId };
       case 'keep_failed':
-        if (decision.rearm) await rearmUnlessToppedUpSince(tx, topup);
         return { outcome: 'settled', status: topup.status, ledgerEntryId: null };
       case 'fail':
         return { outcome: 'failed', code: decision.code, message: decision.message };
@@ -293,13 +293,13 @@ async function answerGranted(tx: Queryable, topup: Topup): Promise<TopupGrantOut
   };
 }
 
-/** Arms the account's top-up again, unless a newer top-up shows it was armed again since. */
-async function rearmUnlessToppedUpSince(tx: Queryable, topup: Topup): Promise<void> {
-  await tx`
-    UPDATE topup_settings SET armed = enabled, updated_at = now()
-    WHERE account_id = ${topup.accountId} AND NOT EXISTS (
-      SELECT 1 FROM topups n JOIN topups t ON t.id = ${topup.id}
-      WHERE n.account_id = t.account_id AND n.created_at > t.created_at)`;
+/** Whether the account opened a top-up after this one (its threshold was armed again since). */
+async function toppedUpSince(tx: Queryable, topup: Topup): Promise<boolean> {
+  // Compared in the database: a JS Date would drop the microseconds of the row's own time.
+  const [newer] = await tx`
+    SELECT 1 FROM topups n JOIN topups t ON t.id = ${topup.id}
+    WHERE n.account_id = t.account_id AND n.created_at > t.created_at LIMIT 1`;
+  return newer !== undefined;
 }
 
 /**
@@ -405,28 +405,42 @@ export interface TopupFailureOutcome {
  * the failure counted, automatic top-up turned off once the count reaches the limit (else armed
  * again, so that the next debit tries again), the customer's email with the link to pay
  * on-session and `topup.failed` queued. A failure whose charge may still have gone through
- * (`chargeOutcomeUnknown`) is recorded and told, without a link, a count or re-arming. A top-up
- * already failed answers as it failed.
+ * (`chargeOutcomeUnknown`) is recorded and told, without a link, a count or re-arming.
+ *
+ * A top-up failed because Stripe could not say what became of its charge, then reported
+ * declined, is recorded, counted and told as any decline (an email and a `topup.failed` of their
+ * own, the first having said it was not finished); if the account opened a top-up since, this
+ * one is no longer part of a run of failures in a row and neither counts nor re-arms. A top-up
+ * already failed otherwise answers as it failed.
  */
 export async function failTopup(
   sql: Sql,
   request: { topupId: string; workflowId: string; code: string; message: string; recoveryUrl: string | null },
 ): Promise<TopupFailureOutcome> {
   return sql.begin(async (tx) => {
-    const emailKey = emailKeys.topupFailed(request.topupId);
     const [row] = await tx<TopupRow[]>`
       SELECT ${tx.unsafe(TOPUP_COLUMNS)} FROM topups WHERE id = ${request.topupId} FOR UPDATE`;
     if (!row) throw new Error(`top-up ${request.topupId} does not exist`);
     const topup = toTopup(row);
-    if (topup.status === 'failed') {
+    const lateDecline =
+      topup.status === 'failed' &&
+      awaitsStripesAnswer(topup.failureCode) &&
+      !chargeOutcomeUnknown(request.code);
+    if (topup.status === 'failed' && !lateDecline) {
       const [settings] = await tx<{ enabled: boolean }[]>`
         SELECT enabled FROM topup_settings WHERE account_id = ${topup.accountId}`;
+      // The email of its last news: the decline heard late, else the failure as first recorded.
+      const declined = emailKeys.topupDeclinedLate(topup.id);
+      const emailKey = (await isEmailQueued(tx, declined)) ? declined : emailKeys.topupFailed(topup.id);
       return { emailKey, autoTopupDisabled: settings?.enabled === false };
     }
     // Granted or refused meanwhile: that outcome stands, and nothing is sent about a failure.
-    if (topup.status !== 'pending' && topup.status !== 'charging')
+    if (topup.status !== 'pending' && topup.status !== 'charging' && !lateDecline)
       return { emailKey: null, autoTopupDisabled: false };
+    const emailKey = lateDecline ? emailKeys.topupDeclinedLate(topup.id) : emailKeys.topupFailed(topup.id);
     const unknown = chargeOutcomeUnknown(request.code);
+    // Failures in a row: a late decline after a newer top-up is no longer one of them.
+    const counts = !unknown && !(lateDecline && (await toppedUpSince(tx, topup)));
     const recoveryUrl = unknown ? null : request.recoveryUrl;
     await tx`
       UPDATE topups SET status = 'failed', failure_code = ${request.code},
@@ -434,14 +448,14 @@ export async function failTopup(
              updated_at = now()
       WHERE id = ${topup.id}`;
     const [counted] = await tx<{ consecutive_failures: number; max_consecutive_failures: number }[]>`
-      UPDATE topup_settings SET consecutive_failures = consecutive_failures + ${unknown ? 0 : 1},
+      UPDATE topup_settings SET consecutive_failures = consecutive_failures + ${counts ? 1 : 0},
              updated_at = now()
       WHERE account_id = ${topup.accountId}
       RETURNING consecutive_failures, max_consecutive_failures`;
     const failures = counted?.consecutive_failures ?? 1;
     const max = counted?.max_consecutive_failures ?? 1;
-    const disabled = !unknown && disablesAutoTopup(failures, max);
-    if (!unknown) {
+    const disabled = counts && disablesAutoTopup(failures, max);
+    if (counts) {
       await tx`
         UPDATE topup_settings
         SET ${
@@ -469,7 +483,8 @@ export async function failTopup(
       }),
     });
     await queueOutboundEvent(tx, {
-      id: outboundEventId('topup.failed', topup.id),
+      // A decline heard late is news of its own: the first event said the outcome was unknown.
+      id: outboundEventId('topup.failed', lateDecline ? `${topup.id}:declined-late` : topup.id),
       type: 'topup.failed',
       accountId: topup.accountId,
       data: {

@@ -26,6 +26,7 @@ import { routeStripeEvent } from '../../stripe/event-routes';
 import type { PaymentIntentSummary } from '../../stripe/payment-intent';
 import {
   TOPUP_ABANDONED_AFTER_DAYS,
+  topupLateDeclineWorkflowId,
   topupLatePaymentWorkflowId,
   topupWorkflowId,
   type TopupWorkflowResult,
@@ -179,6 +180,23 @@ describe('automatic top-up, late or lost answers from Stripe', () => {
     });
   }
 
+  /** Stripe's `payment_intent.payment_failed` for the intent the top-up's charge created. */
+  function declineOf(topupId: string, accountId: string) {
+    const intent = charged.get(topupId) as PaymentIntentSummary;
+    return stripeEvent('payment_intent.payment_failed', {
+      id: intent.id,
+      object: 'payment_intent',
+      status: 'requires_payment_method',
+      amount: 900,
+      amount_received: 0,
+      currency: 'usd',
+      livemode: false,
+      customer: intent.customerId,
+      metadata: { purpose: 'topup', topupId, accountId },
+      last_payment_error: { type: 'card_error', code: 'card_declined', message: 'Your card was declined.' },
+    });
+  }
+
   const topupRow = (topupId: string) =>
     sql<{ status: string; failure_code: string | null }[]>`
       SELECT status, failure_code FROM topups WHERE id = ${topupId}`.then((rows) => rows[0]);
@@ -320,6 +338,107 @@ describe('automatic top-up, late or lost answers from Stripe', () => {
     expect(await findTopupSettings(sql, accountId)).toMatchObject({ consecutiveFailures: 0 });
   });
 
+  it('when Stripe reports a decline after the run ended on an unknown outcome, then the customer gets the decline email with its link and topup.failed says so, once', async () => {
+    const { accountId, topupId } = await openTopup();
+    const address = `${accountId}@customers.test`;
+    offeredCheckout = `https://checkout.stripe.com/c/pay/cs_late_${topupId}`;
+    try {
+      const run = await env.client.workflow.start('topupWorkflow', {
+        taskQueue,
+        workflowId: topupWorkflowId(topupId),
+        args: [{ topupId, accountId }],
+      });
+      expect(await run.result()).toMatchObject({ stage: 'failed', failureCode: 'stripe_unavailable' });
+      const [unfinished] = await smtp.waitForMail(address);
+      expect(unfinished?.subject).toBe('Your automatic top-up is not finished yet');
+
+      // Stripe answers at last: the charge was declined.
+      const event = declineOf(topupId, accountId);
+      expect(await deliver(event)).toBe('started');
+      const intent = charged.get(topupId) as PaymentIntentSummary;
+      const told = env.client.workflow.getHandle(topupLateDeclineWorkflowId(intent.id));
+      expect(await told.result()).toMatchObject({
+        stage: 'failed',
+        failureCode: 'card_declined',
+        email: 'sent',
+      });
+    } finally {
+      offeredCheckout = null;
+    }
+
+    const mails = await smtp.settledMail(address, 2);
+    expect(mails.map((mail) => mail.subject)).toEqual([
+      'Your automatic top-up is not finished yet',
+      'Your automatic top-up did not go through',
+    ]);
+    expect(mails[1]?.text).toContain('the payment was declined (card_declined)');
+    expect(mails[1]?.text).toContain(
+      `Complete the purchase yourself: https://checkout.stripe.com/c/pay/cs_late_${topupId}`,
+    );
+    const failedEvents = await sql<{ data: Record<string, unknown> }[]>`
+      SELECT data FROM outbound_events WHERE account_id = ${accountId} AND type = 'topup.failed' ORDER BY seq`;
+    expect(failedEvents.map((row) => row.data)).toEqual([
+      expect.objectContaining({
+        failure_code: 'stripe_unavailable',
+        recovery_url: null,
+        consecutive_failures: 0,
+      }),
+      expect.objectContaining({
+        failure_code: 'card_declined',
+        recovery_url: `https://checkout.stripe.com/c/pay/cs_late_${topupId}`,
+        consecutive_failures: 1,
+        auto_topup_disabled: false,
+      }),
+    ]);
+    expect(await topupRow(topupId)).toEqual({ status: 'failed', failure_code: 'card_declined' });
+    // A decline like any other: counted, and no longer holding a share of the month's cap.
+    expect(await findTopupSettings(sql, accountId)).toMatchObject({
+      enabled: true,
+      consecutiveFailures: 1,
+      usedThisMonthCents: 0,
+    });
+
+    // The same event again, or under another ID: nothing more is sent or counted.
+    const again = declineOf(topupId, accountId);
+    expect(await deliver(again)).toBe('duplicate');
+    expect(await deliver(stripeEvent('payment_intent.payment_failed', again.data.object))).toBe('duplicate');
+    expect(await smtp.settledMail(address, 2)).toHaveLength(2);
+    expect(
+      await sql`SELECT 1 FROM outbound_events WHERE account_id = ${accountId} AND type = 'topup.failed'`,
+    ).toHaveLength(2);
+    expect(await findTopupSettings(sql, accountId)).toMatchObject({ consecutiveFailures: 1 });
+  });
+
+  it('when the decline arrives while the unknown outcome is being recorded, then the same run tells the customer of the decline, once', async () => {
+    const { accountId, topupId } = await openTopup();
+    let answered: string | null = null;
+    whileRecordingFailure = async (id) => {
+      if (id === topupId && answered === null) answered = await deliver(declineOf(topupId, accountId));
+    };
+    try {
+      const run = await env.client.workflow.start('topupWorkflow', {
+        taskQueue,
+        workflowId: topupWorkflowId(topupId),
+        args: [{ topupId, accountId }],
+      });
+      expect(await run.result()).toMatchObject({
+        stage: 'failed',
+        failureCode: 'card_declined',
+        email: 'sent',
+      });
+    } finally {
+      whileRecordingFailure = () => Promise.resolve();
+    }
+    expect(answered).toBe('started'); // a signal to the run still open
+    const mails = await smtp.settledMail(`${accountId}@customers.test`, 2);
+    expect(mails.map((mail) => mail.subject)).toEqual([
+      'Your automatic top-up is not finished yet',
+      'Your automatic top-up did not go through',
+    ]);
+    expect(await topupRow(topupId)).toEqual({ status: 'failed', failure_code: 'card_declined' });
+    expect(await findTopupSettings(sql, accountId)).toMatchObject({ consecutiveFailures: 1 });
+  });
+
   it('when a top-up is still open long after any run could have ended, then the sweep records it failed and a newer one is left alone', async () => {
     const old = await openTopup();
     await sql`UPDATE topups SET status = 'charging', created_at = now() - interval '90 days',
@@ -451,38 +570,57 @@ describe('automatic top-up, late or lost answers from Stripe', () => {
     });
 
     it('when Stripe later reports that the unanswered charge was declined, then automatic top-up charges again at the next movement below the threshold', async () => {
-      const accountId = await account();
+      const accountId = await account({ credits: 200 }); // below the threshold
       const topupId = await openTopupOf(accountId);
       await fail(topupId, 'stripe_unavailable');
 
-      expect(await late(topupId, accountId, 'requires_payment_method')).toMatchObject({ outcome: 'settled' });
+      // The decline is news for the run to record (what a late run does with it, see above).
+      expect(await late(topupId, accountId, 'requires_payment_method')).toMatchObject({
+        outcome: 'failed',
+        code: 'card_declined',
+      });
+      await fail(topupId, 'card_declined');
       expect(await findTopupSettings(sql, accountId)).toMatchObject({
         enabled: true,
-        consecutiveFailures: 0,
+        consecutiveFailures: 1,
       });
 
-      await sql.begin((tx) =>
-        createGrant(tx, {
-          accountId,
-          source: 'manual',
-          category: 'promotional',
-          priority: 10,
-          expiresAt: null,
-          amount: 10,
-          businessKey: `late-manual:${topupId}`,
-          kind: 'grant',
-          reason: 'a movement that leaves the balance below the threshold',
-        }),
-      );
+      await spend(accountId, 10); // 190: a movement that leaves the balance below the threshold
       const [opened] = await openTopups(accountId);
       expect(opened).toBeDefined();
 
       // The same event heard again while that newer top-up is open arms nothing.
       expect(await late(topupId, accountId, 'requires_payment_method')).toMatchObject({ outcome: 'settled' });
-      const [settings] = await sql`SELECT armed FROM topup_settings WHERE account_id = ${accountId}`;
-      expect(settings).toEqual({ armed: false });
+      await fail(topupId, 'card_declined');
+      const [settings] =
+        await sql`SELECT armed, consecutive_failures FROM topup_settings WHERE account_id = ${accountId}`;
+      expect(settings).toEqual({ armed: false, consecutive_failures: 1 });
       // No run here charges it: nothing is left for another file's maintenance to start.
       await sql`DELETE FROM balance_follow_ups WHERE account_id = ${accountId}`;
+    });
+
+    it('when the decline of an unknown charge comes after the account topped up again, then it is told but neither counted nor re-arming', async () => {
+      const accountId = await account({ credits: 200 });
+      const topupId = await openTopupOf(accountId);
+      await fail(topupId, 'stripe_unavailable');
+      const newer = await openTopupOf(accountId); // the balance recovered and crossed again
+
+      expect(await fail(topupId, 'card_declined')).toEqual({
+        emailKey: `topup-declined:${topupId}`,
+        autoTopupDisabled: false,
+      });
+      expect(await topupRow(topupId)).toEqual({ status: 'failed', failure_code: 'card_declined' });
+      const [settings] =
+        await sql`SELECT armed, consecutive_failures FROM topup_settings WHERE account_id = ${accountId}`;
+      expect(settings).toEqual({ armed: false, consecutive_failures: 0 });
+      // Answered as it was recorded, however often it is asked again.
+      expect(await fail(topupId, 'card_declined')).toEqual({
+        emailKey: `topup-declined:${topupId}`,
+        autoTopupDisabled: false,
+      });
+      const told = await sql`SELECT key FROM email_outbox WHERE key LIKE ${`%:${topupId}`} ORDER BY key`;
+      expect(told).toEqual([{ key: `topup-declined:${topupId}` }, { key: `topup-failed:${topupId}` }]);
+      await fail(newer, 'card_declined');
     });
 
     it("when a charge's outcome is unknown, then it still counts against the month's cap, so that its late success cannot take the month past it", async () => {

@@ -7,7 +7,12 @@ import { createTopupActivities, type TopupPaymentGateway } from '../../activitie
 import type { ActivityDependencies } from '../../activities/dependencies';
 import { summarizePaymentIntent, type PaymentIntentSummary } from '../../stripe/payment-intent';
 import { checkTopupPayment } from '../../domain/topup-rules';
-import { topupStatusQuery, topupWorkflowId, type TopupWorkflowResult } from '../../workflows/topups/contract';
+import {
+  topupLateDeclineWorkflowId,
+  topupStatusQuery,
+  topupWorkflowId,
+  type TopupWorkflowResult,
+} from '../../workflows/topups/contract';
 import { findTemporalCli } from '../../scripts/temporal-cli';
 import { stripeEvent } from '../../stripe/fixtures/index';
 import { debitCredits } from '../../credits/debits';
@@ -221,11 +226,17 @@ describe('automatic top-up', () => {
       recoveryUrl: link?.[0],
     });
 
-    // Stripe's payment_failed event for the same intent changes nothing.
+    // Stripe's payment_failed event for the same intent changes nothing: the decline is known.
     const [intent] = stripe.paymentIntentsOfTopup(topupId);
     const failedEvent = await h.deliver(stripeEvent('payment_intent.payment_failed', intent ?? {}));
     expect(failedEvent.status).toBe(200);
+    const heard = h.temporal.workflow.getHandle(topupLateDeclineWorkflowId(intent?.id as string));
+    expect(await heard.result()).toMatchObject({ stage: 'already_settled', email: 'not_applicable' });
     expect(await eventsOf(account.id, 'topup.failed')).toHaveLength(1);
+    expect(await h.smtp.settledMail(account.email, 1)).toHaveLength(1);
+    expect((await h.api('GET', `/v1/accounts/${account.id}/auto-topup`)).body).toMatchObject({
+      consecutiveFailures: 1,
+    });
     if (process.env.RECORD_HISTORIES === '1') saveHistory('topup-failed', topupWorkflowId(topupId));
   });
 

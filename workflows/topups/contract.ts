@@ -16,11 +16,20 @@ export const topupWorkflowId = (topupId: string) => `topup:${topupId}`;
  */
 export const topupLatePaymentWorkflowId = (paymentIntentId: string) => `topup-payment:${paymentIntentId}`;
 
+/**
+ * A decline heard after its top-up's run ended runs under an ID of its own (a success of the same
+ * payment intent may still come), so that a top-up left unknown is told declined once.
+ */
+export const topupLateDeclineWorkflowId = (paymentIntentId: string) => `topup-decline:${paymentIntentId}`;
+
 /** Input of a top-up run: the row written when the balance crossed the threshold. */
 export interface TopupWorkflowInput {
   topupId: string;
   accountId: string;
-  /** Set on a run for a success heard after the top-up's own run ended: it only grants. */
+  /**
+   * Set on a run for a payment heard after the top-up's own run ended: it grants a success, or
+   * records a decline that settles a top-up whose charge was left unknown.
+   */
   latePayment?: TopupPaymentSignal;
 }
 

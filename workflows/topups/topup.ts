@@ -29,6 +29,7 @@ import {
   type TopupWorkflowStatus,
 } from './contract';
 import type { ErrorCode } from '../../domain/error-codes';
+import { awaitsStripesAnswer } from '../../domain/topup-rules';
 import { FailureType } from '../../domain/failure-types';
 import { databaseActivityOptions, maintenanceActivityOptions } from '../shared/activity-options';
 import { trackStage } from '../shared/billing-stage';
@@ -73,6 +74,7 @@ export async function topupWorkflow(input: TopupWorkflowInput): Promise<TopupWor
   const stage = trackStage(status, topupStatusQuery);
   const events: TopupPaymentSignal[] = [];
   let grantedLate = false;
+  let toldLate = false;
   setHandler(topupPaymentSignal, (signal) => {
     events.push(signal);
   });
@@ -136,7 +138,8 @@ export async function topupWorkflow(input: TopupWorkflowInput): Promise<TopupWor
       return fail('grant_failed', error.cause?.message ?? error.message);
     }
     if (granted.outcome === 'failed') {
-      if (input.latePayment) return finish('already_settled');
+      // A late run hears a failure only for a top-up left unknown: the decline is told like any.
+      if (input.latePayment && !patched(LATE_DECLINES_TOLD)) return finish('already_settled');
       return fail(granted.code, granted.message);
     }
     if (granted.outcome === 'refused') {
@@ -207,15 +210,22 @@ export async function topupWorkflow(input: TopupWorkflowInput): Promise<TopupWor
     }
     // A success heard while the failure was recorded would find this run still open, so no run
     // of its own would grant it: this one does, turning the failure into a success.
-    const paid = events.find(
-      (signal) =>
-        signal.paymentIntent.topupId === input.topupId && signal.paymentIntent.status === 'succeeded',
-    );
+    const ours = (signal: TopupPaymentSignal) => signal.paymentIntent.topupId === input.topupId;
+    const paid = events.find((signal) => ours(signal) && signal.paymentIntent.status === 'succeeded');
     if (paid && !grantedLate && patched(ENDS_RECORDED)) {
       grantedLate = true;
       status.failureCode = null;
       status.reason = null;
       return settle(paid.paymentIntent);
+    }
+    // Likewise a decline heard while a failure of unknown outcome was recorded: told as a decline.
+    const declined = events.find(
+      (signal) =>
+        ours(signal) && signal.paymentIntent.status !== 'succeeded' && settles(signal.paymentIntent),
+    );
+    if (declined && awaitsStripesAnswer(code) && !toldLate && patched(LATE_DECLINES_TOLD)) {
+      toldLate = true;
+      return settle(declined.paymentIntent);
     }
     return finish(failed.emailKey === null ? 'already_settled' : 'failed');
   }
@@ -223,6 +233,8 @@ export async function topupWorkflow(input: TopupWorkflowInput): Promise<TopupWor
 
 /** Marks the runs that end every top-up in a recorded state and grant a success heard late. */
 const ENDS_RECORDED = 'topup-ends-recorded';
+/** Marks the runs that tell a decline heard after the top-up was recorded failed, outcome unknown. */
+const LATE_DECLINES_TOLD = 'topup-late-declines-told';
 
 /** Whether a payment intent's state is final for a top-up: paid, or needing the customer. */
 function settles(intent: PaymentIntentSummary): boolean {
