@@ -18,9 +18,11 @@ import {
   failTopup,
   findTopupSettings,
   grantTopup,
+  recordTopupGrantOwed,
   saveTopupSettings,
 } from '../../db/topups/topups';
 import { SEARCH_ATTRIBUTES } from '../../workflows/shared/search-attributes';
+import { waitUntil } from '../support/wait';
 import { startEventWorkflow } from '../../stripe/event-intake';
 import { routeStripeEvent } from '../../stripe/event-routes';
 import type { PaymentIntentSummary } from '../../stripe/payment-intent';
@@ -28,6 +30,7 @@ import {
   TOPUP_ABANDONED_AFTER_DAYS,
   topupLateDeclineWorkflowId,
   topupLatePaymentWorkflowId,
+  topupStatusQuery,
   topupWorkflowId,
   type TopupWorkflowResult,
 } from '../../workflows/topups/contract';
@@ -155,6 +158,10 @@ describe('automatic top-up, late or lost answers from Stripe', () => {
       RETURNING id`;
     return { accountId, topupId: (row as { id: string }).id };
   }
+
+  /** A debit of the account, as the API makes them. */
+  const spend = (accountId: string, amount: number) =>
+    debitCredits(sql, { accountId, amount, idempotencyKey: `job-${randomUUID()}`, reason: 'work' });
 
   /** Hands an event to Temporal exactly as the webhook and reconciliation do. */
   async function deliver(event: ReturnType<typeof stripeEvent>) {
@@ -439,6 +446,67 @@ describe('automatic top-up, late or lost answers from Stripe', () => {
     expect(await findTopupSettings(sql, accountId)).toMatchObject({ consecutiveFailures: 1 });
   });
 
+  it('when the grant is refused after the money was taken, then the top-up is recorded owed (told not finished, never counted), and its run keeps trying until the ledger takes it, once', async () => {
+    const { accountId, topupId } = await openTopup();
+    const address = `${accountId}@customers.test`;
+    // A balance the top-up would take past what the ledger holds exactly: refused until spent.
+    await sql.begin((tx) =>
+      createGrant(tx, {
+        accountId,
+        source: 'manual',
+        category: 'promotional',
+        priority: 10,
+        expiresAt: null,
+        amount: Number.MAX_SAFE_INTEGER - 50,
+        businessKey: `late-huge:${topupId}`,
+        kind: 'grant',
+        reason: 'a balance at the edge of the ledger',
+      }),
+    );
+    const run = await env.client.workflow.start('topupWorkflow', {
+      taskQueue,
+      workflowId: topupWorkflowId(topupId),
+      args: [{ topupId, accountId }],
+    });
+    await waitUntil(() => charged.get(topupId), { what: 'the charge' });
+    expect(await deliver(successOf(topupId, accountId))).toBe('started');
+
+    // Recorded owed while the run waits to try again (time does not pass until its result is awaited).
+    await waitUntil(async () => (await topupRow(topupId))?.failure_code === 'grant_failed', {
+      what: 'the grant to be recorded owed',
+    });
+    await waitUntil(async () => (await run.query(topupStatusQuery)).stage === 'grant_retrying', {
+      what: 'the run to retry the grant',
+    });
+    expect(await topupRow(topupId)).toEqual({ status: 'failed', failure_code: 'grant_failed' });
+    expect(await findTopupSettings(sql, accountId)).toMatchObject({ enabled: true, consecutiveFailures: 0 });
+    const [told] = await smtp.waitForMail(address);
+    expect(told?.subject).toBe('Your automatic top-up is not finished yet');
+    expect(told?.text).toContain('you do not need to pay again');
+    const [owedEvent] = await sql<{ data: Record<string, unknown> }[]>`
+      SELECT data FROM outbound_events WHERE account_id = ${accountId} AND type = 'topup.failed'`;
+    expect(owedEvent?.data).toMatchObject({
+      failure_code: 'grant_failed',
+      recovery_url: null,
+      consecutive_failures: 0,
+    });
+    expect(await sql`SELECT 1 FROM credit_ledger WHERE business_key = ${topupId}`).toEqual([]);
+
+    // Spent down, the ledger takes it: the run's next try grants it, once, with its receipt.
+    await spend(accountId, 1000);
+    expect(await run.result()).toMatchObject({ stage: 'succeeded', failureCode: null, email: 'sent' });
+    expect(await topupRow(topupId)).toEqual({ status: 'succeeded', failure_code: null });
+    expect(await sql`SELECT delta FROM credit_ledger WHERE business_key = ${topupId}`).toEqual([
+      { delta: '100' },
+    ]);
+    const mails = await smtp.settledMail(address, 2);
+    expect(mails.map((mail) => mail.subject)).toEqual([
+      'Your automatic top-up is not finished yet',
+      'Receipt: 100 credits added to your account',
+    ]);
+    expect(await findTopupSettings(sql, accountId)).toMatchObject({ enabled: true, consecutiveFailures: 0 });
+  });
+
   it('when a top-up is still open long after any run could have ended, then the sweep records it failed and a newer one is left alone', async () => {
     const old = await openTopup();
     await sql`UPDATE topups SET status = 'charging', created_at = now() - interval '90 days',
@@ -506,9 +574,6 @@ describe('automatic top-up, late or lost answers from Stripe', () => {
       return accountId;
     }
 
-    const spend = (accountId: string, amount: number) =>
-      debitCredits(sql, { accountId, amount, idempotencyKey: `job-${randomUUID()}`, reason: 'work' });
-
     async function openTopupOf(accountId: string) {
       const [row] = await sql<{ id: string }[]>`
         INSERT INTO topups (account_id, credits, amount_cents, currency, month)
@@ -521,6 +586,13 @@ describe('automatic top-up, late or lost answers from Stripe', () => {
 
     const fail = (topupId: string, code: string) =>
       failTopup(sql, { topupId, workflowId: `topup:${topupId}`, code, message: code, recoveryUrl: null });
+
+    const owe = (topupId: string) =>
+      recordTopupGrantOwed(sql, {
+        topupId,
+        workflowId: `topup-late:${topupId}`,
+        message: 'the balance would leave the range the ledger holds',
+      });
 
     function intent(topupId: string, accountId: string, status: string): PaymentIntentSummary {
       return {
@@ -621,6 +693,28 @@ describe('automatic top-up, late or lost answers from Stripe', () => {
       const told = await sql`SELECT key FROM email_outbox WHERE key LIKE ${`%:${topupId}`} ORDER BY key`;
       expect(told).toEqual([{ key: `topup-declined:${topupId}` }, { key: `topup-failed:${topupId}` }]);
       await fail(newer, 'card_declined');
+    });
+
+    it('when the grant of a late success is refused on a top-up recorded failed, then it is marked owed, its count undone, and nothing more is sent', async () => {
+      const accountId = await account();
+      const declined = await openTopupOf(accountId);
+      await fail(declined, 'card_declined');
+      const unknown = await openTopupOf(accountId);
+      await fail(unknown, 'stripe_unavailable');
+      expect(await findTopupSettings(sql, accountId)).toMatchObject({ consecutiveFailures: 1 });
+
+      for (const topupId of [declined, unknown]) {
+        expect(await owe(topupId)).toEqual({ emailKey: null, autoTopupDisabled: false });
+        expect(await topupRow(topupId)).toEqual({ status: 'failed', failure_code: 'grant_failed' });
+        expect(await owe(topupId)).toEqual({ emailKey: null, autoTopupDisabled: false });
+      }
+      // The card paid after all: not a failure of the customer's.
+      expect(await findTopupSettings(sql, accountId)).toMatchObject({ consecutiveFailures: 0 });
+      const sent = await sql`SELECT key FROM email_outbox WHERE account_id = ${accountId} ORDER BY key`;
+      expect(sent).toEqual([{ key: `topup-failed:${declined}` }, { key: `topup-failed:${unknown}` }]);
+      const failedEvents = await sql`
+        SELECT 1 FROM outbound_events WHERE account_id = ${accountId} AND type = 'topup.failed'`;
+      expect(failedEvents).toHaveLength(2);
     });
 
     it("when a charge's outcome is unknown, then it still counts against the month's cap, so that its late success cannot take the month past it", async () => {
