@@ -167,7 +167,7 @@ describe('automatic top-up, late or lost answers from Stripe', () => {
   async function deliver(event: ReturnType<typeof stripeEvent>) {
     const route = routeStripeEvent(event, { purchaseReviewTimeout: '7 days', receiptDeadline: '3 days' });
     if (route.action !== 'start') throw new Error(`${event.type} starts nothing`);
-    return startEventWorkflow(env.client.workflow, route, event.id, taskQueue);
+    return (await startEventWorkflow(env.client.workflow, route, event.id, taskQueue)).outcome;
   }
 
   /** Stripe's `payment_intent.succeeded` for the intent the top-up's charge created. */
