@@ -106,7 +106,14 @@ const autoTopupResponse = z
     amountCents: z.number().int(),
     currency: z.string(),
     monthlyCapCents: z.number().int(),
-    usedThisMonthCents: z.number().int(),
+    usedThisMonthCents: z
+      .number()
+      .int()
+      .meta({
+        description:
+          "What the month's top-ups in the settings' currency charged or may have charged: a failure whose " +
+          'charge outcome is unknown (`stripe_unavailable`, `grant_failed`) counts until Stripe reports it declined.',
+      }),
     maxConsecutiveFailures: z.number().int(),
     consecutiveFailures: z.number().int(),
     disabledReason: z.string().nullable().meta({ description: 'Why automatic top-up turned itself off.' }),
