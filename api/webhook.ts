@@ -7,6 +7,7 @@ import { recordRejectedEvent } from '../db/stripe/rejected-events';
 import {
   eventWorkflowStart,
   permanentTemporalRefusal,
+  type EventStart,
   startEventWorkflow,
   takeInStripeEvent,
 } from '../stripe/event-intake';
@@ -131,14 +132,14 @@ export function webhookRouter({ temporal, sql, logger, metrics, config }: Webhoo
       }
       const { route } = intake;
 
-      let status: 'started' | 'duplicate';
+      let handed: EventStart;
       const start = eventWorkflowStart(route, event.id, config.temporal.taskQueue);
       const routed = log.child({
         workflowId: start.workflowId,
         accountId: route.searchAttributes.find((pair) => pair.key.name === 'AccountId')?.value ?? null,
       });
       try {
-        status = await temporal.withDeadline(Date.now() + config.webhookTemporalTimeoutMs, () =>
+        handed = await temporal.withDeadline(Date.now() + config.webhookTemporalTimeoutMs, () =>
           startEventWorkflow(temporal.workflow, route, event.id, config.temporal.taskQueue),
         );
       } catch (error) {
@@ -151,9 +152,11 @@ export function webhookRouter({ temporal, sql, logger, metrics, config }: Webhoo
         routed.warn({ err: error }, 'could not hand the event to Temporal; answering 503 so Stripe retries');
         throw errors.temporalUnavailable();
       }
+      const { outcome: status, workflowId } = handed;
       metrics.webhookEvents.inc({ type: event.type, outcome: status });
-      routed.info({ workflowType: route.workflowType, status }, 'event accepted');
-      res.json({ received: true, workflowId: start.workflowId, status });
+      // A late run of its own (a top-up's payment heard after its run ended) is named as such.
+      routed.info({ workflowType: route.workflowType, status, startedAs: workflowId }, 'event accepted');
+      res.json({ received: true, workflowId, status });
     },
   );
   return router;

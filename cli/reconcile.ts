@@ -1,4 +1,4 @@
-import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import { WorkflowIdReusePolicy } from '@temporalio/common';
 import { parseArgs } from 'node:util';
 import { stripeEventLister, type StripeEventLister } from '../activities/reconciliation/reconcile';
@@ -13,7 +13,12 @@ import {
   type ReconcileResult,
   type ReconcileWorkflowInput,
 } from '../workflows/reconciliation/contract';
-import { takeInStripeEvent } from '../stripe/event-intake';
+import {
+  planEventStart,
+  takeInStripeEvent,
+  workflowLookup,
+  type WorkflowLookup,
+} from '../stripe/event-intake';
 import { startOnce } from '../temporal/start-once';
 import { ROUTED_STRIPE_EVENT_TYPES, type RouteSettings } from '../stripe/event-routes';
 
@@ -117,19 +122,25 @@ export interface PlannedEvent {
   eventId: string;
   eventType: string | null;
   created: number | null;
-  /** `start`: no workflow has this ID yet; `duplicate`: one has (the webhook, or an earlier run). */
+  /**
+   * `start`: the event is news (no workflow has it: a new run, or a signal to the run waiting
+   * for it); `duplicate`: a workflow has it already (the webhook, or an earlier run).
+   */
   outcome: 'start' | 'duplicate' | 'ignore' | 'reject';
   workflowType: string | null;
+  /** The workflow that would take it: the event's own, its top-up's, or a late run's. */
+  workflowId: string | null;
   reason: string | null;
 }
 
 /**
  * What a backfill of the window would do, event by event, read from Stripe page by page, newest
- * first, with the intake the webhook uses. Asks Temporal which workflows exist; writes nothing.
+ * first, with the intake and the start rules the webhook uses. Asks Temporal where workflows
+ * stand; writes nothing.
  */
 export async function planBackfill(deps: {
   listEvents: StripeEventLister;
-  workflowExists: (workflowId: string) => Promise<boolean>;
+  describeWorkflow: WorkflowLookup;
   routes: RouteSettings;
   window: { fromSeconds: number; untilSeconds: number };
   pageSize?: number;
@@ -155,6 +166,7 @@ export async function planBackfill(deps: {
             eventType: intake.eventType,
             outcome: 'reject',
             workflowType: null,
+            workflowId: null,
             reason: `${intake.reasonCode}: ${intake.reason.split('\n')[0] ?? ''}`,
           });
         } else if (intake.action === 'ignore') {
@@ -164,18 +176,19 @@ export async function planBackfill(deps: {
             eventType: intake.event.type,
             outcome: 'ignore',
             workflowType: null,
+            workflowId: null,
             reason: intake.reason,
           });
         } else {
+          // A top-up's payment event goes to its top-up's workflow, or a late run of its own.
+          const start = await planEventStart(deps.describeWorkflow, intake.route, intake.event.id);
           planned.push({
             ...base,
             eventId: intake.event.id,
             eventType: intake.event.type,
-            // A top-up's payment event goes to its top-up's workflow, not one of its own.
-            outcome: (await deps.workflowExists(intake.route.signal?.workflowId ?? intake.event.id))
-              ? 'duplicate'
-              : 'start',
+            outcome: start.outcome,
             workflowType: intake.route.workflowType,
+            workflowId: start.workflowId,
             reason: null,
           });
         }
@@ -232,15 +245,7 @@ async function main(argv: string[]): Promise<number> {
     if (args.dryRun) {
       const planned = await planBackfill({
         listEvents: stripeEventLister(stripe),
-        workflowExists: async (workflowId) => {
-          try {
-            await client.workflow.getHandle(workflowId).describe();
-            return true;
-          } catch (error) {
-            if (error instanceof WorkflowNotFoundError) return false;
-            throw error;
-          }
-        },
+        describeWorkflow: workflowLookup(client.workflow),
         routes: config.routes,
         window,
       });
@@ -262,7 +267,7 @@ async function main(argv: string[]): Promise<number> {
       );
       for (const event of planned) {
         const when = event.created === null ? '' : ` ${iso(event.created)}`;
-        const what = event.workflowType ?? event.reason ?? '';
+        const what = event.workflowType ? `${event.workflowType} ${event.workflowId}` : (event.reason ?? '');
         process.stdout.write(
           `  ${event.outcome.padEnd(9)} ${event.eventId} ${event.eventType ?? '?'}${when} ${what}\n`,
         );

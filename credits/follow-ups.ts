@@ -2,6 +2,7 @@ import type { Queryable, Sql } from '../db/client';
 import { outboundEventId, queueOutboundEvent } from '../db/outbound-webhooks/events';
 import { toSafeInteger } from '../domain/integers';
 import { ledgerEventType } from '../domain/outbound-events';
+import { OUTCOME_UNKNOWN_FAILURE_CODES } from '../domain/topup-rules';
 import type { LedgerEntry } from './ledger';
 
 /**
@@ -100,8 +101,12 @@ export async function recordTopupCrossing(tx: Queryable, accountId: string): Pro
       WHERE t.account_id = ${accountId} AND t.enabled
     ),
     used AS (
-      SELECT COALESCE(SUM(amount_cents), 0) AS cents FROM topups
-      WHERE account_id = ${accountId} AND month = ${tx.unsafe(CAP_MONTH)} AND status <> 'failed'
+      -- The cap is in the currency charged: other currencies' top-ups of the month (before the
+      -- settings changed currency) are not in it. A failure whose charge may have gone through
+      -- still counts: its late success is granted whatever the cap says (domain/topup-rules.ts).
+      SELECT COALESCE(SUM(u.amount_cents), 0) AS cents FROM topups u, s
+      WHERE u.account_id = ${accountId} AND u.month = ${tx.unsafe(CAP_MONTH)} AND u.currency = s.currency
+        AND (u.status <> 'failed' OR u.failure_code = ANY (${[...OUTCOME_UNKNOWN_FAILURE_CODES]}))
     )
     INSERT INTO topups (account_id, pack_id, credits, amount_cents, currency, month)
     SELECT ${accountId}, s.pack_id, s.credits, s.amount_cents, s.currency, ${tx.unsafe(CAP_MONTH)}

@@ -73,10 +73,11 @@ export interface TopupToGrant extends TopupAsked {
  * What a payment reported for a top-up does to it (see decideTopupGrant):
  * - `answer_granted`: granted before; answered as it was granted, nothing changes.
  * - `answer_settled`: refused before; that stands.
- * - `keep_failed`: failed before, and the payment failed too: still failed, not counted again.
- *   `rearm` when the failure left the charge unknown (Stripe could not be asked): now known to
- *   have failed, the next debit below the threshold may charge again.
- * - `fail`: the payment failed; the workflow records the failure (and tells the customer).
+ * - `keep_failed`: failed before for a reason known, and the payment failed too: still failed,
+ *   told and counted once.
+ * - `fail`: the payment failed; the workflow records the failure (and tells the customer). Also
+ *   when the top-up was recorded failed without knowing what became of its charge (Stripe could
+ *   not be asked): the decline is news, recorded and told like any decline (failTopup).
  * - `refuse`: the payment does not match what was asked: recorded refused, nothing granted.
  * - `grant`: paid as asked. `afterFailure` when the top-up was recorded failed meanwhile (Stripe
  *   answered late, or the run gave up waiting): money taken becomes credits all the same, and that
@@ -85,7 +86,7 @@ export interface TopupToGrant extends TopupAsked {
 export type TopupGrantDecision =
   | { action: 'answer_granted' }
   | { action: 'answer_settled' }
-  | { action: 'keep_failed'; rearm: boolean }
+  | { action: 'keep_failed' }
   | { action: 'fail'; code: string; message: string }
   | { action: 'refuse'; code: TopupRefusalCode; reason: string }
   | { action: 'grant'; afterFailure: boolean };
@@ -103,7 +104,7 @@ export function decideTopupGrant(
   }
   const check = checkTopupPayment(topup, intent, expectedLivemode);
   if (check.kind === 'failed') {
-    if (failedBefore) return { action: 'keep_failed', rearm: topup.failureCode === 'stripe_unavailable' };
+    if (failedBefore && !awaitsStripesAnswer(topup.failureCode)) return { action: 'keep_failed' };
     return { action: 'fail', code: check.code, message: check.message };
   }
   if (check.kind === 'refuse') return { action: 'refuse', code: check.code, reason: check.reason };
@@ -128,12 +129,27 @@ export const disablesAutoTopup = (consecutiveFailures: number, maxConsecutiveFai
  * through, so the customer is not offered a second payment, the failure is not counted toward
  * turning automatic top-up off, and no new top-up is charged until the balance is back above
  * the threshold (a late success that grants brings it there).
+ *
+ * The monthly cap: what the month's top-ups charged or may charge, in the cap's currency. Such a
+ * failure counts against it like an open or granted top-up (its late success is granted whatever
+ * the cap says, money taken becomes credits), until Stripe reports it declined; other failures
+ * and refusals took nothing and do not count. Top-ups in another currency do not count: no rate
+ * converts them, so a cap whose settings changed currency mid-month starts the month afresh in
+ * the new one (the API says so at `monthlyCapCents`).
  */
 export const OUTCOME_UNKNOWN_FAILURE_CODES = ['stripe_unavailable', 'grant_failed'] as const;
 const OUTCOME_UNKNOWN_FAILURES: ReadonlySet<string> = new Set(OUTCOME_UNKNOWN_FAILURE_CODES);
 
 export const chargeOutcomeUnknown = (failureCode: string): boolean =>
   OUTCOME_UNKNOWN_FAILURES.has(failureCode);
+
+/**
+ * A failure recorded because Stripe could not say what became of the charge: a decline Stripe
+ * reports later is news for the customer (told and counted as any decline), where a failure of
+ * the grant (the money was taken) or a decline known already has nothing more to learn from it.
+ */
+export const awaitsStripesAnswer = (failureCode: string | null): boolean =>
+  failureCode === 'stripe_unavailable';
 
 /**
  * Failures recorded without counting toward turning automatic top-up off: those whose charge may

@@ -22,6 +22,8 @@ export const emailKeys = {
   topupFailed: (topupId: string) => `topup-failed:${topupId}`,
   /** A grant's expiry notice: one per grant, whenever and however often the sweep runs. */
   expiryNotice: (grantId: number) => `expiry-notice:${grantId}`,
+  /** The decline of a top-up first told "not finished" because Stripe could not say what became of it. */
+  topupDeclinedLate: (topupId: string) => `topup-declined:${topupId}`,
 };
 
 const date = (unixSeconds: number) => new Date(unixSeconds * 1000).toISOString().slice(0, 10);

@@ -77,6 +77,13 @@ export function eventWorkflowStart(
   };
 }
 
+/** What handing an event to Temporal came to, and the workflow that has it. */
+export interface EventStart {
+  outcome: StartOutcome;
+  /** The run started, signalled or found: a late run's own ID when the event started one. */
+  workflowId: string;
+}
+
 /**
  * Hands a routed event to Temporal: a plain start, or a signal-with-start when the event belongs
  * to a workflow of its own (a top-up waiting for its payment). A start refused because that ID
@@ -88,14 +95,16 @@ export async function startEventWorkflow(
   eventId: string,
   taskQueue: string,
   memo?: Record<string, unknown>,
-): Promise<StartOutcome> {
+): Promise<EventStart> {
   const start = eventWorkflowStart(route, eventId, taskQueue, memo);
   if (route.signal && route.afterEnd) {
     return signalOrFinish(workflow, route.workflowType, route.signal, route.afterEnd, start);
   }
-  if (!route.signal) return startOnce(workflow, route.workflowType, start);
+  const { workflowId } = start;
+  if (!route.signal) return { outcome: await startOnce(workflow, route.workflowType, start), workflowId };
   const { name, args } = route.signal;
-  return startOnce(workflow, route.workflowType, { ...start, signal: name, signalArgs: args });
+  const outcome = await startOnce(workflow, route.workflowType, { ...start, signal: name, signalArgs: args });
+  return { outcome, workflowId };
 }
 
 /**
@@ -112,27 +121,84 @@ async function signalOrFinish(
   signal: NonNullable<StartRoute['signal']>,
   afterEnd: NonNullable<StartRoute['afterEnd']>,
   start: WorkflowStartOptions,
-): Promise<StartOutcome> {
+): Promise<EventStart> {
   const waiting = workflow.getHandle(signal.workflowId);
   try {
     await waiting.signal(signal.name, ...signal.args);
-    return 'started';
+    return { outcome: 'started', workflowId: signal.workflowId };
   } catch (error) {
     if (!(error instanceof WorkflowNotFoundError)) throw error;
   }
   try {
     const ended = await waiting.describe();
     if (afterEnd.doneStages.includes(ended.typedSearchAttributes.get(BillingStatus) ?? ''))
-      return 'duplicate';
+      return { outcome: 'duplicate', workflowId: signal.workflowId };
   } catch (error) {
     if (!(error instanceof WorkflowNotFoundError)) throw error;
   }
-  return startOnce(workflow, workflowType, {
+  const outcome = await startOnce(workflow, workflowType, {
     ...start,
     workflowId: afterEnd.workflowId,
     args: afterEnd.args,
     workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
   });
+  return { outcome, workflowId: afterEnd.workflowId };
+}
+
+/** Where a workflow stands, as far as handing an event to it goes. */
+export interface WorkflowStanding {
+  running: boolean;
+  /** Its `BillingStatus` search attribute: the stage it is in, or ended in. */
+  stage: string | null;
+  /** Ended failed, cancelled, terminated or timed out: a start allowed only then may start it again. */
+  restartable: boolean;
+}
+
+/** Where the workflow with this ID stands, or null when Temporal knows none. */
+export type WorkflowLookup = (workflowId: string) => Promise<WorkflowStanding | null>;
+
+/** Looks workflows up through the client, for what `planEventStart` asks. */
+export function workflowLookup(workflow: WorkflowClient): WorkflowLookup {
+  return async (workflowId) => {
+    try {
+      const described = await workflow.getHandle(workflowId).describe();
+      return {
+        running: described.status.name === 'RUNNING',
+        stage: described.typedSearchAttributes.get(BillingStatus) ?? null,
+        restartable: ['FAILED', 'CANCELLED', 'TERMINATED', 'TIMED_OUT'].includes(described.status.name),
+      };
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) return null;
+      throw error;
+    }
+  };
+}
+
+/**
+ * What `startEventWorkflow` would do with a routed event, asked without doing it (a dry run of
+ * reconciliation): the workflow that would take it, and whether that is news for it (`start`: a
+ * new run, or a signal to the run waiting for it) or it has it already (`duplicate`). The same
+ * rules as the start's, step by step.
+ */
+export async function planEventStart(
+  lookup: WorkflowLookup,
+  route: Extract<EventRoute, { action: 'start' }>,
+  eventId: string,
+): Promise<{ outcome: 'start' | 'duplicate'; workflowId: string }> {
+  const workflowId = route.signal?.workflowId ?? eventId;
+  const standing = await lookup(workflowId);
+  if (!route.signal) return { outcome: standing ? 'duplicate' : 'start', workflowId };
+  // Signalled while it runs; a signal-with-start of one that ended is refused as a duplicate.
+  if (standing?.running) return { outcome: 'start', workflowId };
+  if (!route.afterEnd) return { outcome: standing ? 'duplicate' : 'start', workflowId };
+  if (standing && route.afterEnd.doneStages.includes(standing.stage ?? '')) {
+    return { outcome: 'duplicate', workflowId };
+  }
+  const late = await lookup(route.afterEnd.workflowId);
+  return {
+    outcome: late === null || late.restartable ? 'start' : 'duplicate',
+    workflowId: route.afterEnd.workflowId,
+  };
 }
 
 /**

@@ -29,6 +29,7 @@ import { summarizeCheckoutSession, type StripeEventEnvelope } from './objects';
 import { summarizePaymentIntent } from './payment-intent';
 import {
   TOPUP_WORKFLOW_TYPE,
+  topupLateDeclineWorkflowId,
   topupLatePaymentWorkflowId,
   topupPaymentSignal,
   topupWorkflowId,
@@ -219,17 +220,17 @@ const routeTopupPayment: Router = (event) => {
       name: topupPaymentSignal.name,
       args: [news],
     },
-    // Money taken must become credits even when the top-up's run ended without them.
-    ...(event.type === 'payment_intent.succeeded'
-      ? {
-          afterEnd: {
-            // Granted, refused on its checks, or no such top-up: a late run could change nothing.
-            doneStages: ['succeeded', 'refused', 'unknown_topup'],
-            workflowId: topupLatePaymentWorkflowId(paymentIntent.id),
-            args: [{ ...input, latePayment: news }],
-          },
-        }
-      : {}),
+    // Money taken must become credits even when the top-up's run ended without them, and a
+    // top-up whose run ended not knowing what became of its charge is told declined.
+    afterEnd: {
+      // Granted, refused on its checks, or no such top-up: a late run could change nothing.
+      doneStages: ['succeeded', 'refused', 'unknown_topup'],
+      workflowId:
+        event.type === 'payment_intent.succeeded'
+          ? topupLatePaymentWorkflowId(paymentIntent.id)
+          : topupLateDeclineWorkflowId(paymentIntent.id),
+      args: [{ ...input, latePayment: news }],
+    },
   };
 };
 

@@ -105,7 +105,8 @@ export async function ensureReconcileSchedule(
 /** Starts event workflows as the webhook does, on the service's task queue (reconciliation). */
 export function temporalEventStarter(client: Client, taskQueue: string): EventWorkflowStarter {
   return {
-    start: (route, eventId, memo) => startEventWorkflow(client.workflow, route, eventId, taskQueue, memo),
+    start: async (route, eventId, memo) =>
+      (await startEventWorkflow(client.workflow, route, eventId, taskQueue, memo)).outcome,
     async startedByRun(workflowId) {
       try {
         const { memo } = await client.workflow.getHandle(workflowId).describe();

@@ -23,7 +23,7 @@ export interface WorkerMetricsOptions {
 /**
  * The worker's own metrics, in a registry of their own (tests make a fresh one each). Counters
  * are moved by the activities, through `business` (ActivityDependencies.metrics); the gauges of
- * what waits (held purchases, rejected events) are read from PostgreSQL when scraped, since
+ * what waits (held purchases, owed top-up grants, rejected events) are read from PostgreSQL when scraped, since
  * they describe the whole service, not this process.
  */
 export function createWorkerMetrics(options: WorkerMetricsOptions) {
@@ -103,6 +103,22 @@ export function createWorkerMetrics(options: WorkerMetricsOptions) {
     },
   });
   new Gauge({
+    name: 'billing_topup_grants_owed',
+    help: 'Automatic top-ups whose money was taken but whose grant the database keeps refusing (recorded grant_failed; their runs retry it), read from PostgreSQL.',
+    registers,
+    async collect() {
+      this.set((await waiting()).owedGrants.count);
+    },
+  });
+  new Gauge({
+    name: 'billing_topup_grants_owed_oldest_age_seconds',
+    help: 'How long the oldest top-up grant owed has been owed (since it was recorded grant_failed); 0 when none is.',
+    registers,
+    async collect() {
+      this.set((await waiting()).owedGrants.oldestSeconds);
+    },
+  });
+  new Gauge({
     name: 'billing_rejected_events_stored',
     help: 'Signed Stripe events rejected for good and kept for operators (rejected_events rows).',
     registers,
@@ -136,6 +152,7 @@ export type WorkerMetrics = ReturnType<typeof createWorkerMetrics>;
 interface Waiting {
   ok: boolean;
   held: Record<(typeof HELD_KINDS)[keyof typeof HELD_KINDS], { count: number; oldestSeconds: number }>;
+  owedGrants: { count: number; oldestSeconds: number };
   rejectedEvents: number;
 }
 
@@ -148,6 +165,7 @@ function readWaiting(sql: Sql, refreshMs: number): () => Promise<Waiting> {
   let last: Waiting = {
     ok: false,
     held: { purchase: { count: 0, oldestSeconds: 0 }, invoice: { count: 0, oldestSeconds: 0 } },
+    owedGrants: { count: 0, oldestSeconds: 0 },
     rejectedEvents: 0,
   };
   let readAt = -Infinity;
@@ -158,6 +176,9 @@ function readWaiting(sql: Sql, refreshMs: number): () => Promise<Waiting> {
         SELECT kind, count(*)::int AS waiting,
                COALESCE(EXTRACT(EPOCH FROM now() - min(updated_at)), 0)::float8 AS oldest
         FROM purchases WHERE status = 'held_for_review' GROUP BY kind`;
+      const [owed] = await sql<{ owed: number; oldest: number }[]>`
+        SELECT count(*)::int AS owed, COALESCE(EXTRACT(EPOCH FROM now() - min(updated_at)), 0)::float8 AS oldest
+        FROM topups WHERE status = 'failed' AND failure_code = 'grant_failed'`;
       const [rejected] = await sql<{ total: number }[]>`SELECT count(*)::int AS total FROM rejected_events`;
       const held: Waiting['held'] = {
         purchase: { count: 0, oldestSeconds: 0 },
@@ -167,7 +188,12 @@ function readWaiting(sql: Sql, refreshMs: number): () => Promise<Waiting> {
         const kind = HELD_KINDS[row.kind as keyof typeof HELD_KINDS];
         if (kind) held[kind] = { count: row.waiting, oldestSeconds: Math.max(0, Math.round(row.oldest)) };
       }
-      last = { ok: true, held, rejectedEvents: rejected?.total ?? 0 };
+      last = {
+        ok: true,
+        held,
+        owedGrants: { count: owed?.owed ?? 0, oldestSeconds: Math.max(0, Math.round(owed?.oldest ?? 0)) },
+        rejectedEvents: rejected?.total ?? 0,
+      };
     } catch {
       last = { ...last, ok: false };
     }

@@ -8,6 +8,7 @@ import {
   findStripeCustomer,
   findTopup,
   grantTopup,
+  recordTopupGrantOwed,
   recordTopupPaymentIntent,
   type Topup,
   type TopupFailureOutcome,
@@ -264,6 +265,20 @@ export function createTopupActivities<D extends TopupActivityDependencies>({
     }): Promise<TopupFailureOutcome> {
       const outcome = await failTopup(sql, input);
       log.warn('top-up failed', { topupId: input.topupId, code: input.code, ...outcome });
+      return outcome;
+    },
+
+    /** A grant still refused after its retries while the money was taken: recorded owed, once. */
+    async recordTopupGrantOwed(input: {
+      topupId: string;
+      workflowId: string;
+      message: string;
+    }): Promise<TopupFailureOutcome> {
+      const outcome = await recordTopupGrantOwed(sql, input);
+      log.error('top-up paid but its grant is refused: owed, retried by its run', {
+        topupId: input.topupId,
+        reason: input.message,
+      });
       return outcome;
     },
 

@@ -55,10 +55,18 @@ const autoTopupBody = z
     }),
     packId: packId.optional().meta({ description: 'The pack to buy.', example: 'growth' }),
     credits: positiveCount.optional().meta({ description: 'A custom number of credits, instead of a pack.' }),
-    monthlyCapCents: z.number().int().positive().max(99_999_999).meta({
-      description: 'At most this much is charged by top-ups in a calendar month (UTC).',
-      example: 20000,
-    }),
+    monthlyCapCents: z
+      .number()
+      .int()
+      .positive()
+      .max(99_999_999)
+      .meta({
+        description:
+          'At most this much is charged by top-ups in a calendar month (UTC), in the currency of the pack or ' +
+          'custom credits. Top-ups charged in another currency do not count: after a change of currency the ' +
+          'month counts afresh in the new one.',
+        example: 20000,
+      }),
     maxConsecutiveFailures: z
       .number()
       .int()
@@ -98,7 +106,14 @@ const autoTopupResponse = z
     amountCents: z.number().int(),
     currency: z.string(),
     monthlyCapCents: z.number().int(),
-    usedThisMonthCents: z.number().int(),
+    usedThisMonthCents: z
+      .number()
+      .int()
+      .meta({
+        description:
+          "What the month's top-ups in the settings' currency charged or may have charged: a failure whose " +
+          'charge outcome is unknown (`stripe_unavailable`, `grant_failed`) counts until Stripe reports it declined.',
+      }),
     maxConsecutiveFailures: z.number().int(),
     consecutiveFailures: z.number().int(),
     disabledReason: z.string().nullable().meta({ description: 'Why automatic top-up turned itself off.' }),

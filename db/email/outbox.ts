@@ -68,6 +68,12 @@ export async function isEmailQueued(tx: Queryable, key: string): Promise<boolean
   return row !== undefined;
 }
 
+/** Whether a message with this key was queued by this workflow (a retried step finds its own). */
+export async function isEmailQueuedBy(tx: Queryable, key: string, workflowId: string): Promise<boolean> {
+  const [row] = await tx`SELECT 1 FROM email_outbox WHERE key = ${key} AND workflow_id = ${workflowId}`;
+  return row !== undefined;
+}
+
 /**
  * Messages still pending long after they were queued: their workflow has given up or is gone
  * (the longest delivery deadline has passed). The outbox sweep delivers them or records them as

@@ -4,9 +4,11 @@ import { toSafeInteger } from '../../domain/integers';
 import { renderTopupFailedEmail } from '../../email/topup-templates';
 import type { PaymentIntentSummary } from '../../stripe/payment-intent';
 import {
+  awaitsStripesAnswer,
   chargeOutcomeUnknown,
   decideTopupGrant,
   disablesAutoTopup,
+  OUTCOME_UNKNOWN_FAILURE_CODES,
   topupGrantReason,
   topupReceiptTitle,
   UNCOUNTED_FAILURE_CODES,
@@ -15,7 +17,7 @@ import {
 import type { Queryable, Sql } from '../client';
 import { createGrant, findEntryByKey, lockAccountBalance } from '../../credits/index';
 import { outboundEventId, queueOutboundEvent } from '../outbound-webhooks/events';
-import { enqueueAccountEmail, isEmailQueued, queueReceipt } from '../email/outbox';
+import { enqueueAccountEmail, isEmailQueued, isEmailQueuedBy, queueReceipt } from '../email/outbox';
 import { recordPurchase } from '../purchases/purchases';
 
 /**
@@ -41,7 +43,11 @@ export interface TopupSettings extends TopupSettingsInput {
   disabledReason: string | null;
   disabledAt: Date | null;
   lastSkippedReason: string | null;
-  /** What the month's top-ups took or may take (all but failed ones), in minor units. */
+  /**
+   * What the month's top-ups in the settings' currency took or may take, in its minor units: all
+   * but the failed ones, except failures whose charge may have gone through (see the cap rule in
+   * domain/topup-rules.ts).
+   */
   usedThisMonthCents: number;
 }
 
@@ -137,7 +143,8 @@ export async function findTopupSettings(sql: Queryable, accountId: string): Prom
   const [row] = await sql<SettingsRow[]>`
     SELECT t.*,
            (SELECT COALESCE(SUM(amount_cents), 0) FROM topups u
-            WHERE u.account_id = t.account_id AND u.status <> 'failed'
+            WHERE u.account_id = t.account_id AND u.currency = t.currency
+              AND (u.status <> 'failed' OR u.failure_code = ANY (${[...OUTCOME_UNKNOWN_FAILURE_CODES]}))
               AND u.month = date_trunc('month', now() AT TIME ZONE 'UTC')::date)::text AS used_cents
     FROM topup_settings t WHERE t.account_id = ${accountId}`;
   return row ? toSettings(row) : null;
@@ -258,7 +265,6 @@ export async function grantTopup(
       case 'answer_settled':
         return { outcome: 'settled', status: topup.status, ledgerEntryId: topup.ledgerEntryId };
       case 'keep_failed':
-        if (decision.rearm) await rearmUnlessToppedUpSince(tx, topup);
         return { outcome: 'settled', status: topup.status, ledgerEntryId: null };
       case 'fail':
         return { outcome: 'failed', code: decision.code, message: decision.message };
@@ -287,13 +293,27 @@ async function answerGranted(tx: Queryable, topup: Topup): Promise<TopupGrantOut
   };
 }
 
-/** Arms the account's top-up again, unless a newer top-up shows it was armed again since. */
-async function rearmUnlessToppedUpSince(tx: Queryable, topup: Topup): Promise<void> {
+/**
+ * After a top-up turns out paid: now only the counted failures after it are in a row. Automatic
+ * top-up turned off by the count stays off until the settings are saved.
+ */
+async function recountFailuresAfter(tx: Queryable, topup: Topup): Promise<void> {
   await tx`
-    UPDATE topup_settings SET armed = enabled, updated_at = now()
-    WHERE account_id = ${topup.accountId} AND NOT EXISTS (
-      SELECT 1 FROM topups n JOIN topups t ON t.id = ${topup.id}
-      WHERE n.account_id = t.account_id AND n.created_at > t.created_at)`;
+    UPDATE topup_settings SET consecutive_failures = LEAST(consecutive_failures,
+      (SELECT count(*) FROM topups n JOIN topups t ON t.id = ${topup.id}
+       WHERE n.account_id = t.account_id AND n.status = 'failed'
+         AND n.failure_code <> ALL (${[...UNCOUNTED_FAILURE_CODES]})
+         AND n.created_at > t.created_at)::int), updated_at = now()
+    WHERE account_id = ${topup.accountId}`;
+}
+
+/** Whether the account opened a top-up after this one (its threshold was armed again since). */
+async function toppedUpSince(tx: Queryable, topup: Topup): Promise<boolean> {
+  // Compared in the database: a JS Date would drop the microseconds of the row's own time.
+  const [newer] = await tx`
+    SELECT 1 FROM topups n JOIN topups t ON t.id = ${topup.id}
+    WHERE n.account_id = t.account_id AND n.created_at > t.created_at LIMIT 1`;
+  return newer !== undefined;
 }
 
 /**
@@ -325,14 +345,8 @@ async function grantPaidTopup(
            ledger_entry_id = ${entry.id}, failure_code = NULL, failure_message = NULL, updated_at = now()
     WHERE id = ${topup.id}`;
   if (afterFailure) {
-    // Now only the counted failures after it are in a row. Auto top-up turned off by the count
-    // stays off until the settings are saved.
-    await tx`
-      UPDATE topup_settings SET consecutive_failures = LEAST(consecutive_failures,
-        (SELECT count(*) FROM topups WHERE account_id = ${topup.accountId} AND status = 'failed'
-           AND failure_code <> ALL (${[...UNCOUNTED_FAILURE_CODES]})
-           AND created_at > ${topup.createdAt})::int), armed = enabled, updated_at = now()
-      WHERE account_id = ${topup.accountId}`;
+    await recountFailuresAfter(tx, topup);
+    await tx`UPDATE topup_settings SET armed = enabled WHERE account_id = ${topup.accountId}`;
   } else {
     // Armed again even if this grant left the balance below the threshold: the next debit buys more.
     await tx`
@@ -399,86 +413,158 @@ export interface TopupFailureOutcome {
  * the failure counted, automatic top-up turned off once the count reaches the limit (else armed
  * again, so that the next debit tries again), the customer's email with the link to pay
  * on-session and `topup.failed` queued. A failure whose charge may still have gone through
- * (`chargeOutcomeUnknown`) is recorded and told, without a link, a count or re-arming. A top-up
- * already failed answers as it failed.
+ * (`chargeOutcomeUnknown`) is recorded and told, without a link, a count or re-arming.
+ *
+ * A top-up failed because Stripe could not say what became of its charge, then reported
+ * declined, is recorded, counted and told as any decline (an email and a `topup.failed` of their
+ * own, the first having said it was not finished); if the account opened a top-up since, this
+ * one is no longer part of a run of failures in a row and neither counts nor re-arms. A top-up
+ * already failed otherwise answers as it failed.
  */
 export async function failTopup(
   sql: Sql,
-  request: { topupId: string; workflowId: string; code: string; message: string; recoveryUrl: string | null },
+  request: TopupFailure & { recoveryUrl: string | null },
+): Promise<TopupFailureOutcome> {
+  return sql.begin(async (tx) => failLockedTopup(tx, await lockTopup(tx, request.topupId), request));
+}
+
+interface TopupFailure {
+  topupId: string;
+  workflowId: string;
+  code: string;
+  message: string;
+}
+
+/** The top-up, its row locked for the rest of the transaction. */
+async function lockTopup(tx: Queryable, topupId: string): Promise<Topup> {
+  const [row] = await tx<TopupRow[]>`
+    SELECT ${tx.unsafe(TOPUP_COLUMNS)} FROM topups WHERE id = ${topupId} FOR UPDATE`;
+  if (!row) throw new Error(`top-up ${topupId} does not exist`);
+  return toTopup(row);
+}
+
+async function failLockedTopup(
+  tx: Queryable,
+  topup: Topup,
+  request: TopupFailure & { recoveryUrl: string | null },
+): Promise<TopupFailureOutcome> {
+  const lateDecline =
+    topup.status === 'failed' &&
+    awaitsStripesAnswer(topup.failureCode) &&
+    !chargeOutcomeUnknown(request.code);
+  if (topup.status === 'failed' && !lateDecline) {
+    const [settings] = await tx<{ enabled: boolean }[]>`
+      SELECT enabled FROM topup_settings WHERE account_id = ${topup.accountId}`;
+    // The email of its last news: the decline heard late, else the failure as first recorded.
+    const declined = emailKeys.topupDeclinedLate(topup.id);
+    const emailKey = (await isEmailQueued(tx, declined)) ? declined : emailKeys.topupFailed(topup.id);
+    return { emailKey, autoTopupDisabled: settings?.enabled === false };
+  }
+  // Granted or refused meanwhile: that outcome stands, and nothing is sent about a failure.
+  if (topup.status !== 'pending' && topup.status !== 'charging' && !lateDecline)
+    return { emailKey: null, autoTopupDisabled: false };
+  const emailKey = lateDecline ? emailKeys.topupDeclinedLate(topup.id) : emailKeys.topupFailed(topup.id);
+  const unknown = chargeOutcomeUnknown(request.code);
+  // Failures in a row: a late decline after a newer top-up is no longer one of them.
+  const counts = !unknown && !(lateDecline && (await toppedUpSince(tx, topup)));
+  const recoveryUrl = unknown ? null : request.recoveryUrl;
+  await tx`
+    UPDATE topups SET status = 'failed', failure_code = ${request.code},
+           failure_message = ${request.message.slice(0, 1000)}, recovery_url = ${recoveryUrl},
+           updated_at = now()
+    WHERE id = ${topup.id}`;
+  const [counted] = await tx<{ consecutive_failures: number; max_consecutive_failures: number }[]>`
+    UPDATE topup_settings SET consecutive_failures = consecutive_failures + ${counts ? 1 : 0},
+           updated_at = now()
+    WHERE account_id = ${topup.accountId}
+    RETURNING consecutive_failures, max_consecutive_failures`;
+  const failures = counted?.consecutive_failures ?? 1;
+  const max = counted?.max_consecutive_failures ?? 1;
+  const disabled = counts && disablesAutoTopup(failures, max);
+  if (counts) {
+    await tx`
+      UPDATE topup_settings
+      SET ${
+        disabled
+          ? tx`enabled = false, armed = false, disabled_at = now(),
+               disabled_reason = ${`turned off after ${failures} failed top-ups in a row (last: ${request.code})`}`
+          : tx`armed = true`
+      }
+      WHERE account_id = ${topup.accountId}`;
+  }
+  await enqueueAccountEmail(tx, {
+    key: emailKey,
+    accountId: topup.accountId,
+    workflowId: request.workflowId,
+    ...renderTopupFailedEmail({
+      accountId: topup.accountId,
+      topupId: topup.id,
+      credits: topup.credits,
+      amountCents: topup.amountCents,
+      currency: topup.currency,
+      failureCode: request.code,
+      recoveryUrl,
+      disabled,
+      maxConsecutiveFailures: max,
+    }),
+  });
+  await queueOutboundEvent(tx, {
+    // A decline heard late is news of its own: the first event said the outcome was unknown.
+    id: outboundEventId('topup.failed', lateDecline ? `${topup.id}:declined-late` : topup.id),
+    type: 'topup.failed',
+    accountId: topup.accountId,
+    data: {
+      topup_id: topup.id,
+      credits: topup.credits,
+      amount_cents: topup.amountCents,
+      currency: topup.currency,
+      payment_intent: topup.paymentIntentId,
+      failure_code: request.code,
+      recovery_url: recoveryUrl,
+      consecutive_failures: failures,
+      auto_topup_disabled: disabled,
+    },
+  });
+  return { emailKey, autoTopupDisabled: disabled };
+}
+
+/** What a failure that is the grant's, not the card's, is recorded as: the grant is owed. */
+const GRANT_OWED: (typeof OUTCOME_UNKNOWN_FAILURE_CODES)[number] = 'grant_failed';
+
+/**
+ * A grant the database still refuses after its activity's retries while the money was taken:
+ * the top-up is recorded failed as `grant_failed`, its grant owed. Its run keeps retrying the
+ * grant (which turns it into a success), and the owed-grants gauge shows it to operators until
+ * then. An open top-up is recorded as any failure whose charge went through: the customer told
+ * it is not finished (no link to pay again), nothing counted, nothing re-armed. One recorded
+ * failed before (a success heard late) is marked owed without a word more, and a failure of it
+ * that counted toward turning automatic top-up off no longer does: the card paid. A top-up
+ * granted or refused meanwhile answers as it stands.
+ */
+export async function recordTopupGrantOwed(
+  sql: Sql,
+  request: Omit<TopupFailure, 'code'>,
 ): Promise<TopupFailureOutcome> {
   return sql.begin(async (tx) => {
-    const emailKey = emailKeys.topupFailed(request.topupId);
-    const [row] = await tx<TopupRow[]>`
-      SELECT ${tx.unsafe(TOPUP_COLUMNS)} FROM topups WHERE id = ${request.topupId} FOR UPDATE`;
-    if (!row) throw new Error(`top-up ${request.topupId} does not exist`);
-    const topup = toTopup(row);
-    if (topup.status === 'failed') {
-      const [settings] = await tx<{ enabled: boolean }[]>`
-        SELECT enabled FROM topup_settings WHERE account_id = ${topup.accountId}`;
-      return { emailKey, autoTopupDisabled: settings?.enabled === false };
+    const topup = await lockTopup(tx, request.topupId);
+    if (topup.status !== 'failed') {
+      return failLockedTopup(tx, topup, { ...request, code: GRANT_OWED, recoveryUrl: null });
     }
-    // Granted or refused meanwhile: that outcome stands, and nothing is sent about a failure.
-    if (topup.status !== 'pending' && topup.status !== 'charging')
-      return { emailKey: null, autoTopupDisabled: false };
-    const unknown = chargeOutcomeUnknown(request.code);
-    const recoveryUrl = unknown ? null : request.recoveryUrl;
-    await tx`
-      UPDATE topups SET status = 'failed', failure_code = ${request.code},
-             failure_message = ${request.message.slice(0, 1000)}, recovery_url = ${recoveryUrl},
-             updated_at = now()
-      WHERE id = ${topup.id}`;
-    const [counted] = await tx<{ consecutive_failures: number; max_consecutive_failures: number }[]>`
-      UPDATE topup_settings SET consecutive_failures = consecutive_failures + ${unknown ? 0 : 1},
-             updated_at = now()
-      WHERE account_id = ${topup.accountId}
-      RETURNING consecutive_failures, max_consecutive_failures`;
-    const failures = counted?.consecutive_failures ?? 1;
-    const max = counted?.max_consecutive_failures ?? 1;
-    const disabled = !unknown && disablesAutoTopup(failures, max);
-    if (!unknown) {
+    if (topup.failureCode !== GRANT_OWED) {
       await tx`
-        UPDATE topup_settings
-        SET ${
-          disabled
-            ? tx`enabled = false, armed = false, disabled_at = now(),
-                 disabled_reason = ${`turned off after ${failures} failed top-ups in a row (last: ${request.code})`}`
-            : tx`armed = true`
-        }
-        WHERE account_id = ${topup.accountId}`;
+        UPDATE topups SET failure_code = ${GRANT_OWED}, failure_message = ${request.message.slice(0, 1000)},
+               updated_at = now()
+        WHERE id = ${topup.id}`;
+      if (!UNCOUNTED_FAILURE_CODES.includes(topup.failureCode ?? '')) await recountFailuresAfter(tx, topup);
     }
-    await enqueueAccountEmail(tx, {
-      key: emailKey,
-      accountId: topup.accountId,
-      workflowId: request.workflowId,
-      ...renderTopupFailedEmail({
-        accountId: topup.accountId,
-        topupId: topup.id,
-        credits: topup.credits,
-        amountCents: topup.amountCents,
-        currency: topup.currency,
-        failureCode: request.code,
-        recoveryUrl,
-        disabled,
-        maxConsecutiveFailures: max,
-      }),
-    });
-    await queueOutboundEvent(tx, {
-      id: outboundEventId('topup.failed', topup.id),
-      type: 'topup.failed',
-      accountId: topup.accountId,
-      data: {
-        topup_id: topup.id,
-        credits: topup.credits,
-        amount_cents: topup.amountCents,
-        currency: topup.currency,
-        payment_intent: topup.paymentIntentId,
-        failure_code: request.code,
-        recovery_url: recoveryUrl,
-        consecutive_failures: failures,
-        auto_topup_disabled: disabled,
-      },
-    });
-    return { emailKey, autoTopupDisabled: disabled };
+    // A retry answers as its first attempt did: the notice, if this run queued it.
+    const notice = emailKeys.topupFailed(topup.id);
+    const [settings] = await tx<{ enabled: boolean }[]>`
+      SELECT enabled FROM topup_settings WHERE account_id = ${topup.accountId}`;
+    return {
+      emailKey: (await isEmailQueuedBy(tx, notice, request.workflowId)) ? notice : null,
+      autoTopupDisabled: settings?.enabled === false,
+    };
   });
 }
 

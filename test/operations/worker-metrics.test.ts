@@ -272,6 +272,24 @@ describe('activities counting with a registry of their own', () => {
     expect(after - before).toBe(550);
   });
 
+  it("when a top-up's grant is owed after its money was taken, then the owed gauges count it and its age until it is granted", async () => {
+    const account = await h.newAccount();
+    const MONTH = 30 * 24 * 60 * 60;
+    // Owed for a month: older than anything another test leaves owed meanwhile.
+    const [topup] = await h.sql<{ id: string }[]>`
+      INSERT INTO topups (account_id, credits, amount_cents, currency, month, status, failure_code, updated_at)
+      VALUES (${account.id}, 100, 900, 'usd', date_trunc('month', now())::date, 'failed', 'grant_failed',
+              now() - interval '30 days')
+      RETURNING id`;
+    expect(await valueOf(metrics, 'billing_topup_grants_owed', {})).toBeGreaterThanOrEqual(1);
+    expect(await valueOf(metrics, 'billing_topup_grants_owed_oldest_age_seconds', {})).toBeGreaterThanOrEqual(
+      MONTH,
+    );
+
+    await h.sql`UPDATE topups SET status = 'succeeded', failure_code = NULL WHERE id = ${topup?.id ?? ''}`;
+    expect(await valueOf(metrics, 'billing_topup_grants_owed_oldest_age_seconds', {})).toBeLessThan(MONTH);
+  });
+
   it('when the SMTP server refuses a receipt for good, then one failure is counted and nothing sent', async () => {
     const sent = await valueOf(metrics, 'billing_emails_sent_total', { kind: 'receipt' });
     const failed = await valueOf(metrics, 'billing_emails_failed_total', { kind: 'receipt' });

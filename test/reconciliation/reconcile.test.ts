@@ -8,7 +8,8 @@ import { readWatermarkSeconds } from '../../db/reconciliation/reconcile';
 import { ensureReconcileSchedule } from '../../worker/maintenance-schedule';
 import { ROUTED_STRIPE_EVENT_TYPES } from '../../stripe/event-routes';
 import { parseBackfillArguments, planBackfill, UsageError } from '../../cli/reconcile';
-import { topupWorkflowId } from '../../workflows/topups/contract';
+import { topupLatePaymentWorkflowId, topupWorkflowId } from '../../workflows/topups/contract';
+import { workflowLookup, type WorkflowStanding } from '../../stripe/event-intake';
 import { checkoutSession, stripeEvent } from '../../stripe/fixtures/index';
 import { balanceOf, ledgerRowsFor, outboxRowsFor } from '../support/db';
 import { startHarness, type Harness } from '../support/harness';
@@ -381,7 +382,7 @@ describe('reconciliation with Stripe events', () => {
 
       const planned = await planBackfill({
         listEvents: stripeEventLister(client!),
-        workflowExists: exists,
+        describeWorkflow: workflowLookup(h.temporal.workflow),
         routes: {
           purchaseReviewTimeout: h.config.purchaseReviewTimeout,
           receiptDeadline: h.config.receiptDeadline,
@@ -434,9 +435,13 @@ describe('reconciliation with Stripe events', () => {
       const planned = await planBackfill({
         listEvents: ({ types }) =>
           Promise.resolve({ events: types.includes(event.type) ? [event] : [], hasMore: false }),
-        workflowExists: (workflowId) => {
+        describeWorkflow: (workflowId) => {
           asked.push(workflowId);
-          return Promise.resolve(workflowId === topupWorkflowId('topup_424242'));
+          return Promise.resolve(
+            workflowId === topupWorkflowId('topup_424242')
+              ? { running: false, stage: 'succeeded', restartable: false }
+              : null,
+          );
         },
         routes: {
           purchaseReviewTimeout: h.config.purchaseReviewTimeout,
@@ -446,6 +451,62 @@ describe('reconciliation with Stripe events', () => {
       });
       expect(planned).toEqual([expect.objectContaining({ eventId: event.id, outcome: 'duplicate' })]);
       expect(asked).toEqual([topupWorkflowId('topup_424242')]);
+    });
+
+    it("when a top-up's run ended without its credits, then its late success is planned as a start of the run of its own the backfill would start, and a duplicate once that run has granted", async () => {
+      const intent = {
+        id: 'pi_plannedlate1',
+        object: 'payment_intent',
+        status: 'succeeded',
+        amount: 900,
+        amount_received: 900,
+        currency: 'usd',
+        livemode: false,
+        customer: 'cus_planned2',
+        metadata: { purpose: 'topup', topupId: 'topup_434343', accountId: 'acct_planned' },
+        last_payment_error: null,
+      };
+      const event = stripeEvent('payment_intent.succeeded', intent);
+      const late = topupLatePaymentWorkflowId(intent.id);
+      const plan = (runs: Record<string, WorkflowStanding>) =>
+        planBackfill({
+          listEvents: ({ types }) =>
+            Promise.resolve({ events: types.includes(event.type) ? [event] : [], hasMore: false }),
+          describeWorkflow: (workflowId) => Promise.resolve(runs[workflowId] ?? null),
+          routes: {
+            purchaseReviewTimeout: h.config.purchaseReviewTimeout,
+            receiptDeadline: h.config.receiptDeadline,
+          },
+          window: { fromSeconds: nowSeconds() - 3600, untilSeconds: nowSeconds() },
+        });
+      const ended = (stage: string, restartable = false): WorkflowStanding => ({
+        running: false,
+        stage,
+        restartable,
+      });
+
+      // The top-up's run recorded it failed (Stripe could not be asked): the success is news.
+      const topupRun = { [topupWorkflowId('topup_434343')]: ended('failed') };
+      expect(await plan(topupRun)).toEqual([
+        expect.objectContaining({ eventId: event.id, outcome: 'start', workflowId: late }),
+      ]);
+      // A late run that failed may be started again; one that ended otherwise has it.
+      expect(await plan({ ...topupRun, [late]: ended('granting', true) })).toEqual([
+        expect.objectContaining({ outcome: 'start', workflowId: late }),
+      ]);
+      expect(await plan({ ...topupRun, [late]: ended('succeeded') })).toEqual([
+        expect.objectContaining({ outcome: 'duplicate', workflowId: late }),
+      ]);
+      // Still waiting for it: the event goes to the top-up's own run.
+      expect(
+        await plan({
+          [topupWorkflowId('topup_434343')]: {
+            running: true,
+            stage: 'awaiting_payment_event',
+            restartable: false,
+          },
+        }),
+      ).toEqual([expect.objectContaining({ outcome: 'start', workflowId: topupWorkflowId('topup_434343') })]);
     });
   });
 

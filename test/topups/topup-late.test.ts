@@ -12,20 +12,25 @@ import type { TopupPaymentGateway } from '../../activities/topups/topup';
 import { createAccount } from '../../credits/accounts';
 import { createSql, type Sql } from '../../db/client';
 import { createGrant } from '../../credits/grants';
+import { debitCredits } from '../../credits/debits';
 import {
   failAbandonedTopups,
   failTopup,
   findTopupSettings,
   grantTopup,
+  recordTopupGrantOwed,
   saveTopupSettings,
 } from '../../db/topups/topups';
 import { SEARCH_ATTRIBUTES } from '../../workflows/shared/search-attributes';
+import { waitUntil } from '../support/wait';
 import { startEventWorkflow } from '../../stripe/event-intake';
 import { routeStripeEvent } from '../../stripe/event-routes';
 import type { PaymentIntentSummary } from '../../stripe/payment-intent';
 import {
   TOPUP_ABANDONED_AFTER_DAYS,
+  topupLateDeclineWorkflowId,
   topupLatePaymentWorkflowId,
+  topupStatusQuery,
   topupWorkflowId,
   type TopupWorkflowResult,
 } from '../../workflows/topups/contract';
@@ -154,11 +159,15 @@ describe('automatic top-up, late or lost answers from Stripe', () => {
     return { accountId, topupId: (row as { id: string }).id };
   }
 
+  /** A debit of the account, as the API makes them. */
+  const spend = (accountId: string, amount: number) =>
+    debitCredits(sql, { accountId, amount, idempotencyKey: `job-${randomUUID()}`, reason: 'work' });
+
   /** Hands an event to Temporal exactly as the webhook and reconciliation do. */
   async function deliver(event: ReturnType<typeof stripeEvent>) {
     const route = routeStripeEvent(event, { purchaseReviewTimeout: '7 days', receiptDeadline: '3 days' });
     if (route.action !== 'start') throw new Error(`${event.type} starts nothing`);
-    return startEventWorkflow(env.client.workflow, route, event.id, taskQueue);
+    return (await startEventWorkflow(env.client.workflow, route, event.id, taskQueue)).outcome;
   }
 
   /** Stripe's `payment_intent.succeeded` for the intent the top-up's charge created. */
@@ -178,6 +187,23 @@ describe('automatic top-up, late or lost answers from Stripe', () => {
     });
   }
 
+  /** Stripe's `payment_intent.payment_failed` for the intent the top-up's charge created. */
+  function declineOf(topupId: string, accountId: string) {
+    const intent = charged.get(topupId) as PaymentIntentSummary;
+    return stripeEvent('payment_intent.payment_failed', {
+      id: intent.id,
+      object: 'payment_intent',
+      status: 'requires_payment_method',
+      amount: 900,
+      amount_received: 0,
+      currency: 'usd',
+      livemode: false,
+      customer: intent.customerId,
+      metadata: { purpose: 'topup', topupId, accountId },
+      last_payment_error: { type: 'card_error', code: 'card_declined', message: 'Your card was declined.' },
+    });
+  }
+
   const topupRow = (topupId: string) =>
     sql<{ status: string; failure_code: string | null }[]>`
       SELECT status, failure_code FROM topups WHERE id = ${topupId}`.then((rows) => rows[0]);
@@ -192,10 +218,10 @@ describe('automatic top-up, late or lost answers from Stripe', () => {
     const ended = (await run.result()) as TopupWorkflowResult;
     expect(ended).toMatchObject({ stage: 'failed', failureCode: 'stripe_unavailable' });
     expect(await topupRow(topupId)).toEqual({ status: 'failed', failure_code: 'stripe_unavailable' });
-    // Not the customer's failure: the charge may have gone through.
+    // Not the customer's failure, and still in the month's cap: the charge may have gone through.
     expect(await findTopupSettings(sql, accountId)).toMatchObject({
       consecutiveFailures: 0,
-      usedThisMonthCents: 0,
+      usedThisMonthCents: 900,
     });
 
     // The charge went through meanwhile; Stripe's event comes after the run ended.
@@ -319,6 +345,168 @@ describe('automatic top-up, late or lost answers from Stripe', () => {
     expect(await findTopupSettings(sql, accountId)).toMatchObject({ consecutiveFailures: 0 });
   });
 
+  it('when Stripe reports a decline after the run ended on an unknown outcome, then the customer gets the decline email with its link and topup.failed says so, once', async () => {
+    const { accountId, topupId } = await openTopup();
+    const address = `${accountId}@customers.test`;
+    offeredCheckout = `https://checkout.stripe.com/c/pay/cs_late_${topupId}`;
+    try {
+      const run = await env.client.workflow.start('topupWorkflow', {
+        taskQueue,
+        workflowId: topupWorkflowId(topupId),
+        args: [{ topupId, accountId }],
+      });
+      expect(await run.result()).toMatchObject({ stage: 'failed', failureCode: 'stripe_unavailable' });
+      const [unfinished] = await smtp.waitForMail(address);
+      expect(unfinished?.subject).toBe('Your automatic top-up is not finished yet');
+
+      // Stripe answers at last: the charge was declined.
+      const event = declineOf(topupId, accountId);
+      expect(await deliver(event)).toBe('started');
+      const intent = charged.get(topupId) as PaymentIntentSummary;
+      const told = env.client.workflow.getHandle(topupLateDeclineWorkflowId(intent.id));
+      expect(await told.result()).toMatchObject({
+        stage: 'failed',
+        failureCode: 'card_declined',
+        email: 'sent',
+      });
+    } finally {
+      offeredCheckout = null;
+    }
+
+    const mails = await smtp.settledMail(address, 2);
+    expect(mails.map((mail) => mail.subject)).toEqual([
+      'Your automatic top-up is not finished yet',
+      'Your automatic top-up did not go through',
+    ]);
+    expect(mails[1]?.text).toContain('the payment was declined (card_declined)');
+    expect(mails[1]?.text).toContain(
+      `Complete the purchase yourself: https://checkout.stripe.com/c/pay/cs_late_${topupId}`,
+    );
+    const failedEvents = await sql<{ data: Record<string, unknown> }[]>`
+      SELECT data FROM outbound_events WHERE account_id = ${accountId} AND type = 'topup.failed' ORDER BY seq`;
+    expect(failedEvents.map((row) => row.data)).toEqual([
+      expect.objectContaining({
+        failure_code: 'stripe_unavailable',
+        recovery_url: null,
+        consecutive_failures: 0,
+      }),
+      expect.objectContaining({
+        failure_code: 'card_declined',
+        recovery_url: `https://checkout.stripe.com/c/pay/cs_late_${topupId}`,
+        consecutive_failures: 1,
+        auto_topup_disabled: false,
+      }),
+    ]);
+    expect(await topupRow(topupId)).toEqual({ status: 'failed', failure_code: 'card_declined' });
+    // A decline like any other: counted, and no longer holding a share of the month's cap.
+    expect(await findTopupSettings(sql, accountId)).toMatchObject({
+      enabled: true,
+      consecutiveFailures: 1,
+      usedThisMonthCents: 0,
+    });
+
+    // The same event again, or under another ID: nothing more is sent or counted.
+    const again = declineOf(topupId, accountId);
+    expect(await deliver(again)).toBe('duplicate');
+    expect(await deliver(stripeEvent('payment_intent.payment_failed', again.data.object))).toBe('duplicate');
+    expect(await smtp.settledMail(address, 2)).toHaveLength(2);
+    expect(
+      await sql`SELECT 1 FROM outbound_events WHERE account_id = ${accountId} AND type = 'topup.failed'`,
+    ).toHaveLength(2);
+    expect(await findTopupSettings(sql, accountId)).toMatchObject({ consecutiveFailures: 1 });
+  });
+
+  it('when the decline arrives while the unknown outcome is being recorded, then the same run tells the customer of the decline, once', async () => {
+    const { accountId, topupId } = await openTopup();
+    let answered: string | null = null;
+    whileRecordingFailure = async (id) => {
+      if (id === topupId && answered === null) answered = await deliver(declineOf(topupId, accountId));
+    };
+    try {
+      const run = await env.client.workflow.start('topupWorkflow', {
+        taskQueue,
+        workflowId: topupWorkflowId(topupId),
+        args: [{ topupId, accountId }],
+      });
+      expect(await run.result()).toMatchObject({
+        stage: 'failed',
+        failureCode: 'card_declined',
+        email: 'sent',
+      });
+    } finally {
+      whileRecordingFailure = () => Promise.resolve();
+    }
+    expect(answered).toBe('started'); // a signal to the run still open
+    const mails = await smtp.settledMail(`${accountId}@customers.test`, 2);
+    expect(mails.map((mail) => mail.subject)).toEqual([
+      'Your automatic top-up is not finished yet',
+      'Your automatic top-up did not go through',
+    ]);
+    expect(await topupRow(topupId)).toEqual({ status: 'failed', failure_code: 'card_declined' });
+    expect(await findTopupSettings(sql, accountId)).toMatchObject({ consecutiveFailures: 1 });
+  });
+
+  it('when the grant is refused after the money was taken, then the top-up is recorded owed (told not finished, never counted), and its run keeps trying until the ledger takes it, once', async () => {
+    const { accountId, topupId } = await openTopup();
+    const address = `${accountId}@customers.test`;
+    // A balance the top-up would take past what the ledger holds exactly: refused until spent.
+    await sql.begin((tx) =>
+      createGrant(tx, {
+        accountId,
+        source: 'manual',
+        category: 'promotional',
+        priority: 10,
+        expiresAt: null,
+        amount: Number.MAX_SAFE_INTEGER - 50,
+        businessKey: `late-huge:${topupId}`,
+        kind: 'grant',
+        reason: 'a balance at the edge of the ledger',
+      }),
+    );
+    const run = await env.client.workflow.start('topupWorkflow', {
+      taskQueue,
+      workflowId: topupWorkflowId(topupId),
+      args: [{ topupId, accountId }],
+    });
+    await waitUntil(() => charged.get(topupId), { what: 'the charge' });
+    expect(await deliver(successOf(topupId, accountId))).toBe('started');
+
+    // Recorded owed while the run waits to try again (time does not pass until its result is awaited).
+    await waitUntil(async () => (await topupRow(topupId))?.failure_code === 'grant_failed', {
+      what: 'the grant to be recorded owed',
+    });
+    await waitUntil(async () => (await run.query(topupStatusQuery)).stage === 'grant_retrying', {
+      what: 'the run to retry the grant',
+    });
+    expect(await topupRow(topupId)).toEqual({ status: 'failed', failure_code: 'grant_failed' });
+    expect(await findTopupSettings(sql, accountId)).toMatchObject({ enabled: true, consecutiveFailures: 0 });
+    const [told] = await smtp.waitForMail(address);
+    expect(told?.subject).toBe('Your automatic top-up is not finished yet');
+    expect(told?.text).toContain('you do not need to pay again');
+    const [owedEvent] = await sql<{ data: Record<string, unknown> }[]>`
+      SELECT data FROM outbound_events WHERE account_id = ${accountId} AND type = 'topup.failed'`;
+    expect(owedEvent?.data).toMatchObject({
+      failure_code: 'grant_failed',
+      recovery_url: null,
+      consecutive_failures: 0,
+    });
+    expect(await sql`SELECT 1 FROM credit_ledger WHERE business_key = ${topupId}`).toEqual([]);
+
+    // Spent down, the ledger takes it: the run's next try grants it, once, with its receipt.
+    await spend(accountId, 1000);
+    expect(await run.result()).toMatchObject({ stage: 'succeeded', failureCode: null, email: 'sent' });
+    expect(await topupRow(topupId)).toEqual({ status: 'succeeded', failure_code: null });
+    expect(await sql`SELECT delta FROM credit_ledger WHERE business_key = ${topupId}`).toEqual([
+      { delta: '100' },
+    ]);
+    const mails = await smtp.settledMail(address, 2);
+    expect(mails.map((mail) => mail.subject)).toEqual([
+      'Your automatic top-up is not finished yet',
+      'Receipt: 100 credits added to your account',
+    ]);
+    expect(await findTopupSettings(sql, accountId)).toMatchObject({ enabled: true, consecutiveFailures: 0 });
+  });
+
   it('when a top-up is still open long after any run could have ended, then the sweep records it failed and a newer one is left alone', async () => {
     const old = await openTopup();
     await sql`UPDATE topups SET status = 'charging', created_at = now() - interval '90 days',
@@ -355,9 +543,24 @@ describe('automatic top-up, late or lost answers from Stripe', () => {
   });
 
   describe('after a failure whose charge outcome was unknown', () => {
-    async function account() {
+    async function account(options: { monthlyCapCents?: number; credits?: number } = {}) {
       const accountId = `acct_${randomUUID()}`;
       await createAccount(sql, { id: accountId, email: `${accountId}@customers.test` });
+      if (options.credits) {
+        await sql.begin((tx) =>
+          createGrant(tx, {
+            accountId,
+            source: 'manual',
+            category: 'promotional',
+            priority: 10,
+            expiresAt: null,
+            amount: options.credits as number,
+            businessKey: `late-funds:${accountId}`,
+            kind: 'grant',
+            reason: 'funds before automatic top-up is set',
+          }),
+        );
+      }
       await saveTopupSettings(sql, accountId, {
         enabled: true,
         threshold: 300,
@@ -365,7 +568,7 @@ describe('automatic top-up, late or lost answers from Stripe', () => {
         credits: 100,
         amountCents: 900,
         currency: 'usd',
-        monthlyCapCents: 100_000,
+        monthlyCapCents: options.monthlyCapCents ?? 100_000,
         maxConsecutiveFailures: 3,
       });
       return accountId;
@@ -383,6 +586,13 @@ describe('automatic top-up, late or lost answers from Stripe', () => {
 
     const fail = (topupId: string, code: string) =>
       failTopup(sql, { topupId, workflowId: `topup:${topupId}`, code, message: code, recoveryUrl: null });
+
+    const owe = (topupId: string) =>
+      recordTopupGrantOwed(sql, {
+        topupId,
+        workflowId: `topup-late:${topupId}`,
+        message: 'the balance would leave the range the ledger holds',
+      });
 
     function intent(topupId: string, accountId: string, status: string): PaymentIntentSummary {
       return {
@@ -432,37 +642,100 @@ describe('automatic top-up, late or lost answers from Stripe', () => {
     });
 
     it('when Stripe later reports that the unanswered charge was declined, then automatic top-up charges again at the next movement below the threshold', async () => {
-      const accountId = await account();
+      const accountId = await account({ credits: 200 }); // below the threshold
       const topupId = await openTopupOf(accountId);
       await fail(topupId, 'stripe_unavailable');
 
-      expect(await late(topupId, accountId, 'requires_payment_method')).toMatchObject({ outcome: 'settled' });
+      // The decline is news for the run to record (what a late run does with it, see above).
+      expect(await late(topupId, accountId, 'requires_payment_method')).toMatchObject({
+        outcome: 'failed',
+        code: 'card_declined',
+      });
+      await fail(topupId, 'card_declined');
       expect(await findTopupSettings(sql, accountId)).toMatchObject({
         enabled: true,
-        consecutiveFailures: 0,
+        consecutiveFailures: 1,
       });
 
-      await sql.begin((tx) =>
-        createGrant(tx, {
-          accountId,
-          source: 'manual',
-          category: 'promotional',
-          priority: 10,
-          expiresAt: null,
-          amount: 10,
-          businessKey: `late-manual:${topupId}`,
-          kind: 'grant',
-          reason: 'a movement that leaves the balance below the threshold',
-        }),
-      );
+      await spend(accountId, 10); // 190: a movement that leaves the balance below the threshold
       const [opened] = await openTopups(accountId);
       expect(opened).toBeDefined();
 
       // The same event heard again while that newer top-up is open arms nothing.
       expect(await late(topupId, accountId, 'requires_payment_method')).toMatchObject({ outcome: 'settled' });
-      const [settings] = await sql`SELECT armed FROM topup_settings WHERE account_id = ${accountId}`;
-      expect(settings).toEqual({ armed: false });
+      await fail(topupId, 'card_declined');
+      const [settings] =
+        await sql`SELECT armed, consecutive_failures FROM topup_settings WHERE account_id = ${accountId}`;
+      expect(settings).toEqual({ armed: false, consecutive_failures: 1 });
       // No run here charges it: nothing is left for another file's maintenance to start.
+      await sql`DELETE FROM balance_follow_ups WHERE account_id = ${accountId}`;
+    });
+
+    it('when the decline of an unknown charge comes after the account topped up again, then it is told but neither counted nor re-arming', async () => {
+      const accountId = await account({ credits: 200 });
+      const topupId = await openTopupOf(accountId);
+      await fail(topupId, 'stripe_unavailable');
+      const newer = await openTopupOf(accountId); // the balance recovered and crossed again
+
+      expect(await fail(topupId, 'card_declined')).toEqual({
+        emailKey: `topup-declined:${topupId}`,
+        autoTopupDisabled: false,
+      });
+      expect(await topupRow(topupId)).toEqual({ status: 'failed', failure_code: 'card_declined' });
+      const [settings] =
+        await sql`SELECT armed, consecutive_failures FROM topup_settings WHERE account_id = ${accountId}`;
+      expect(settings).toEqual({ armed: false, consecutive_failures: 0 });
+      // Answered as it was recorded, however often it is asked again.
+      expect(await fail(topupId, 'card_declined')).toEqual({
+        emailKey: `topup-declined:${topupId}`,
+        autoTopupDisabled: false,
+      });
+      const told = await sql`SELECT key FROM email_outbox WHERE key LIKE ${`%:${topupId}`} ORDER BY key`;
+      expect(told).toEqual([{ key: `topup-declined:${topupId}` }, { key: `topup-failed:${topupId}` }]);
+      await fail(newer, 'card_declined');
+    });
+
+    it('when the grant of a late success is refused on a top-up recorded failed, then it is marked owed, its count undone, and nothing more is sent', async () => {
+      const accountId = await account();
+      const declined = await openTopupOf(accountId);
+      await fail(declined, 'card_declined');
+      const unknown = await openTopupOf(accountId);
+      await fail(unknown, 'stripe_unavailable');
+      expect(await findTopupSettings(sql, accountId)).toMatchObject({ consecutiveFailures: 1 });
+
+      for (const topupId of [declined, unknown]) {
+        expect(await owe(topupId)).toEqual({ emailKey: null, autoTopupDisabled: false });
+        expect(await topupRow(topupId)).toEqual({ status: 'failed', failure_code: 'grant_failed' });
+        expect(await owe(topupId)).toEqual({ emailKey: null, autoTopupDisabled: false });
+      }
+      // The card paid after all: not a failure of the customer's.
+      expect(await findTopupSettings(sql, accountId)).toMatchObject({ consecutiveFailures: 0 });
+      const sent = await sql`SELECT key FROM email_outbox WHERE account_id = ${accountId} ORDER BY key`;
+      expect(sent).toEqual([{ key: `topup-failed:${declined}` }, { key: `topup-failed:${unknown}` }]);
+      const failedEvents = await sql`
+        SELECT 1 FROM outbound_events WHERE account_id = ${accountId} AND type = 'topup.failed'`;
+      expect(failedEvents).toHaveLength(2);
+    });
+
+    it("when a charge's outcome is unknown, then it still counts against the month's cap, so that its late success cannot take the month past it", async () => {
+      const accountId = await account({ monthlyCapCents: 900, credits: 400 }); // one top-up a month
+      const unknown = await openTopupOf(accountId);
+      await fail(unknown, 'stripe_unavailable');
+      expect(await findTopupSettings(sql, accountId)).toMatchObject({ usedThisMonthCents: 900 });
+
+      await spend(accountId, 1); // 399: above the threshold, armed again
+      await spend(accountId, 150); // 249: a crossing, but the month may already be spent
+      expect(await openTopups(accountId)).toEqual([]);
+      expect(await findTopupSettings(sql, accountId)).toMatchObject({
+        lastSkippedReason: 'the monthly cap is reached',
+      });
+
+      // The unanswered charge went through: granted, and the month took what its cap allows.
+      expect(await late(unknown, accountId, 'succeeded')).toMatchObject({ outcome: 'granted' });
+      const [month] = await sql<{ charged: string }[]>`
+        SELECT COALESCE(SUM(amount_cents), 0)::text AS charged FROM topups
+        WHERE account_id = ${accountId} AND status = 'succeeded'`;
+      expect(month).toEqual({ charged: '900' });
       await sql`DELETE FROM balance_follow_ups WHERE account_id = ${accountId}`;
     });
   });

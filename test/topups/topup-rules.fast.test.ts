@@ -124,20 +124,16 @@ describe('what a reported payment does to a top-up', () => {
     expect(decideTopupGrant(failed, paid, false)).toEqual({ action: 'grant', afterFailure: true });
   });
 
-  it('when a failed top-up’s payment failed too, then it stays failed, re-armed only if its charge was left unknown', () => {
+  it('when a failed top-up’s payment failed too, then it stays failed, and the decline is news only if its charge was left unknown', () => {
     const failedWith = (failureCode: string) => ({ ...topup, status: 'failed' as const, failureCode });
     expect(decideTopupGrant(failedWith('stripe_unavailable'), declined, false)).toEqual({
-      action: 'keep_failed',
-      rearm: true,
+      action: 'fail',
+      code: 'card_declined',
+      message: 'Your card was declined.',
     });
-    expect(decideTopupGrant(failedWith('card_declined'), declined, false)).toEqual({
-      action: 'keep_failed',
-      rearm: false,
-    });
-    expect(decideTopupGrant(failedWith('grant_failed'), declined, false)).toEqual({
-      action: 'keep_failed',
-      rearm: false,
-    });
+    expect(decideTopupGrant(failedWith('card_declined'), declined, false)).toEqual({ action: 'keep_failed' });
+    expect(decideTopupGrant(failedWith('grant_failed'), declined, false)).toEqual({ action: 'keep_failed' });
+    expect(decideTopupGrant(failedWith('abandoned'), declined, false)).toEqual({ action: 'keep_failed' });
   });
 });
 

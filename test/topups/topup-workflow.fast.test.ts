@@ -1,3 +1,4 @@
+import { Context } from '@temporalio/activity';
 import { msToNumber } from '@temporalio/common/lib/time';
 import type { createEmailActivities } from '../../activities/email/email';
 import type { createFollowUpActivities } from '../../activities/topups/follow-ups';
@@ -6,6 +7,9 @@ import { errors } from '../../domain/errors';
 import type { PaymentIntentSummary } from '../../stripe/payment-intent';
 import {
   LOW_BALANCE_NOTICE_WORKFLOW_TYPE,
+  TOPUP_GRANT_RETRIES_PER_RUN,
+  TOPUP_GRANT_RETRY_FIRST_PAUSE_MS,
+  TOPUP_GRANT_RETRY_LONGEST_PAUSE_MS,
   TOPUP_PAYMENT_EVENT_WAIT,
   TOPUP_WORKFLOW_TYPE,
   topupPaymentSignal,
@@ -225,6 +229,122 @@ describe('top-up workflow (stub activities, time skipped)', () => {
       expect.objectContaining({ topupId, code: 'stripe_unavailable', recoveryUrl: null }),
     ]);
     expect(run.calls('grantTopup')).toEqual([]);
+  });
+
+  it('when the grant keeps failing after the money was taken, then the run records it owed (never a decline), keeps trying with a growing pause, continuing as new, and grants it once the database takes it', async () => {
+    const { topupId, workflowId, paymentIntentId } = newTopup();
+    const refusals = TOPUP_GRANT_RETRIES_PER_RUN + 5;
+    const granted = {
+      outcome: 'granted' as const,
+      ledgerEntryId: 77,
+      balanceAfter: 600,
+      receiptKey: `receipt:${topupId}`,
+      applied: true,
+    };
+    let grants = 0;
+    /** When each try was scheduled, in the test server's (skipped) time. */
+    const triedAt: number[] = [];
+    const run = stubs.forRun(workflowId, {
+      beginTopup: () => Promise.resolve(open),
+      requestTopupPayment: () => Promise.resolve({ kind: 'submitted', paymentIntentId }),
+      // A refusal no retry of the activity changes (it fails at once): only the run's pauses wait.
+      grantTopup: () => {
+        grants += 1;
+        triedAt.push(Context.current().info.scheduledTimestampMs);
+        return grants <= refusals
+          ? Promise.reject(errors.balanceOutOfRange(accountId))
+          : Promise.resolve(granted);
+      },
+      recordTopupGrantOwed: () =>
+        Promise.resolve({ emailKey: `topup-failed:${topupId}`, autoTopupDisabled: false }),
+      sendReceipt: () => Promise.resolve({ status: 'sent' }),
+    });
+    const handle = await start(topupId, workflowId);
+    await waitUntil(async () => (await handle.query(topupStatusQuery)).stage === 'awaiting_payment_event');
+    await handle.signal(topupPaymentSignal, {
+      eventId: 'evt_paid_owed',
+      eventType: 'payment_intent.succeeded',
+      paymentIntent: intent(topupId),
+    });
+    await waitUntil(async () => (await handle.query(topupStatusQuery)).stage === 'grant_retrying');
+    expect(await handle.query(topupStatusQuery)).toMatchObject({
+      stage: 'grant_retrying',
+      failureCode: 'grant_failed',
+      reason: expect.stringContaining('balance') as unknown,
+    });
+
+    const result = await tier.env.client.workflow.getHandle(workflowId).result();
+    expect(result).toMatchObject({
+      stage: 'succeeded',
+      paymentIntentId,
+      ledgerEntryId: 77,
+      failureCode: null,
+      email: 'sent',
+    });
+    expect(run.calls('grantTopup')).toHaveLength(refusals + 1);
+    expect(new Set(run.calls('grantTopup').map((call) => JSON.stringify(call)))).toEqual(
+      new Set([JSON.stringify({ topupId, workflowId, payment: intent(topupId) })]),
+    );
+    // Recorded owed once (the customer told it is not finished), never as a failure of the card.
+    expect(run.calls('recordTopupGrantOwed')).toEqual([
+      { topupId, workflowId, message: expect.stringContaining('balance') as unknown },
+    ]);
+    expect(run.calls('failTopup')).toEqual([]);
+    expect(run.calls('createTopupRecoveryLink')).toEqual([]);
+    expect(run.calls('sendReceipt')).toEqual([
+      { receiptKey: `topup-failed:${topupId}` },
+      { receiptKey: `receipt:${topupId}` },
+    ]);
+    // The pauses double from the first to the longest, one after each refused try.
+    const pauses = triedAt.slice(1).map((at, n) => at - (triedAt[n] as number));
+    expect(pauses).toHaveLength(refusals);
+    pauses.forEach((pause, n) => {
+      const planned = Math.min(TOPUP_GRANT_RETRY_FIRST_PAUSE_MS * 2 ** n, TOPUP_GRANT_RETRY_LONGEST_PAUSE_MS);
+      expect({ n, pause: Math.round(pause / 60_000) }).toEqual({ n, pause: planned / 60_000 });
+    });
+    // A history of its own for each stretch of tries.
+    const first = await tier.env.client.workflow.getHandle(workflowId, handle.firstExecutionRunId).describe();
+    expect(first.status.name).toBe('CONTINUED_AS_NEW');
+  });
+
+  it('when a late success cannot be granted either, then its run keeps trying too, and grants it once it can', async () => {
+    const { topupId } = newTopup();
+    const workflowId = `topup-payment:pi_${topupId}`;
+    let grants = 0;
+    const run = stubs.forRun(workflowId, {
+      grantTopup: () => {
+        grants += 1;
+        return grants <= 3
+          ? Promise.reject(errors.balanceOutOfRange(accountId))
+          : Promise.resolve({
+              outcome: 'granted',
+              ledgerEntryId: 78,
+              balanceAfter: 600,
+              receiptKey: null,
+              applied: true,
+            });
+      },
+      recordTopupGrantOwed: () => Promise.resolve({ emailKey: null, autoTopupDisabled: false }),
+    });
+    const latePayment = {
+      eventId: 'evt_late',
+      eventType: 'payment_intent.succeeded',
+      paymentIntent: intent(topupId),
+    };
+    const handle = await tier.env.client.workflow.start<typeof topupWorkflow>(TOPUP_WORKFLOW_TYPE, {
+      taskQueue: tier.taskQueue,
+      workflowId,
+      args: [{ topupId, accountId, latePayment }],
+    });
+
+    expect(await handle.result()).toMatchObject({ stage: 'succeeded', ledgerEntryId: 78 });
+    expect(run.names()).toEqual([
+      'grantTopup',
+      'recordTopupGrantOwed',
+      'grantTopup',
+      'grantTopup',
+      'grantTopup',
+    ]);
   });
 
   it('when the top-up row does not exist, then the run ends unknown_topup without charging', async () => {

@@ -7,7 +7,12 @@ import { createTopupActivities, type TopupPaymentGateway } from '../../activitie
 import type { ActivityDependencies } from '../../activities/dependencies';
 import { summarizePaymentIntent, type PaymentIntentSummary } from '../../stripe/payment-intent';
 import { checkTopupPayment } from '../../domain/topup-rules';
-import { topupStatusQuery, topupWorkflowId, type TopupWorkflowResult } from '../../workflows/topups/contract';
+import {
+  topupLateDeclineWorkflowId,
+  topupStatusQuery,
+  topupWorkflowId,
+  type TopupWorkflowResult,
+} from '../../workflows/topups/contract';
 import { findTemporalCli } from '../../scripts/temporal-cli';
 import { stripeEvent } from '../../stripe/fixtures/index';
 import { debitCredits } from '../../credits/debits';
@@ -221,11 +226,21 @@ describe('automatic top-up', () => {
       recoveryUrl: link?.[0],
     });
 
-    // Stripe's payment_failed event for the same intent changes nothing.
+    // Stripe's payment_failed event for the same intent changes nothing: the decline is known.
     const [intent] = stripe.paymentIntentsOfTopup(topupId);
     const failedEvent = await h.deliver(stripeEvent('payment_intent.payment_failed', intent ?? {}));
-    expect(failedEvent.status).toBe(200);
+    // The answer names the run the event started: one of its own, the top-up's run having ended.
+    expect(failedEvent).toMatchObject({
+      status: 200,
+      body: { status: 'started', workflowId: topupLateDeclineWorkflowId(intent?.id as string) },
+    });
+    const heard = h.temporal.workflow.getHandle(failedEvent.body.workflowId as string);
+    expect(await heard.result()).toMatchObject({ stage: 'already_settled', email: 'not_applicable' });
     expect(await eventsOf(account.id, 'topup.failed')).toHaveLength(1);
+    expect(await h.smtp.settledMail(account.email, 1)).toHaveLength(1);
+    expect((await h.api('GET', `/v1/accounts/${account.id}/auto-topup`)).body).toMatchObject({
+      consecutiveFailures: 1,
+    });
     if (process.env.RECORD_HISTORIES === '1') saveHistory('topup-failed', topupWorkflowId(topupId));
   });
 
@@ -617,6 +632,44 @@ describe('automatic top-up', () => {
       await h.deliver(stripeEvent('payment_intent.succeeded', next));
       expect((await resultOf(second)).stage).toBe('succeeded');
       expect(await checkedBalance(h, account.id)).toBe(240 + STARTER.credits);
+    });
+
+    it("when the settings' currency changes mid-month, then only the month's top-ups in the new currency count against its cap", async () => {
+      const account = await accountWithCard({
+        credits: 400,
+        threshold: 300,
+        monthlyCapCents: STARTER.amount,
+      }); // one top-up a month
+      await debit(account.id, 150); // 250
+      const first = await nthTopup(account.id, 1);
+      const intent = await waitUntil(() => stripe.paymentIntentsOfTopup(first)[0], { what: 'the intent' });
+      await h.deliver(stripeEvent('payment_intent.succeeded', intent));
+      expect((await resultOf(first)).stage).toBe('succeeded'); // 350, and 9.00 USD used
+
+      // The same cap, now in euros: nothing was charged in euros this month.
+      const euros = await h.api('PUT', `/v1/accounts/${account.id}/auto-topup`, {
+        enabled: true,
+        threshold: 300,
+        packId: 'euro-starter',
+        monthlyCapCents: 900,
+      });
+      expect(euros.body).toMatchObject({ currency: 'eur', amountCents: 900, usedThisMonthCents: 0 });
+      await debit(account.id, 100); // 250
+      const second = await nthTopup(account.id, 2);
+      const next = await waitUntil(() => stripe.paymentIntentsOfTopup(second)[0], { what: 'the intent' });
+      expect(next).toMatchObject({ currency: 'eur', amount: 900 });
+      await h.deliver(stripeEvent('payment_intent.succeeded', next));
+      expect((await resultOf(second)).stage).toBe('succeeded'); // 350
+
+      // The euro cap is reached now; the dollars of the month still do not count in it.
+      await debit(account.id, 100); // 250
+      const settings = await h.api('GET', `/v1/accounts/${account.id}/auto-topup`);
+      expect(settings.body).toMatchObject({
+        currency: 'eur',
+        usedThisMonthCents: 900,
+        lastSkippedReason: 'the monthly cap is reached',
+      });
+      expect(await topupsOf(account.id)).toHaveLength(2);
     });
   });
 });

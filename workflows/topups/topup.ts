@@ -2,10 +2,12 @@ import {
   ActivityFailure,
   ApplicationFailure,
   condition,
+  continueAsNew,
   ParentClosePolicy,
   patched,
   proxyActivities,
   setHandler,
+  sleep,
   startChild,
   WorkflowIdReusePolicy,
   workflowInfo,
@@ -17,11 +19,15 @@ import type { PaymentIntentSummary } from '../../stripe/payment-intent';
 import {
   lowBalanceNoticeStatusQuery,
   TOPUP_EMAIL_DEADLINE,
+  TOPUP_GRANT_RETRIES_PER_RUN,
+  TOPUP_GRANT_RETRY_FIRST_PAUSE_MS,
+  TOPUP_GRANT_RETRY_LONGEST_PAUSE_MS,
   TOPUP_PAYMENT_EVENT_WAIT,
   TOPUP_PAYMENT_MAX_WAITS,
   topupPaymentSignal,
   topupStatusQuery,
   type LowBalanceNoticeInput,
+  type TopupGrantOwed,
   type TopupPaymentSignal,
   type TopupStage,
   type TopupWorkflowInput,
@@ -29,6 +35,7 @@ import {
   type TopupWorkflowStatus,
 } from './contract';
 import type { ErrorCode } from '../../domain/error-codes';
+import { awaitsStripesAnswer } from '../../domain/topup-rules';
 import { FailureType } from '../../domain/failure-types';
 import { databaseActivityOptions, maintenanceActivityOptions } from '../shared/activity-options';
 import { trackStage } from '../shared/billing-stage';
@@ -73,6 +80,7 @@ export async function topupWorkflow(input: TopupWorkflowInput): Promise<TopupWor
   const stage = trackStage(status, topupStatusQuery);
   const events: TopupPaymentSignal[] = [];
   let grantedLate = false;
+  let toldLate = false;
   setHandler(topupPaymentSignal, (signal) => {
     events.push(signal);
   });
@@ -83,6 +91,7 @@ export async function topupWorkflow(input: TopupWorkflowInput): Promise<TopupWor
     return { stage: last, topupId, paymentIntentId, failureCode, ledgerEntryId, autoTopupDisabled, email };
   };
 
+  if (input.grantOwed) return settle(input.grantOwed.payment, input.grantOwed);
   if (input.latePayment) return settle(input.latePayment.paymentIntent);
   const begun = await topups.beginTopup({ topupId: input.topupId });
   if (begun.outcome === 'unknown') return finish('unknown_topup');
@@ -123,20 +132,32 @@ export async function topupWorkflow(input: TopupWorkflowInput): Promise<TopupWor
   }
   return settle(payment);
 
-  /** The grant of a payment Stripe reports, or the failure it stands for. */
-  async function settle(payment: PaymentIntentSummary): Promise<TopupWorkflowResult> {
-    stage.enter('granting');
-    let granted: Awaited<ReturnType<typeof topups.grantTopup>>;
-    try {
-      granted = await topups.grantTopup({ topupId: input.topupId, workflowId, payment });
-    } catch (error) {
-      // Only after the database refused for days; recorded failed so that the account is not
-      // blocked by an open top-up, and a later success event grants it.
-      if (input.latePayment || !(error instanceof ActivityFailure) || !patched(ENDS_RECORDED)) throw error;
-      return fail('grant_failed', error.cause?.message ?? error.message);
+  /**
+   * The grant of a payment Stripe reports, or the failure it stands for. `owed`: this run was
+   * continued as new while it retried the grant, and goes on where the run before stopped.
+   */
+  async function settle(payment: PaymentIntentSummary, owed?: TopupGrantOwed): Promise<TopupWorkflowResult> {
+    let granted: Granted;
+    if (owed) {
+      granted = await keepGranting(payment, owed);
+    } else {
+      stage.enter('granting');
+      try {
+        granted = await topups.grantTopup({ topupId: input.topupId, workflowId, payment });
+      } catch (error) {
+        if (!(error instanceof ActivityFailure)) throw error;
+        if (patched(GRANT_KEEPS_TRYING)) {
+          granted = await keepGranting(payment, { payment, attempts: 0, recorded: false }, error);
+        } else {
+          // How runs recorded before the grant was retried beyond its activity ended: failed.
+          if (input.latePayment || !patched(ENDS_RECORDED)) throw error;
+          return fail('grant_failed', error.cause?.message ?? error.message);
+        }
+      }
     }
     if (granted.outcome === 'failed') {
-      if (input.latePayment) return finish('already_settled');
+      // A late run hears a failure only for a top-up left unknown: the decline is told like any.
+      if (input.latePayment && !patched(LATE_DECLINES_TOLD)) return finish('already_settled');
       return fail(granted.code, granted.message);
     }
     if (granted.outcome === 'refused') {
@@ -155,6 +176,70 @@ export async function topupWorkflow(input: TopupWorkflowInput): Promise<TopupWor
     status.email = 'pending';
     status.email = await deliverEmail(granted.receiptKey, TOPUP_EMAIL_DEADLINE);
     return finish('succeeded');
+  }
+
+  /**
+   * The grant, tried again and again after the database refused it past the activity's retries
+   * (days of an outage, or a refusal no retry of the activity changes): money taken must become
+   * credits, so a run never gives up on it. A payment that succeeded is first recorded owed (the
+   * customer told it is not finished, never that the card failed; operators alerted by the
+   * owed-grants gauge); each try is the same grant under the top-up's ledger key. The pause
+   * doubles up to a day; past a number of tries the run continues as new with where it stands.
+   */
+  async function keepGranting(
+    payment: PaymentIntentSummary,
+    owed: TopupGrantOwed,
+    refusal?: ActivityFailure,
+  ): Promise<Granted> {
+    stage.enter('grant_retrying');
+    status.paymentIntentId ??= payment.id;
+    // Only a payment that succeeded leaves a grant owed; any other is still for the grant to decide.
+    if (payment.status === 'succeeded') status.failureCode = 'grant_failed';
+    status.reason = refusal ? (refusal.cause?.message ?? refusal.message) : 'the grant is owed';
+    let { attempts, recorded } = owed;
+    for (let tries = 0; ; tries += 1) {
+      if (!recorded && payment.status === 'succeeded') {
+        try {
+          const notice = await topups.recordTopupGrantOwed({
+            topupId: input.topupId,
+            workflowId,
+            message: status.reason,
+          });
+          recorded = true;
+          if (notice.emailKey !== null) {
+            status.email = 'pending';
+            status.email = await deliverEmail(notice.emailKey, TOPUP_EMAIL_DEADLINE);
+          }
+        } catch (error) {
+          // Not recorded yet: the database refuses that too. Tried again with the grant.
+          if (!(error instanceof ActivityFailure)) throw error;
+        }
+      }
+      if (tries === TOPUP_GRANT_RETRIES_PER_RUN) {
+        await continueAsNew<typeof topupWorkflow>({
+          topupId: input.topupId,
+          accountId: input.accountId,
+          ...(input.latePayment ? { latePayment: input.latePayment } : {}),
+          grantOwed: { payment, attempts, recorded },
+        });
+      }
+      await sleep(
+        Math.min(
+          TOPUP_GRANT_RETRY_FIRST_PAUSE_MS * 2 ** Math.min(attempts, 30),
+          TOPUP_GRANT_RETRY_LONGEST_PAUSE_MS,
+        ),
+      );
+      attempts += 1;
+      try {
+        const granted = await topups.grantTopup({ topupId: input.topupId, workflowId, payment });
+        status.failureCode = null;
+        status.reason = null;
+        return granted;
+      } catch (error) {
+        if (!(error instanceof ActivityFailure)) throw error;
+        status.reason = error.cause?.message ?? error.message;
+      }
+    }
   }
 
   /**
@@ -207,22 +292,35 @@ export async function topupWorkflow(input: TopupWorkflowInput): Promise<TopupWor
     }
     // A success heard while the failure was recorded would find this run still open, so no run
     // of its own would grant it: this one does, turning the failure into a success.
-    const paid = events.find(
-      (signal) =>
-        signal.paymentIntent.topupId === input.topupId && signal.paymentIntent.status === 'succeeded',
-    );
+    const ours = (signal: TopupPaymentSignal) => signal.paymentIntent.topupId === input.topupId;
+    const paid = events.find((signal) => ours(signal) && signal.paymentIntent.status === 'succeeded');
     if (paid && !grantedLate && patched(ENDS_RECORDED)) {
       grantedLate = true;
       status.failureCode = null;
       status.reason = null;
       return settle(paid.paymentIntent);
     }
+    // Likewise a decline heard while a failure of unknown outcome was recorded: told as a decline.
+    const declined = events.find(
+      (signal) =>
+        ours(signal) && signal.paymentIntent.status !== 'succeeded' && settles(signal.paymentIntent),
+    );
+    if (declined && awaitsStripesAnswer(code) && !toldLate && patched(LATE_DECLINES_TOLD)) {
+      toldLate = true;
+      return settle(declined.paymentIntent);
+    }
     return finish(failed.emailKey === null ? 'already_settled' : 'failed');
   }
 }
 
+type Granted = Awaited<ReturnType<TopupActivities['grantTopup']>>;
+
+/** Marks the runs that retry a refused grant for as long as it takes, instead of ending failed. */
+const GRANT_KEEPS_TRYING = 'topup-grant-keeps-trying';
 /** Marks the runs that end every top-up in a recorded state and grant a success heard late. */
 const ENDS_RECORDED = 'topup-ends-recorded';
+/** Marks the runs that tell a decline heard after the top-up was recorded failed, outcome unknown. */
+const LATE_DECLINES_TOLD = 'topup-late-declines-told';
 
 /** Whether a payment intent's state is final for a top-up: paid, or needing the customer. */
 function settles(intent: PaymentIntentSummary): boolean {
