@@ -4,8 +4,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { writeDevStack } from '../../cli/dev-stack';
+import { checkoutSession, stripeEvent } from '../../stripe/fixtures/index';
+import { statusQuery } from '../../workflows/purchases/contract';
 import { startHarness, type Harness } from '../support/harness';
 import { TEST_CODEC_TOKEN } from '../support/payload-keys';
+import { waitUntil } from '../support/wait';
 
 /**
  * The operator commands as a person runs them (`npm run …`), with no service variable in their
@@ -63,7 +66,7 @@ describe('operator commands against the running dev stack', () => {
   const workflowId = `operator-cli-${randomUUID()}`;
 
   beforeAll(async () => {
-    h = await startHarness({ worker: false });
+    h = await startHarness();
     dir = mkdtempSync(path.join(os.tmpdir(), 'operator-commands-'));
     stackFile = path.join(dir, 'dev-stack.json');
     writeDevStack(stackFile, {
@@ -139,6 +142,38 @@ describe('operator commands against the running dev stack', () => {
     );
     expect(run.code).not.toBe(0);
     expect(run.stderr).toMatch(/not-the-dev-stacks.*not found|not found.*not-the-dev-stacks/i);
+  });
+
+  it('when `npm run temporal -- workflow query --type status` asks a held purchase, then it answers the decoded status', async () => {
+    // Paid 850 for a pack that costs 900: held for review, its workflow waiting and queryable.
+    const account = await h.newAccount();
+    const event = stripeEvent(
+      'checkout.session.completed',
+      checkoutSession({ packId: 'starter', amountTotal: 850, accountId: account.id }),
+    );
+    expect((await h.deliver(event)).status).toBe(200);
+    const handle = h.temporal.workflow.getHandle(event.id);
+    await waitUntil(async () => (await handle.query(statusQuery)).stage === 'held_for_review', {
+      what: 'held_for_review',
+    });
+    try {
+      const run = await npmRun(
+        'temporal',
+        ['workflow', 'query', '--workflow-id', event.id, '--type', 'status', '--output', 'json'],
+        stackFile,
+      );
+      expect(run).toMatchObject({ code: 0, stderr: '' });
+      const answer = JSON.parse(run.stdout) as { queryResult: unknown[] };
+      expect(answer.queryResult).toEqual([
+        expect.objectContaining({
+          stage: 'held_for_review',
+          accountId: account.id,
+          reasonCode: 'amount_mismatch',
+        }),
+      ]);
+    } finally {
+      await handle.terminate('test over');
+    }
   });
 
   it('when the CLI encodes a query without arguments, then the codec server takes the empty list proto3 JSON leaves out', async () => {
