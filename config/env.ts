@@ -1,5 +1,6 @@
 import { msToNumber } from '@temporalio/common/lib/time';
 import { z } from 'zod';
+import type { Duration } from '@temporalio/common';
 import { PayloadKeyRing } from './payload-codec';
 
 /**
@@ -23,7 +24,9 @@ const duration = z
   .regex(
     /^\d+(\.\d+)?\s*(ms|s|m|h|d|seconds?|minutes?|hours?|days?)?$/i,
     'a duration such as "30s" or "7 days"',
-  );
+  )
+  // The pattern admits only what Temporal's duration parser reads.
+  .transform((value) => value as Duration);
 
 const port = z.coerce.number().int().min(0).max(65535);
 
@@ -407,7 +410,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env) {
   };
 }
 
-function eventRouteSettings(env: { PURCHASE_REVIEW_TIMEOUT: string; RECEIPT_DEADLINE: string }) {
+function eventRouteSettings(env: { PURCHASE_REVIEW_TIMEOUT: Duration; RECEIPT_DEADLINE: Duration }) {
   return { purchaseReviewTimeout: env.PURCHASE_REVIEW_TIMEOUT, receiptDeadline: env.RECEIPT_DEADLINE };
 }
 

@@ -1,4 +1,4 @@
-import type { SearchAttributePair } from '@temporalio/common';
+import type { Duration, SearchAttributePair } from '@temporalio/common';
 import {
   CHECKOUT_CLOSED_WORKFLOW_TYPE,
   PURCHASE_WORKFLOW_TYPE,
@@ -58,8 +58,8 @@ export type EventRoute =
     };
 
 export interface RouteSettings {
-  purchaseReviewTimeout: string;
-  receiptDeadline: string;
+  purchaseReviewTimeout: Duration;
+  receiptDeadline: Duration;
 }
 
 type Router = (event: StripeEventEnvelope, settings: RouteSettings) => EventRoute;

@@ -1,3 +1,4 @@
+import type { Duration } from '@temporalio/common';
 import {
   ScheduleAlreadyRunning,
   ScheduleOverlapPolicy,
@@ -28,7 +29,7 @@ import type { RouteSettings } from '../stripe/event-routes';
  */
 export async function ensureMaintenanceSchedule(
   client: Client,
-  options: { taskQueue: string; interval: string },
+  options: { taskQueue: string; interval: Duration },
 ): Promise<string> {
   const scheduleId = maintenanceScheduleId(options.taskQueue);
   const spec = { intervals: [{ every: options.interval }] };
@@ -38,7 +39,7 @@ export async function ensureMaintenanceSchedule(
     workflowId: scheduleId,
     taskQueue: options.taskQueue,
     args: [] as [],
-    workflowExecutionTimeout: '30 minutes',
+    workflowExecutionTimeout: '30 minutes' as const,
   };
   try {
     await client.schedule.create({
@@ -77,7 +78,7 @@ export function temporalWorkflowDirectory(client: Client): WorkflowDirectory {
  */
 export async function ensureReconcileSchedule(
   client: Client,
-  options: { taskQueue: string; interval: string },
+  options: { taskQueue: string; interval: Duration },
 ): Promise<string> {
   const scheduleId = reconcileScheduleId(options.taskQueue);
   const spec = { intervals: [{ every: options.interval }] };

@@ -215,19 +215,19 @@ export function createOutboundWebhookActivities<D extends OutboundWebhookActivit
 export function outboundWebhookSettings(
   config: {
     attemptTimeoutMs: number;
-    retryInitial: string;
-    retryMaxInterval: string;
-    retryWindow: string;
-    dispatchPoll: string;
+    retryInitial: Duration;
+    retryMaxInterval: Duration;
+    retryWindow: Duration;
+    dispatchPoll: Duration;
   },
   production: boolean,
 ): OutboundWebhookSettings {
   return {
     attemptTimeoutMs: config.attemptTimeoutMs,
-    retryInitialMs: msToNumber(config.retryInitial as Duration),
-    retryMaxIntervalMs: msToNumber(config.retryMaxInterval as Duration),
-    retryWindowMs: msToNumber(config.retryWindow as Duration),
-    pollIntervalMs: msToNumber(config.dispatchPoll as Duration),
+    retryInitialMs: msToNumber(config.retryInitial),
+    retryMaxIntervalMs: msToNumber(config.retryMaxInterval),
+    retryWindowMs: msToNumber(config.retryWindow),
+    pollIntervalMs: msToNumber(config.dispatchPoll),
     production,
   };
 }

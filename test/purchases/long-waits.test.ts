@@ -2,7 +2,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities/index';
 import { createMailer } from '../../email/mailer';
-import { routeStripeEvent } from '../../stripe/event-routes';
+import { routeStripeEvent, type RouteSettings } from '../../stripe/event-routes';
 import { createSql, type Sql } from '../../db/client';
 import { findTemporalTestServer } from '../../scripts/temporal-cli';
 import { createAccount } from '../../credits/accounts';
@@ -31,7 +31,7 @@ describe('waits of days, with time skipped', () => {
   let sql: Sql;
   let smtp: SmtpCatcher;
   const taskQueue = `long-waits-${randomUUID()}`;
-  const settings = { purchaseReviewTimeout: '7 days', receiptDeadline: '3 days' };
+  const settings: RouteSettings = { purchaseReviewTimeout: '7 days', receiptDeadline: '3 days' };
   // The service's payload codec, as on every other server.
   const dataConverter = testDataConverter();
 

@@ -290,7 +290,7 @@ describe('reconciliation with Stripe events', () => {
   it('when workers start, then the schedule is created once and kept up to date, and its runs reconcile from the watermark', async () => {
     await setWatermark(nowSeconds() - 3600);
     const purchase = await missedPurchase();
-    const options = { taskQueue: reconcile.taskQueue, interval: '1 hour' };
+    const options = { taskQueue: reconcile.taskQueue, interval: '1 hour' as const };
     const scheduleId = await ensureReconcileSchedule(h.temporal, options);
     expect(await ensureReconcileSchedule(h.temporal, { ...options, interval: '2 hours' })).toBe(scheduleId);
     const schedule = h.temporal.schedule.getHandle(scheduleId);

@@ -1,3 +1,4 @@
+import type { Duration } from '@temporalio/common';
 import {
   ActivityFailure,
   ApplicationFailure,
@@ -48,7 +49,7 @@ export async function tryEmailInThisTask(
  */
 export async function deliverEmail(
   key: string,
-  deadline: string,
+  deadline: Duration,
 ): Promise<Extract<ReceiptState, 'sent' | 'failed'>> {
   const mail = proxyActivities<EmailActivities>(receiptActivityOptions(deadline));
   try {

@@ -1,3 +1,4 @@
+import type { Duration } from '@temporalio/common';
 import { defineQuery } from '@temporalio/workflow';
 import type { HoldReasonCode } from '../../domain/purchase-rules';
 import type { CheckoutSessionSummary } from '../../stripe/objects';
@@ -22,9 +23,9 @@ export interface PurchaseWorkflowInput {
   eventType: string;
   session: CheckoutSessionSummary;
   /** How long a held purchase waits for a review decision before it closes ungranted. */
-  reviewTimeout: string;
+  reviewTimeout: Duration;
   /** How long the receipt keeps being retried before it is recorded as failed. */
-  receiptDeadline: string;
+  receiptDeadline: Duration;
 }
 
 /** Where a purchase is. Also the value of the `PurchaseStatus` search attribute. */
@@ -94,7 +95,7 @@ export interface CheckoutClosedWorkflowInput {
   outcome: 'payment_failed' | 'expired';
   session: CheckoutSessionSummary;
   /** How long the "payment failed" notice keeps being retried. */
-  receiptDeadline: string;
+  receiptDeadline: Duration;
 }
 
 /** Where the run is. Also the value of the `BillingStatus` search attribute. */

@@ -1,3 +1,4 @@
+import type { Duration } from '@temporalio/common';
 import { defineQuery } from '@temporalio/workflow';
 import type { ChargeSummary, DisputeSummary } from '../../stripe/charge-objects';
 import type { ReversalOutcome } from '../../db/reversals/reversals';
@@ -18,7 +19,7 @@ interface ReversalInputBase {
   eventId: string;
   eventType: string;
   /** How long to wait for the purchase the payment paid for to be granted (events arrive in any order). */
-  purchaseTimeout: string;
+  purchaseTimeout: Duration;
 }
 
 export interface RefundWorkflowInput extends ReversalInputBase {

@@ -1,3 +1,4 @@
+import type { Duration } from '@temporalio/common';
 import { proxyActivities } from '@temporalio/workflow';
 import type { createReversalActivities } from '../../activities/reversals/reversals';
 import {
@@ -47,7 +48,7 @@ const awaitsPurchase = (outcome: ReversalOutcome) =>
 async function runReversal(
   subject: string,
   paymentIntentId: string | null,
-  purchaseTimeout: string,
+  purchaseTimeout: Duration,
   apply: () => Promise<ReversalOutcome>,
 ): Promise<ReversalWorkflowResult> {
   const status: ReversalWorkflowStatus = {

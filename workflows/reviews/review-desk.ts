@@ -1,3 +1,4 @@
+import type { Duration } from '@temporalio/common';
 import { condition, setHandler } from '@temporalio/workflow';
 import { reviewSignal, type ReviewDecision } from './contract';
 
@@ -12,7 +13,7 @@ export function reviewDesk(isAsking: () => boolean) {
   });
   return {
     /** The next decision, or null when none came within `timeout`. */
-    async decision(timeout: string): Promise<ReviewDecision | null> {
+    async decision(timeout: Duration): Promise<ReviewDecision | null> {
       const decided = await condition(() => pending !== null, timeout);
       const decision = pending;
       pending = null;
@@ -22,6 +23,6 @@ export function reviewDesk(isAsking: () => boolean) {
 }
 
 /** Why a held payment closed without credits, in the words the API and the ledger show. */
-export const reviewExpiredReason = (timeout: string) => `no review decision within ${timeout}`;
+export const reviewExpiredReason = (timeout: Duration) => `no review decision within ${timeout}`;
 export const rejectionReason = (decision: ReviewDecision, heldReason: string) =>
   `rejected by ${decision.reviewer}: ${decision.note ?? heldReason}`;

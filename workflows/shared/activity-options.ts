@@ -1,3 +1,4 @@
+import type { Duration } from '@temporalio/common';
 import type { ActivityOptions, LocalActivityOptions } from '@temporalio/workflow';
 import { FailureType } from '../../domain/failure-types';
 
@@ -38,7 +39,7 @@ export const RECEIPT_FINAL_ERRORS: readonly string[] = [
  * Receipts: retried with backoff until the deadline; a permanent SMTP refusal is final at once.
  * Money never waits on this: it runs after the grant has committed.
  */
-export function receiptActivityOptions(deadline: string): ActivityOptions {
+export function receiptActivityOptions(deadline: Duration): ActivityOptions {
   return {
     startToCloseTimeout: '1 minute',
     scheduleToCloseTimeout: deadline,

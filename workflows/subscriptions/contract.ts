@@ -1,3 +1,4 @@
+import type { Duration } from '@temporalio/common';
 import { defineQuery } from '@temporalio/workflow';
 import type { InvoiceSummary, SubscriptionSummary } from '../../stripe/billing-objects';
 import type { InvoiceHoldCode } from '../../domain/subscription-rules';
@@ -30,7 +31,7 @@ export type SubscriptionWorkflowInput = {
   /** `created` of the Stripe event (Unix seconds): orders the states of a subscription. */
   eventCreated: number;
   /** How long the "subscription ended" notice keeps being retried. */
-  receiptDeadline: string;
+  receiptDeadline: Duration;
 } & ({ action: 'link'; link: SubscriptionLink } | { action: 'sync'; subscription: SubscriptionSummary });
 
 /** Where the run is. Also the value of the `BillingStatus` search attribute. */
@@ -73,11 +74,11 @@ export interface InvoiceWorkflowInput {
   invoice: InvoiceSummary;
   timeouts: {
     /** How long to wait for the checkout session that links the subscription to an account. */
-    link: string;
+    link: Duration;
     /** How long a held invoice waits for a review decision (the `review` signal). */
-    review: string;
+    review: Duration;
     /** How long the receipt or dunning email keeps being retried. */
-    receipt: string;
+    receipt: Duration;
   };
 }
 
