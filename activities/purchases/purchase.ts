@@ -11,6 +11,7 @@ import type {
 } from '../../workflows/purchases/contract';
 import { checkoutPurchaseFacts, findPurchase, recordPurchase } from '../../db/purchases/purchases';
 import {
+  buyerOf,
   checkCheckoutPurchase,
   offerFromPack,
   purchaseGrantFor,
@@ -74,7 +75,8 @@ export function createPurchaseActivities<D extends PurchaseActivityDependencies>
       };
       return { outcome: 'valid', grant: purchaseGrantFor(session, sold, workflowId) };
     }
-    const account = session.accountId ? await findAccount(sql, session.accountId) : null;
+    const buyer = buyerOf(session, offer);
+    const account = buyer ? await findAccount(sql, buyer) : null;
     const check = checkCheckoutPurchase({
       session,
       offer,
@@ -88,7 +90,7 @@ export function createPurchaseActivities<D extends PurchaseActivityDependencies>
 
     const record = {
       ...checkoutPurchaseFacts(session),
-      accountId: account ? session.accountId : null,
+      accountId: account ? buyer : null,
       packId: offer?.packId ?? null,
       credits: offer?.credits ?? null,
       workflowId,
@@ -109,7 +111,7 @@ export function createPurchaseActivities<D extends PurchaseActivityDependencies>
       outcome: 'held',
       reasonCode: check.code,
       reason: check.reason,
-      proposal: offer && session.accountId ? grantOf(session.accountId, offer) : null,
+      proposal: offer && buyer ? grantOf(buyer, offer) : null,
     };
   }
 
