@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { isGrpcServiceError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { decodeTypedSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes';
 import { optionalTsToDate } from '@temporalio/common/lib/time';
 import type { Logger } from '../../config/logger';
+import type { PayloadKeyRing } from '../../config/payload-codec';
 import { recordAudit, workflowSubject } from '../../db/audit/audit-log';
 import type { Queryable, Sql } from '../../db/client';
 import { findPurchasesFor, type Purchase } from '../../db/purchases/purchases';
@@ -17,6 +17,7 @@ import {
   PurchaseStatus,
   StripeEventType,
 } from '../../workflows/shared/search-attributes';
+import { invalidCursor, REVIEW_CURSOR_KEY_PURPOSE, reviewCursors } from '../../temporal/review-cursors';
 import { errors } from '../errors';
 import { presentRejectedEvent } from './rejected-events';
 
@@ -30,24 +31,6 @@ const REVIEWABLE: Record<string, { kind: 'purchase' | 'invoice'; stage: StageKey
   [INVOICE_WORKFLOW_TYPE]: { kind: 'invoice', stage: BillingStatus },
 };
 type StageKey = typeof PurchaseStatus;
-
-/**
- * A page cursor: Temporal's page token behind a check of 8 bytes, a digest of the token and the
- * visibility query it belongs to. Temporal answers a token it cannot read as an internal error,
- * so the check tells a cursor this API did not return (or returned for another filter) first: 400.
- */
-const check = (token: Uint8Array, query: string) =>
-  createHash('sha256').update(query).update(token).digest().subarray(0, 8);
-const cursorOf = (token: Uint8Array, query: string) =>
-  Buffer.concat([check(token, query), token]).toString('base64url');
-function pageTokenOf(cursor: string, query: string): Buffer {
-  const bytes = Buffer.from(cursor, 'base64url');
-  const token = bytes.subarray(8);
-  if (bytes.length <= 8 || !check(token, query).equals(bytes.subarray(0, 8))) {
-    throw errors.invalidValue('cursor', 'not a cursor this API returned for these filters');
-  }
-  return token;
-}
 
 /** What waits for a reviewer: visibility says which runs, the purchases table says what they hold. */
 export interface HeldItem {
@@ -97,10 +80,15 @@ export function reviewDesk({
   sql: Sql;
   temporal: Client;
   logger: Logger;
-  /** How long a decision waits for the workflow to take it in before the answer is 202. */
-  config: { reviewApplyWaitMs: number };
+  config: {
+    /** How long a decision waits for the workflow to take it in before the answer is 202. */
+    reviewApplyWaitMs: number;
+    /** The payload key ring, from which the cursors' MAC key is derived. */
+    temporalPayloads: { keyRing: PayloadKeyRing };
+  };
 }) {
   const namespace = temporal.options.namespace;
+  const cursors = reviewCursors(config.temporalPayloads.keyRing.derivedKey(REVIEW_CURSOR_KEY_PURPOSE));
 
   /** Runs a Temporal call with a deadline; an outage is a 503, not a 500. */
   async function callTemporal<T>(what: string, call: () => Promise<T>): Promise<T> {
@@ -112,6 +100,10 @@ export function reviewDesk({
       throw errors.temporalUnavailable();
     }
   }
+
+  /** ListWorkflowExecutions, whose page token the desk hands on (client.workflow.list() keeps it). */
+  const listExecutions = (query: string, pageSize: number, nextPageToken: Uint8Array | null) =>
+    temporal.workflowService.listWorkflowExecutions({ namespace, query, pageSize, nextPageToken });
 
   async function listHeld(page: {
     limit: number;
@@ -126,17 +118,21 @@ export function reviewDesk({
       // accountId is validated (letters, digits, _ . : -): it cannot close the quote.
       ...(page.accountId === undefined ? [] : [`AccountId = '${page.accountId}'`]),
     ].join(' AND ');
-    // client.workflow.list() walks every page and keeps Temporal's page token to itself; the
-    // desk pages, so it makes the same call (ListWorkflowExecutions) and hands the token on.
-    const nextPageToken = page.cursor === undefined ? null : pageTokenOf(page.cursor, query);
-    const response = await callTemporal('listing held workflows', () =>
-      temporal.workflowService.listWorkflowExecutions({
-        namespace,
-        query,
-        pageSize: page.limit,
-        nextPageToken,
-      }),
-    );
+    const token = page.cursor === undefined ? null : cursors.pageTokenOf(page.cursor, query);
+    let response;
+    try {
+      response = await temporal.withDeadline(Date.now() + TEMPORAL_TIMEOUT_MS, () =>
+        listExecutions(query, page.limit, token),
+      );
+    } catch (error) {
+      // A token this API issued that Temporal no longer reads (its visibility store changed, the
+      // token aged out) fails the call; the same query without it tells that from an outage.
+      if (token !== null && isGrpcServiceError(error) && (await answersWithoutToken(query))) {
+        throw invalidCursor();
+      }
+      logger.warn({ err: error }, 'listing held workflows: Temporal did not answer');
+      throw errors.temporalUnavailable();
+    }
     const runs = response.executions.flatMap((raw): HeldRun[] => {
       const type = raw.type?.name ?? '';
       const workflowId = raw.execution?.workflowId;
@@ -153,8 +149,17 @@ export function reviewDesk({
         },
       ];
     });
-    const token = response.nextPageToken;
-    return { runs, nextCursor: token && token.length > 0 ? cursorOf(token, query) : null };
+    const next = response.nextPageToken;
+    return { runs, nextCursor: next && next.length > 0 ? cursors.cursorOf(next, query) : null };
+  }
+
+  async function answersWithoutToken(query: string): Promise<boolean> {
+    try {
+      await temporal.withDeadline(Date.now() + TEMPORAL_TIMEOUT_MS, () => listExecutions(query, 1, null));
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /**

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { REVIEW_CURSOR_KEY_PURPOSE, reviewCursors } from '../../temporal/review-cursors';
 import { statusQuery } from '../../workflows/purchases/contract';
 import { checkoutSession, stripeEvent, type CheckoutSessionOptions } from '../../stripe/fixtures/index';
 import { checkedBalance, deliverAndSettle, heldInvoice, PACKS, PLANS } from '../support/billing';
@@ -282,6 +284,38 @@ describe('the review desk', () => {
     expect(refused).toMatchObject({ status: 403, body: { error: { code: 'insufficient_role' } } });
     expect((await handle.query(statusQuery)).stage).toBe('held_for_review');
     await decide(event.id, { decision: 'reject', note: 'test over' });
+  });
+
+  describe('cursors', () => {
+    it('when a cursor is forged (a plain digest of the query and a token Temporal never issued), then 400 invalid_request, not 503', async () => {
+      const query = [
+        "WorkflowType IN ('purchaseWorkflow', 'invoiceWorkflow')",
+        "ExecutionStatus = 'Running'",
+        "(PurchaseStatus = 'held_for_review' OR BillingStatus = 'held_for_review')",
+      ].join(' AND ');
+      const token = Buffer.from('a page token Temporal never issued');
+      const check = createHash('sha256').update(query).update(token).digest().subarray(0, 8);
+      const forged = Buffer.concat([check, token]).toString('base64url');
+      expect(await h.api('GET', `/v1/reviews?cursor=${forged}`)).toMatchObject({
+        status: 400,
+        body: { error: { code: 'invalid_request' } },
+      });
+    });
+
+    it('when a cursor carries a valid MAC over a page token Temporal refuses, then 400 invalid_request, not 503', async () => {
+      const query = [
+        "WorkflowType IN ('purchaseWorkflow', 'invoiceWorkflow')",
+        "ExecutionStatus = 'Running'",
+        "(PurchaseStatus = 'held_for_review' OR BillingStatus = 'held_for_review')",
+      ].join(' AND ');
+      // Made with the key every replica derives from the payload key ring, as the API makes them.
+      const key = h.config.temporalPayloads.keyRing.derivedKey(REVIEW_CURSOR_KEY_PURPOSE);
+      const cursor = reviewCursors(key).cursorOf(Buffer.from('not a token Temporal can read'), query);
+      expect(await h.api('GET', `/v1/reviews?cursor=${cursor}`)).toMatchObject({
+        status: 400,
+        body: { error: { code: 'invalid_request' } },
+      });
+    });
   });
 
   describe('notes a reviewer cannot store', () => {
