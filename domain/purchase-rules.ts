@@ -50,6 +50,7 @@ export const HOLD_REASONS = {
   currency_mismatch: 'the currency paid differs from the pack currency',
   credits_mismatch: 'metadata.credits differs from the credits that were sold',
   payment_status_unexpected: 'the session reports no payment required for a paid pack',
+  balance_out_of_range: 'the grant would take the balance past 2^53 − 1 credits, which the ledger refuses',
 } as const;
 
 export type HoldReasonCode = keyof typeof HOLD_REASONS;

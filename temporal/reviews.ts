@@ -1,36 +1,47 @@
-import { isGrpcServiceError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import {
+  isGrpcServiceError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
+  type Client,
+} from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import { decodeTypedSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes';
 import { optionalTsToDate } from '@temporalio/common/lib/time';
-import type { Logger } from '../../config/logger';
-import type { PayloadKeyRing } from '../../config/payload-codec';
-import { recordAudit, workflowSubject } from '../../db/audit/audit-log';
-import type { Queryable, Sql } from '../../db/client';
-import { findPurchasesFor, type Purchase } from '../../db/purchases/purchases';
-import { listRejectedEvents } from '../../db/stripe/rejected-events';
-import { BillingError } from '../../domain/errors';
-import { INVOICE_WORKFLOW_TYPE, invoiceStatusQuery } from '../../workflows/subscriptions/contract';
-import { PURCHASE_WORKFLOW_TYPE, statusQuery } from '../../workflows/purchases/contract';
-import { reviewSignal, type ReviewDecision } from '../../workflows/reviews/contract';
+import type { PayloadKeyRing } from '../config/payload-codec';
+import type { Logger } from '../config/logger';
+import type { Queryable, Sql } from '../db/client';
+import { findPurchasesFor, type Purchase } from '../db/purchases/purchases';
+import { listRejectedEvents, type RejectedEvent } from '../db/stripe/rejected-events';
+import { BillingError, errors } from '../domain/errors';
+import { errorCodeOfFailureType } from '../domain/failure-types';
+import { INVOICE_WORKFLOW_TYPE, invoiceStatusQuery } from '../workflows/subscriptions/contract';
+import { PURCHASE_WORKFLOW_TYPE, statusQuery } from '../workflows/purchases/contract';
+import { decideUpdate, type ReviewAnswer, type ReviewDecision } from '../workflows/reviews/contract';
 import {
   AccountId,
   BillingStatus,
   PurchaseStatus,
   StripeEventType,
-} from '../../workflows/shared/search-attributes';
-import { invalidCursor, REVIEW_CURSOR_KEY_PURPOSE, reviewCursors } from '../../temporal/review-cursors';
-import { errors } from '../errors';
-import { presentRejectedEvent } from './rejected-events';
+} from '../workflows/shared/search-attributes';
+import { invalidCursor, REVIEW_CURSOR_KEY_PURPOSE, reviewCursors } from './review-cursors';
+
+/**
+ * The reviews room, as the API sees it: what waits for a reviewer (a Temporal visibility query
+ * on the runs' stage attributes, described from the purchases they recorded) and the decision on
+ * one (the run's `decide` update, whose answer is what the decision did). api/routes/reviews.ts
+ * routes to it.
+ */
 
 const HELD = 'held_for_review';
 const TEMPORAL_TIMEOUT_MS = 3000;
 const REJECTED_EVENTS_SHOWN = 5;
 
 /** The workflows that can hold a payment for a reviewer, and the attribute that shows their stage. */
-const REVIEWABLE: Record<string, { kind: 'purchase' | 'invoice'; stage: StageKey }> = {
+const REVIEWABLE: Record<string, { kind: 'purchase' | 'invoice'; stage: typeof PurchaseStatus }> = {
   [PURCHASE_WORKFLOW_TYPE]: { kind: 'purchase', stage: PurchaseStatus },
   [INVOICE_WORKFLOW_TYPE]: { kind: 'invoice', stage: BillingStatus },
 };
-type StageKey = typeof PurchaseStatus;
 
 /** What waits for a reviewer: visibility says which runs, the purchases table says what they hold. */
 export interface HeldItem {
@@ -59,6 +70,13 @@ interface HeldRun {
   startedAt: Date;
 }
 
+/** A page of the desk, as the API asks for it (api/routes/reviews.ts validates it). */
+export interface DeskPage {
+  limit: number;
+  cursor?: string | undefined;
+  accountId?: string | undefined;
+}
+
 /** A reviewer's decision as the API takes it (api/routes/reviews.ts validates it). */
 export interface DecisionRequest {
   decision: 'approve' | 'reject';
@@ -66,27 +84,20 @@ export interface DecisionRequest {
   note: string;
 }
 
-/**
- * The review desk: purchases and invoices held for review (a Temporal visibility query on their
- * stage attributes) and the decision on one (the `review` signal, the reviewer being the API
- * key's name), each decision recorded in the audit log. Admin keys only (api/routes/reviews.ts).
- */
-export function reviewDesk({
-  sql,
-  temporal,
-  logger,
-  config,
-}: {
+export interface ReviewDependencies {
   sql: Sql;
   temporal: Client;
   logger: Logger;
   config: {
-    /** How long a decision waits for the workflow to take it in before the answer is 202. */
+    /** How long a decision may take to be delivered and applied before the answer is 503. */
     reviewApplyWaitMs: number;
     /** The payload key ring, from which the cursors' MAC key is derived. */
     temporalPayloads: { keyRing: PayloadKeyRing };
   };
-}) {
+}
+
+/** The review desk: one page of what is held, and the decision on one held run. */
+export function reviewDesk({ sql, temporal, logger, config }: ReviewDependencies) {
   const namespace = temporal.options.namespace;
   const cursors = reviewCursors(config.temporalPayloads.keyRing.derivedKey(REVIEW_CURSOR_KEY_PURPOSE));
 
@@ -105,11 +116,7 @@ export function reviewDesk({
   const listExecutions = (query: string, pageSize: number, nextPageToken: Uint8Array | null) =>
     temporal.workflowService.listWorkflowExecutions({ namespace, query, pageSize, nextPageToken });
 
-  async function listHeld(page: {
-    limit: number;
-    cursor?: string | undefined;
-    accountId?: string | undefined;
-  }): Promise<{ runs: HeldRun[]; nextCursor: string | null }> {
+  async function listHeld(page: DeskPage): Promise<{ runs: HeldRun[]; nextCursor: string | null }> {
     const types = Object.keys(REVIEWABLE).map((type) => `'${type}'`);
     const query = [
       `WorkflowType IN (${types.join(', ')})`,
@@ -234,90 +241,81 @@ export function reviewDesk({
     }
   }
 
-  /**
-   * Where a run is once it has taken in what it was sent: waits (a bounded time) until it has
-   * no workflow task pending, then reads its stage attribute, which that task updated.
-   */
-  async function settledRun(workflowId: string) {
-    const handle = temporal.workflow.getHandle(workflowId);
-    const deadline = Date.now() + config.reviewApplyWaitMs;
-    for (;;) {
-      let description;
-      try {
-        description = await callTemporal('describing a workflow', () => handle.describe());
-      } catch (error) {
-        if (error instanceof WorkflowNotFoundError) return null;
-        throw error;
-      }
-      const reviewable = REVIEWABLE[description.type];
-      if (!reviewable) return null;
-      const running = description.status.name === 'RUNNING';
-      const settled = !running || !description.raw.pendingWorkflowTask;
-      if (settled || Date.now() >= deadline) {
-        return {
-          runId: description.runId,
-          type: description.type,
-          running,
-          settled,
-          stage: description.typedSearchAttributes.get(reviewable.stage) ?? null,
-          eventType: description.typedSearchAttributes.get(StripeEventType) ?? null,
-          accountId: description.typedSearchAttributes.get(AccountId) ?? null,
-          startedAt: description.startTime,
-        };
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-
   /** One page of what is held, and the newest rejected events. */
-  async function list(query: { limit: number; cursor?: string | undefined; accountId?: string | undefined }) {
-    const { runs, nextCursor } = await listHeld(query);
+  async function list(page: DeskPage): Promise<{
+    reviews: HeldItem[];
+    nextCursor: string | null;
+    rejectedEvents: { total: number; newest: RejectedEvent[] };
+  }> {
+    const { runs, nextCursor } = await listHeld(page);
     const [reviews, [total], newest] = await Promise.all([
       describeHeld(sql, runs),
       sql<{ count: string }[]>`SELECT count(*) AS count FROM rejected_events`,
       listRejectedEvents(sql, { limit: REJECTED_EVENTS_SHOWN, beforeId: null }),
     ]);
-    return {
-      reviews,
-      nextCursor,
-      rejectedEvents: { total: Number(total?.count ?? 0), newest: newest.map(presentRejectedEvent) },
-    };
+    return { reviews, nextCursor, rejectedEvents: { total: Number(total?.count ?? 0), newest } };
   }
 
-  /** Sends the decision on a held run and records it; `applied` once the run has taken it in. */
-  async function decide(workflowId: string, body: DecisionRequest, reviewer: string) {
-    const decision: ReviewDecision = {
-      decision: body.decision,
-      reviewer,
-      note: body.note,
-      ...(body.credits === undefined ? {} : { credits: body.credits }),
-    };
-    // One decision at a time per workflow, across API replicas: the second of two concurrent
-    // approvals finds the first applied (409), so one is sent, granted and audited.
-    return sql.begin(async (tx) => {
-      await tx`SELECT pg_advisory_xact_lock(hashtextextended(${`review:${workflowId}`}, 0))`;
-      const run = await settledRun(workflowId);
-      if (!run) throw errors.reviewNotFound(workflowId);
-      if (!run.running || run.stage !== HELD) throw errors.notHeldForReview(workflowId, run.stage);
-      if (!run.settled) throw errors.reviewInProgress(workflowId);
-      const [held] = await describeHeld(tx, [{ ...run, workflowId }]);
-      await callTemporal('signalling a review decision', () =>
-        temporal.workflow.getHandle(workflowId, run.runId).signal(reviewSignal, decision),
+  /**
+   * Why a run refused a decision, or could not be sent it, as an error of the API: the
+   * validator's refusal keeps its code; a run that is gone or was never a purchase or invoice
+   * is told apart by one look at it.
+   */
+  async function decisionRefused(workflowId: string, error: unknown): Promise<Error> {
+    if (error instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {
+      return errors.reviewNotDelivered(workflowId, config.reviewApplyWaitMs);
+    }
+    if (error instanceof WorkflowUpdateFailedError) {
+      const failure = error.cause instanceof ApplicationFailure ? error.cause : null;
+      const code = errorCodeOfFailureType(failure?.type ?? undefined);
+      if (failure && code) return new BillingError(code, failure.message, failure.details?.[0]);
+    } else if (!(error instanceof WorkflowNotFoundError)) {
+      logger.warn({ err: error }, 'sending a review decision: Temporal did not answer');
+      return errors.temporalUnavailable();
+    }
+    // Not a run that is held and has the update: closed, missing, or of another type.
+    let description;
+    try {
+      description = await callTemporal('describing a workflow', () =>
+        temporal.workflow.getHandle(workflowId).describe(),
       );
-      // Temporal has the decision: from here it stands, so it is recorded whatever follows.
-      const after = await settledRun(workflowId).catch(() => null);
-      const applied = after?.settled === true;
-      const stage = after?.stage ?? null;
-      const entry = await recordAudit(tx, {
-        actor: reviewer,
-        action: body.decision === 'approve' ? 'review.approved' : 'review.rejected',
-        subject: workflowSubject(workflowId),
-        before: { stage: HELD, ...held },
-        after: { decision: body.decision, credits: body.credits ?? null, stage, applied },
-        reason: body.note,
-      });
-      return { applied, stage, auditId: entry.id };
-    });
+    } catch (described) {
+      if (described instanceof WorkflowNotFoundError) return errors.reviewNotFound(workflowId);
+      throw described;
+    }
+    const reviewable = REVIEWABLE[description.type];
+    if (!reviewable) return errors.reviewNotFound(workflowId);
+    const stage = description.typedSearchAttributes.get(reviewable.stage) ?? null;
+    if (description.status.name !== 'RUNNING') return errors.notHeldForReview(workflowId, stage);
+    logger.error({ err: error, workflowId }, 'a review decision failed in its workflow');
+    return error instanceof Error ? error : new Error(String(error));
+  }
+
+  /**
+   * The decision on a held run, as its `decide` update: delivered, validated and applied by the
+   * run (the grant or closing and its audit row in one transaction), which answers what it did.
+   * One call with a deadline, no lock and no polling: a refusal of the validator is the API's
+   * error (409 and the like); a run that takes the decision and cannot apply it answers
+   * `applied: false`; no answer in time is 503 `review_not_delivered`.
+   */
+  async function decide(
+    workflowId: string,
+    request: DecisionRequest,
+    reviewer: string,
+  ): Promise<ReviewAnswer> {
+    const decision: ReviewDecision = {
+      decision: request.decision,
+      reviewer,
+      note: request.note,
+      ...(request.credits === undefined ? {} : { credits: request.credits }),
+    };
+    try {
+      return await temporal.withDeadline(Date.now() + config.reviewApplyWaitMs, () =>
+        temporal.workflow.getHandle(workflowId).executeUpdate(decideUpdate, { args: [decision] }),
+      );
+    } catch (error) {
+      throw await decisionRefused(workflowId, error);
+    }
   }
 
   return { list, decide };
