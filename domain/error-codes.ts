@@ -27,7 +27,7 @@ export const ERROR_CATALOGUE = {
   review_buyer_unknown: { status: 409 },
   /** The run took the decision but could not apply it (the ledger refused the grant): still held. */
   review_not_applied: { status: 422 },
-  /** No worker took the decision in before the deadline; Temporal may still deliver it later. */
+  /** The run did not answer the decision before the deadline (no worker yet, or still applying it). */
   review_not_delivered: { status: 503 },
   // Accounts, purchases and credits
   account_not_found: { status: 404 },

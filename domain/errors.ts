@@ -92,8 +92,9 @@ export const errors = {
   reviewNotDelivered: (workflowId: string, waitedMs: number) =>
     new BillingError(
       'review_not_delivered',
-      `No worker took the decision on workflow ${workflowId} in within ${waitedMs} ms. Temporal keeps it and the run ` +
-        'applies (or refuses) it when its worker is back: look at the desk before deciding again.',
+      `The decision on workflow ${workflowId} was not answered within ${waitedMs} ms: no worker has taken it in ` +
+        'yet, or it is still being applied. Temporal keeps it and the run applies (or refuses) it when its worker ' +
+        'is back: look at the desk before deciding again.',
     ),
   accountNotFound: (id: string) => new BillingError('account_not_found', `Account ${id} was not found.`),
   packNotFound: (id: string) => new BillingError('pack_not_found', `Pack ${id} is not for sale.`),

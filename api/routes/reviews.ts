@@ -190,7 +190,7 @@ export const reviewRoutes = [
       404: 'No purchase or invoice workflow has this ID (`review_not_found`).',
       409: 'Not held for review (`not_held_for_review`, with its stage), another decision is being applied (`review_in_progress`), or nobody is known to have paid, so only a rejection closes it (`review_buyer_unknown`).',
       422: 'An approval without `credits` where the catalog knows no pack or plan (`review_credits_required`); or taken but not applied, the payment still held (`review_not_applied`, `details` as the 200 body, with `reasonCode`).',
-      503: 'No worker took the decision in before `REVIEW_APPLY_WAIT_MS` (`review_not_delivered`: Temporal keeps it, and the run applies or refuses it when its worker is back), or Temporal unavailable (`temporal_unavailable`).',
+      503: 'The run did not answer within `REVIEW_APPLY_WAIT_MS` (`review_not_delivered`: no worker took it in yet, or it is still being applied; Temporal keeps it, and the run applies or refuses it when its worker is back), or Temporal unavailable (`temporal_unavailable`).',
     },
     handler: async ({ params, body, caller, deps }) => {
       const { workflowId } = params;
