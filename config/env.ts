@@ -245,8 +245,9 @@ const apiSchema = baseSchema.extend({
   CARD_FEE_FIXED_CENTS: z.coerce.number().int().min(0).default(30),
   // Past this, the webhook answers 503 so that Stripe retries later.
   WEBHOOK_TEMPORAL_TIMEOUT_MS: z.coerce.number().int().positive().default(5000),
-  // How long a review decision waits for its workflow to take it in before answering 202.
-  REVIEW_APPLY_WAIT_MS: z.coerce.number().int().positive().max(60_000).default(5000),
+  // How long a review decision (the run's `decide` update) may take to be delivered to a worker
+  // and applied; past it, 503 review_not_delivered (Temporal keeps it for when a worker is back).
+  REVIEW_APPLY_WAIT_MS: z.coerce.number().int().positive().max(60_000).default(10_000),
   WEBHOOK_MAX_BODY_BYTES: z.coerce
     .number()
     .int()

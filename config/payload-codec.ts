@@ -5,7 +5,7 @@ import {
   type Payload,
   type PayloadCodec,
 } from '@temporalio/common';
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
 
 /**
@@ -116,6 +116,18 @@ export class PayloadKeyRing {
   /** @internal for the codec only */
   keyFor(id: string): Buffer | undefined {
     return this.#keys.get(id);
+  }
+
+  /**
+   * A key for another purpose than payloads (`purpose` names it, e.g. `review-desk-cursor`),
+   * derived with HKDF-SHA-256 from the encrypting key: a secret every replica configured with
+   * this ring shares, which reveals nothing about the payload key. It changes when the
+   * encrypting key does (a rotation), so what it protects must be short-lived.
+   */
+  derivedKey(purpose: string): Buffer {
+    const key = this.#keys.get(this.currentKeyId);
+    if (key === undefined) throw new ValueError('the key ring has no current key');
+    return Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), `credits-billing:${purpose}`, KEY_BYTES));
   }
 
   /** Whether any key of this ring is also in `other`, whatever its ID there. */

@@ -24,6 +24,14 @@ export const ERROR_CATALOGUE = {
   review_not_found: { status: 404 },
   not_held_for_review: { status: 409 },
   review_in_progress: { status: 409 },
+  /** An approval of a payment whose pack or plan the catalog does not know, without `credits`. */
+  review_credits_required: { status: 422 },
+  /** An approval of a payment nobody is known to have made: only a rejection closes it. */
+  review_buyer_unknown: { status: 409 },
+  /** The run took the decision but could not apply it (the ledger refused the grant): still held. */
+  review_not_applied: { status: 422 },
+  /** The run did not answer the decision before the deadline (no worker yet, or still applying it). */
+  review_not_delivered: { status: 503 },
   // Accounts, purchases and credits
   account_not_found: { status: 404 },
   pack_not_found: { status: 404 },

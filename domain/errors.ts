@@ -80,7 +80,31 @@ export const errors = {
   reviewInProgress: (workflowId: string) =>
     new BillingError(
       'review_in_progress',
-      `A decision sent to workflow ${workflowId} is not applied yet; look again once its worker has run it.`,
+      `Workflow ${workflowId} is applying another decision; look at it again once that one is answered.`,
+    ),
+  reviewCreditsRequired: (workflowId: string) =>
+    new BillingError(
+      'review_credits_required',
+      `The catalog knows no pack or plan for workflow ${workflowId}: an approval must say how many credits to grant.`,
+    ),
+  reviewBuyerUnknown: (workflowId: string) =>
+    new BillingError(
+      'review_buyer_unknown',
+      `Nobody is known to have paid for workflow ${workflowId}, so an approval would credit no one; reject it instead.`,
+    ),
+  /** `outcome` is the run's answer: its stage, why it was not applied, the audit entry. */
+  reviewNotApplied: (workflowId: string, reason: string, outcome: Record<string, unknown>) =>
+    new BillingError(
+      'review_not_applied',
+      `Workflow ${workflowId} took the decision but could not apply it: ${reason}. It is still held for review.`,
+      outcome,
+    ),
+  reviewNotDelivered: (workflowId: string, waitedMs: number) =>
+    new BillingError(
+      'review_not_delivered',
+      `The decision on workflow ${workflowId} was not answered within ${waitedMs} ms: no worker has taken it in ` +
+        'yet, or it is still being applied. Temporal keeps it and the run applies (or refuses) it when its worker ' +
+        'is back: look at the desk before deciding again.',
     ),
   accountNotFound: (id: string) => new BillingError('account_not_found', `Account ${id} was not found.`),
   packNotFound: (id: string) => new BillingError('pack_not_found', `Pack ${id} is not for sale.`),

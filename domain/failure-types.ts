@@ -23,3 +23,11 @@ export const failureTypeOf = <C extends ErrorCode>(code: C): FailureTypeOf<C> =>
 export const FailureType = Object.fromEntries(
   (Object.keys(ERROR_CATALOGUE) as ErrorCode[]).map((code) => [failureTypeOf(code), failureTypeOf(code)]),
 ) as { readonly [C in ErrorCode as FailureTypeOf<C>]: FailureTypeOf<C> };
+
+const CODE_OF_FAILURE_TYPE: ReadonlyMap<string, ErrorCode> = new Map(
+  (Object.keys(ERROR_CATALOGUE) as ErrorCode[]).map((code) => [failureTypeOf(code), code]),
+);
+
+/** The error code a Temporal failure type stands for (`AccountNotFound` → `account_not_found`), if any. */
+export const errorCodeOfFailureType = (type: string | undefined): ErrorCode | null =>
+  (type === undefined ? undefined : CODE_OF_FAILURE_TYPE.get(type)) ?? null;

@@ -48,6 +48,7 @@ export const INVOICE_HOLD_REASONS = {
   livemode_mismatch: 'the event livemode differs from the configured Stripe mode',
   plan_unknown: 'the price the invoice bills is not a plan of the catalog',
   subscription_unlinked: 'no checkout session linked the subscription to an account in time',
+  balance_out_of_range: 'the grant would take the balance past 2^53 − 1 credits, which the ledger refuses',
 } as const;
 
 export type InvoiceHoldCode = keyof typeof INVOICE_HOLD_REASONS;

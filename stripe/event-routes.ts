@@ -98,20 +98,22 @@ const billingStage = (value: string): SearchAttributePair => ({ key: BillingStat
 /** A completed (or delayed-then-paid) checkout: a purchase in payment mode, a link in subscription mode. */
 function startCheckout(event: StripeEventEnvelope, settings: RouteSettings): EventRoute {
   const session = summarizeCheckoutSession(event.data.object);
+  // A purchase is credited to its buyer (client_reference_id or the checkout snapshot); a
+  // subscription checkout, which this service does not open, may name its account in metadata.
   const { accountId } = session;
   if (session.mode === 'subscription') {
     if (!session.subscriptionId)
       return { action: 'ignore', reason: 'subscription checkout without a subscription' };
     const link = {
       subscriptionId: session.subscriptionId,
-      accountId,
+      accountId: accountId ?? session.metadataAccountId ?? null,
       customerId: session.customerId,
       checkoutSessionId: session.id,
       livemode: session.livemode,
     };
     return start<SubscriptionWorkflowInput>(
       event,
-      { type: SUBSCRIPTION_WORKFLOW_TYPE, stage: billingStage('linking'), accountId },
+      { type: SUBSCRIPTION_WORKFLOW_TYPE, stage: billingStage('linking'), accountId: link.accountId },
       { eventCreated: event.created, receiptDeadline: settings.receiptDeadline, action: 'link', link },
     );
   }

@@ -98,8 +98,18 @@ export interface CheckoutSessionSummary {
   amountTotal: number | null;
   currency: string | null;
   livemode: boolean;
-  /** metadata.accountId, falling back to client_reference_id. */
+  /**
+   * `client_reference_id`: the account the session was opened for. This service sets it when it
+   * opens a session, and nobody can change it afterwards, so it names the buyer (together with
+   * the checkout snapshot, see `buyerOf` in domain/purchase-rules.ts).
+   */
   accountId: string | null;
+  /**
+   * metadata.accountId as sent: never who is credited. Metadata can be set by whoever holds a
+   * Stripe key; an account here other than the buyer's holds the purchase for review. Absent in
+   * the input of runs started before it was summarized apart (their `accountId` may be it).
+   */
+  metadataAccountId?: string | null;
   packId: string | null;
   /** metadata.credits as sent: never a source of credits, only compared to the catalog. */
   claimedCredits: string | null;
@@ -120,7 +130,8 @@ export function summarizeCheckoutSession(object: unknown): CheckoutSessionSummar
     amountTotal: session.amount_total,
     currency: session.currency,
     livemode: session.livemode,
-    accountId: metadata.accountId || session.client_reference_id || null,
+    accountId: session.client_reference_id || null,
+    metadataAccountId: metadata.accountId || null,
     packId: metadata.packId || null,
     claimedCredits: metadata.credits ?? null,
     customerId: session.customer,

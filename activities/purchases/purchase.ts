@@ -2,7 +2,13 @@ import { log } from '@temporalio/activity';
 import { findPack } from '../../db/catalog/packs';
 import { findCheckoutSnapshot } from '../../db/purchases/checkout-sessions';
 import { findAccount } from '../../credits/index';
-import { grantPurchaseCredits } from '../../db/purchases/grants';
+import {
+  grantPurchaseCredits,
+  grantRefusalOf,
+  isGrantRefusal,
+  recordRefusedApproval,
+  type GrantRefusal,
+} from '../../db/purchases/grants';
 import type {
   CheckedPurchase,
   GrantOutcome,
@@ -10,15 +16,25 @@ import type {
   PurchaseValidation,
 } from '../../workflows/purchases/contract';
 import { checkoutPurchaseFacts, findPurchase, recordPurchase } from '../../db/purchases/purchases';
+import { recordReviewDecision, type ReviewDecisionRecord } from '../../db/audit/audit-log';
 import {
+  buyerOf,
   checkCheckoutPurchase,
+  HOLD_REASONS,
   offerFromPack,
   purchaseGrantFor,
+  type HoldReasonCode,
   type Offer,
 } from '../../domain/purchase-rules';
 import type { CheckoutSessionSummary } from '../../stripe/objects';
 import { recordsFirst } from '../business-metrics';
 import type { ActivityConfig, ActivityDependencies } from '../dependencies';
+
+/** The hold a refused grant puts a purchase in, so an operator can decide on it. */
+const REFUSAL_HOLDS: Record<GrantRefusal['refusal']['code'], HoldReasonCode> = {
+  balance_out_of_range: 'balance_out_of_range',
+  account_not_found: 'account_unknown',
+};
 
 /** What the purchase activities use: the database, the Stripe mode to expect, and the counters. */
 export type PurchaseActivityDependencies = Pick<ActivityDependencies, 'sql' | 'metrics'> & {
@@ -74,7 +90,8 @@ export function createPurchaseActivities<D extends PurchaseActivityDependencies>
       };
       return { outcome: 'valid', grant: purchaseGrantFor(session, sold, workflowId) };
     }
-    const account = session.accountId ? await findAccount(sql, session.accountId) : null;
+    const buyer = buyerOf(session, offer);
+    const account = buyer ? await findAccount(sql, buyer) : null;
     const check = checkCheckoutPurchase({
       session,
       offer,
@@ -88,7 +105,7 @@ export function createPurchaseActivities<D extends PurchaseActivityDependencies>
 
     const record = {
       ...checkoutPurchaseFacts(session),
-      accountId: account ? session.accountId : null,
+      accountId: account ? buyer : null,
       packId: offer?.packId ?? null,
       credits: offer?.credits ?? null,
       workflowId,
@@ -109,13 +126,51 @@ export function createPurchaseActivities<D extends PurchaseActivityDependencies>
       outcome: 'held',
       reasonCode: check.code,
       reason: check.reason,
-      proposal: offer && session.accountId ? grantOf(session.accountId, offer) : null,
+      proposal: offer && buyer ? grantOf(buyer, offer) : null,
+      buyer,
     };
   }
 
-  async function grantPurchase(grant: PurchaseGrant): Promise<GrantOutcome> {
+  /**
+   * The grant, for a valid purchase or a reviewer's approval (`review`: its audit row commits
+   * with the grant). A grant the ledger refuses (the balance would pass 2^53 − 1) is answered,
+   * not thrown: an approval's attempt is audited and the purchase stays held; a purchase that
+   * passed its checks is held for review with the reason, so money taken is never lost from view.
+   */
+  async function grantPurchase(
+    grant: PurchaseGrant,
+    review: ReviewDecisionRecord | null = null,
+  ): Promise<GrantOutcome | GrantRefusal> {
     const first = metrics ? await recordsFirst(sql, grant.checkoutSessionId) : false;
-    const outcome = await grantPurchaseCredits(sql, grant);
+    let outcome: GrantOutcome;
+    try {
+      outcome = await grantPurchaseCredits(sql, grant, review);
+    } catch (error) {
+      const refusal = grantRefusalOf(error);
+      if (refusal === null) throw error;
+      log.warn('grant refused by the ledger', {
+        checkoutSessionId: grant.checkoutSessionId,
+        code: refusal.code,
+        review: review !== null,
+      });
+      if (review !== null) return recordRefusedApproval(sql, review, refusal);
+      const reasonCode = REFUSAL_HOLDS[refusal.code];
+      await recordPurchase(sql, {
+        id: grant.checkoutSessionId,
+        accountId: refusal.code === 'account_not_found' ? null : grant.accountId,
+        packId: grant.packId,
+        credits: grant.credits,
+        amountCents: grant.amountCents,
+        currency: grant.currency,
+        livemode: grant.livemode,
+        paymentIntentId: grant.paymentIntentId,
+        status: 'held_for_review',
+        reasonCode,
+        reason: HOLD_REASONS[reasonCode],
+        workflowId: grant.workflowId,
+      });
+      return { refusal, auditId: null };
+    }
     if (first && outcome.applied) metrics?.creditsGranted('purchase', grant.credits);
     log.info(outcome.applied ? 'credits granted' : 'session already credited', {
       checkoutSessionId: grant.checkoutSessionId,
@@ -140,26 +195,58 @@ export function createPurchaseActivities<D extends PurchaseActivityDependencies>
       workflowId: string;
     }): Promise<CheckedPurchase> {
       const validation = await validatePurchase(input);
-      const granted = validation.outcome === 'valid' ? await grantPurchase(validation.grant) : null;
-      return { validation, granted };
+      if (validation.outcome !== 'valid') return { validation, granted: null };
+      const granted = await grantPurchase(validation.grant);
+      if (!isGrantRefusal(granted)) return { validation, granted };
+      // Held (and recorded so) by the grant: the reviewer sees what it would grant, and to whom.
+      const reasonCode = REFUSAL_HOLDS[granted.refusal.code];
+      return {
+        validation: {
+          outcome: 'held',
+          reasonCode,
+          reason: HOLD_REASONS[reasonCode],
+          proposal: validation.grant,
+          buyer: validation.grant.accountId,
+        },
+        granted: null,
+      };
     },
 
-    /** Records a purchase that ends without credits (rejected or never reviewed). */
+    /**
+     * Records a purchase that ends without credits (rejected or never reviewed); a rejection's
+     * audit row (`review`) in the same transaction. Answers the audit entry, if any.
+     */
     async closePurchase(input: {
       session: CheckoutSessionSummary;
       workflowId: string;
       status: 'rejected' | 'review_expired';
       reasonCode: string | null;
       reason: string;
-    }): Promise<void> {
-      await recordPurchase(sql, {
-        ...checkoutPurchaseFacts(input.session),
-        accountId: input.session.accountId,
-        credits: null,
-        status: input.status,
-        reasonCode: input.reasonCode,
-        reason: input.reason,
-        workflowId: input.workflowId,
+      /** The buyer, as the check found it (absent for runs started before it said). */
+      accountId?: string | null;
+      review?: ReviewDecisionRecord | null;
+    }): Promise<{ auditId: number | null }> {
+      const { review = null } = input;
+      return sql.begin(async (tx) => {
+        await recordPurchase(tx, {
+          ...checkoutPurchaseFacts(input.session),
+          accountId: input.accountId === undefined ? input.session.accountId : input.accountId,
+          credits: null,
+          status: input.status,
+          reasonCode: input.reasonCode,
+          reason: input.reason,
+          workflowId: input.workflowId,
+        });
+        if (review === null) return { auditId: null };
+        const auditId = await recordReviewDecision(tx, review, {
+          applied: true,
+          stage: input.status,
+          granted: null,
+          ledgerEntryId: null,
+          reasonCode: null,
+          reason: input.reason,
+        });
+        return { auditId };
       });
     },
   };

@@ -1,13 +1,15 @@
 import { z } from 'zod';
+import { errors } from '../../domain/errors';
 import { PURCHASE_RECORD_STATUSES } from '../../domain/purchase-records';
+import { reviewDesk } from '../../temporal/reviews';
+import type { ReviewAnswer } from '../../workflows/reviews/contract';
 import { accountId, humanText, pageQueryFields, positiveCount } from '../http/common-schemas';
 import { defineRoute } from '../http/route';
-import { rejectedEventResponse } from './rejected-events';
-import { reviewDesk } from './review-desk';
+import { presentRejectedEvent, rejectedEventResponse } from './rejected-events';
 
 /**
  * The review desk (admin keys): what waits for a reviewer, and the decision on it. What the
- * desk does is api/routes/review-desk.ts.
+ * desk does is temporal/reviews.ts.
  */
 
 // --- schemas ------------------------------------------------------------------------------
@@ -95,21 +97,49 @@ const reviewListResponse = z
   })
   .meta({ id: 'ReviewList' });
 
-const reviewDecisionResponse = z
-  .object({
-    workflowId: z.string(),
-    decision: z.enum(['approve', 'reject']),
-    reviewer: z.string().meta({ description: 'The name of the API key that decided.' }),
-    applied: z.boolean().meta({
-      description: 'Whether the workflow has taken the decision in yet (200) or has it waiting (202).',
-    }),
-    stage: z.string().nullable().meta({
-      description:
-        'Its stage now, as `PurchaseStatus` / `BillingStatus` say (e.g. granting, completed, rejected).',
-    }),
-    auditId: z.number().int(),
-  })
-  .meta({ id: 'ReviewOutcome' });
+const reviewOutcomeFields = {
+  workflowId: z.string(),
+  decision: z.enum(['approve', 'reject']),
+  reviewer: z.string().meta({ description: 'The name of the API key that decided.' }),
+  applied: z.boolean().meta({
+    description: 'Whether the decision did what it says: credits granted, or the payment closed.',
+  }),
+  stage: z.string().meta({
+    description:
+      'Where the run went, as `PurchaseStatus` / `BillingStatus` say (e.g. sending_receipt, rejected); held_for_review when not applied.',
+  }),
+  credits: z.number().int().nullable().meta({ description: 'The credits granted (an approval).' }),
+  ledgerEntryId: z.number().int().nullable(),
+  auditId: z
+    .number()
+    .int()
+    .nullable()
+    .meta({ description: 'The audit log entry, written in the same transaction as the decision.' }),
+  reasonCode: z
+    .string()
+    .nullable()
+    .meta({ description: 'Why it was not applied (`balance_out_of_range`…).' }),
+  reason: z
+    .string()
+    .nullable()
+    .meta({ description: 'Why not applied, or the reason a rejection closed it with.' }),
+};
+
+const reviewDecisionResponse = z.object(reviewOutcomeFields).meta({ id: 'ReviewOutcome' });
+
+/** What the run answered, as the API presents it (200, or the details of 422 `review_not_applied`). */
+const presentOutcome = (workflowId: string, reviewer: string, answer: ReviewAnswer) => ({
+  workflowId,
+  decision: answer.decision,
+  reviewer,
+  applied: answer.applied,
+  stage: answer.stage,
+  credits: answer.credits,
+  ledgerEntryId: answer.ledgerEntryId,
+  auditId: answer.auditId,
+  reasonCode: answer.reasonCode,
+  reason: answer.reason,
+});
 
 // --- routes -------------------------------------------------------------------------------
 
@@ -126,8 +156,15 @@ export const reviewRoutes = [
       'newest first; reason and amount from the purchase each recorded. Visibility lags a second or so.',
     query: reviewListQuery,
     responses: { 200: ['One page.', reviewListResponse] },
-    errors: { 400: 'Bad limit, cursor or account.', ...temporalUnavailable },
-    handler: async ({ query, deps }) => ({ status: 200, body: await reviewDesk(deps).list(query) }),
+    errors: {
+      400: 'Bad limit or account; a cursor this API did not return for these filters, or that Temporal no longer reads.',
+      ...temporalUnavailable,
+    },
+    handler: async ({ query, deps }) => {
+      const page = await reviewDesk(deps).list(query);
+      const newest = page.rejectedEvents.newest.map(presentRejectedEvent);
+      return { status: 200, body: { ...page, rejectedEvents: { ...page.rejectedEvents, newest } } };
+    },
   }),
 
   defineRoute({
@@ -136,34 +173,31 @@ export const reviewRoutes = [
     role: 'admin',
     summary: 'Approve (optionally with credits) or reject a held purchase or invoice',
     description:
-      "Sends the workflow's `review` signal with the key's name as reviewer, then records the decision in the " +
-      'audit log. One decision at a time per workflow: a second one finds the first applied (409).',
+      "Sends the run its `decide` update with the key's name as reviewer. The run checks it (held, one decision at " +
+      'a time, an approval that can grant), applies it (the grant or the closing, and the audit row, in one ' +
+      'transaction) and answers what it did. An approval the ledger refuses (the balance would pass 2^53 − 1) is ' +
+      'answered 422 `review_not_applied` with the outcome in `details`: audited, and still held.',
     params: reviewParams,
     body: reviewDecisionBody,
     responses: {
-      200: ['Sent and taken in by the workflow: `stage` is where it went.', reviewDecisionResponse],
-      202: ['Sent; the workflow takes it in when its worker runs.', reviewDecisionResponse],
+      200: [
+        'Applied: credits granted, or the payment closed; `stage` is where the run went.',
+        reviewDecisionResponse,
+      ],
     },
     errors: {
       400: '`invalid_request` (credits with a rejection, no note).',
       404: 'No purchase or invoice workflow has this ID (`review_not_found`).',
-      409: 'Not held for review (`not_held_for_review`, with its stage), or an earlier decision is not applied yet (`review_in_progress`).',
-      ...temporalUnavailable,
+      409: 'Not held for review (`not_held_for_review`, with its stage), another decision is being applied (`review_in_progress`), or nobody is known to have paid, so only a rejection closes it (`review_buyer_unknown`).',
+      422: 'An approval without `credits` where the catalog knows no pack or plan (`review_credits_required`); or taken but not applied, the payment still held (`review_not_applied`, `details` as the 200 body, with `reasonCode`).',
+      503: 'The run did not answer within `REVIEW_APPLY_WAIT_MS` (`review_not_delivered`: no worker took it in yet, or it is still being applied; Temporal keeps it, and the run applies or refuses it when its worker is back), or Temporal unavailable (`temporal_unavailable`).',
     },
     handler: async ({ params, body, caller, deps }) => {
       const { workflowId } = params;
-      const outcome = await reviewDesk(deps).decide(workflowId, body, caller.name);
-      return {
-        status: outcome.applied ? 200 : 202,
-        body: {
-          workflowId,
-          decision: body.decision,
-          reviewer: caller.name,
-          applied: outcome.applied,
-          stage: outcome.stage,
-          auditId: outcome.auditId,
-        },
-      };
+      const answer = await reviewDesk(deps).decide(workflowId, body, caller.name);
+      const outcome = presentOutcome(workflowId, caller.name, answer);
+      if (!answer.applied) throw errors.reviewNotApplied(workflowId, answer.reason ?? 'not applied', outcome);
+      return { status: 200, body: outcome };
     },
   }),
 ];

@@ -1,10 +1,11 @@
 import { emailKeys, renderDunningEmail } from '../../email/templates';
 import { DEFAULT_PRIORITY } from '../../domain/credit-grant-rules';
 import type { InvoiceSummary } from '../../stripe/billing-objects';
-import type { Sql } from '../client';
+import type { Queryable, Sql } from '../client';
 import { createGrant } from '../../credits/index';
+import type { ReviewDecisionRecord } from '../audit/audit-log';
 import { enqueueAccountEmail, queueReceipt } from '../email/outbox';
-import { replayedGrant } from '../purchases/grants';
+import { auditApproval, replayedGrant } from '../purchases/grants';
 import { recordPurchase, type PurchaseRecord } from '../purchases/purchases';
 
 /** One billing period's credits, for one paid subscription invoice. */
@@ -34,14 +35,21 @@ export interface InvoiceGrantOutcome {
   /** The receipt to deliver; null when nothing was granted here, or the period had already ended. */
   receiptKey: string | null;
   grantId: number;
+  /** The audit entry of the reviewer's decision this grant applied, when one did. */
+  auditId?: number | null;
 }
 
 /**
  * The grant of a paid subscription invoice, all or nothing, keyed by the invoice ID: the
  * period's credits as a paid grant that expires at the period's end when the plan does not roll
- * them over, the invoice recorded as a purchase and its period, the receipt queued.
+ * them over, the invoice recorded as a purchase and its period, the receipt queued and, for a
+ * reviewer's approval, its audit row. A refusal of the ledger throws (see `grantRefusalOf`).
  */
-export async function grantInvoiceCredits(sql: Sql, grant: InvoiceGrant): Promise<InvoiceGrantOutcome> {
+export async function grantInvoiceCredits(
+  sql: Sql,
+  grant: InvoiceGrant,
+  review: ReviewDecisionRecord | null = null,
+): Promise<InvoiceGrantOutcome> {
   return sql.begin(async (tx) => {
     const period = `${isoDate(grant.periodStart)} to ${isoDate(grant.periodEnd)}`;
     const reason = grant.approvedBy
@@ -61,11 +69,13 @@ export async function grantInvoiceCredits(sql: Sql, grant: InvoiceGrant): Promis
     const { entry } = created;
     if (!created.applied) {
       const replay = await replayedGrant(tx, grant.invoiceId, grant.workflowId, entry, created.grant.id);
+      const stage = replay.receiptKey === null ? 'completed' : 'sending_receipt';
       return {
         ledgerEntryId: replay.ledgerEntryId,
         applied: replay.applied,
         receiptKey: replay.receiptKey,
         grantId: replay.grantId,
+        auditId: await auditApproval(tx, review, replay, { stage, granted: grant.credits }, true),
       };
     }
     await recordPurchase(tx, {
@@ -97,7 +107,12 @@ export async function grantInvoiceCredits(sql: Sql, grant: InvoiceGrant): Promis
           reference: grant.invoiceId,
           workflowId: grant.workflowId,
         });
-    return { ledgerEntryId: entry.id, applied: true, receiptKey, grantId: created.grant.id };
+    const outcome = { ledgerEntryId: entry.id, applied: true, receiptKey, grantId: created.grant.id };
+    const stage = receiptKey === null ? 'completed' : 'sending_receipt';
+    return {
+      ...outcome,
+      auditId: await auditApproval(tx, review, outcome, { stage, granted: grant.credits }, false),
+    };
   });
 }
 
@@ -126,7 +141,10 @@ function invoicePurchase(
   };
 }
 
-const summaryFacts = (invoice: InvoiceSummary, amountCents: number) => ({
+/** What an invoice's purchase record takes from the invoice. */
+type InvoiceFacts = Pick<InvoiceSummary, 'id' | 'amountPaid' | 'currency' | 'livemode' | 'paymentIntentId'>;
+
+const summaryFacts = (invoice: InvoiceFacts, amountCents: number) => ({
   invoiceId: invoice.id,
   amountCents,
   currency: invoice.currency,
@@ -136,9 +154,9 @@ const summaryFacts = (invoice: InvoiceSummary, amountCents: number) => ({
 
 /** Records an invoice that grants nothing (yet): held for review, rejected, or never reviewed. */
 export async function recordInvoiceOutcome(
-  sql: Sql,
+  sql: Queryable,
   input: {
-    invoice: InvoiceSummary;
+    invoice: InvoiceFacts;
     accountId: string | null;
     workflowId: string;
     status: 'held_for_review' | 'rejected' | 'review_expired';

@@ -1,4 +1,4 @@
-import { checkCheckoutPurchase, offerFromPack, type Offer } from '../../domain/purchase-rules';
+import { buyerOf, checkCheckoutPurchase, offerFromPack, type Offer } from '../../domain/purchase-rules';
 import type { CheckoutSessionSummary } from '../../stripe/objects';
 import { summarizeCheckoutSession } from '../../stripe/objects';
 import { checkoutSession } from '../../stripe/fixtures/index';
@@ -61,6 +61,9 @@ describe('checkout purchase rules', () => {
     ['pack_missing', session({ packId: null }), { offer: null }],
     ['pack_unknown', session({ packId: 'gone' }), { offer: null }],
     ['account_mismatch', session({ accountId: 'acct_2' }), { offer: snapshot }],
+    ['account_mismatch', session({ metadataAccountId: 'acct_2' }), {}],
+    ['account_mismatch', session({ metadataAccountId: 'acct_2' }), { offer: snapshot }],
+    ['account_missing', session({ accountId: null, metadataAccountId: 'acct_1' }), {}],
     ['pack_mismatch', session({ packId: 'scale' }), { offer: snapshot }],
     ['payment_status_unexpected', session({ paymentStatus: 'no_payment_required' }), {}],
   ] as const)('when the check finds %s, then the purchase is held with that reason', (code, s, overrides) => {
@@ -84,9 +87,25 @@ describe('checkout purchase rules', () => {
     });
   });
 
-  it('when Stripe metadata names the account, then it wins over client_reference_id', () => {
+  it('when Stripe metadata names another account than client_reference_id, then the client reference is the buyer and the metadata’s account only a claim', () => {
     const raw = checkoutSession({ accountId: 'acct_meta' });
     const summary = summarizeCheckoutSession({ ...raw, client_reference_id: 'acct_ref' });
-    expect(summary.accountId).toBe('acct_meta');
+    expect(summary).toMatchObject({ accountId: 'acct_ref', metadataAccountId: 'acct_meta' });
+    expect(buyerOf(summary, pack)).toBe('acct_ref');
+    expect(check(summary)).toMatchObject({ kind: 'hold', code: 'account_mismatch' });
+  });
+
+  it('when a snapshot was taken, then its account is the buyer, whatever the session names', () => {
+    expect(buyerOf(session({ accountId: null, metadataAccountId: null }), snapshot)).toBe('acct_1');
+    expect(
+      check(session({ accountId: null, metadataAccountId: null, claimedCredits: '100' }), {
+        offer: snapshot,
+      }),
+    ).toEqual({ kind: 'grant', accountId: 'acct_1', offer: snapshot, credits: 100 });
+  });
+
+  it('when a run started before the metadata account was summarized apart is checked, then its session is checked as it was (no claim, no hold)', () => {
+    const { metadataAccountId: _absent, ...earlier } = session();
+    expect(check(earlier)).toEqual({ kind: 'grant', accountId: 'acct_1', offer: pack, credits: 100 });
   });
 });

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { createAccount } from '../../credits/accounts';
 import { checkoutSession, stripeEvent } from '../../stripe/fixtures/index';
-import { checkedBalance } from '../support/billing';
+import { checkedBalance, grantDirectly } from '../support/billing';
+import { PurchaseStatus } from '../../workflows/shared/search-attributes';
 import { balanceOf, ledgerRowsFor, outboxRowsFor, purchaseRow } from '../support/db';
 import { startHarness, type Harness } from '../support/harness';
 import { waitUntil } from '../support/wait';
@@ -111,6 +112,57 @@ describe('purchase path', () => {
     await h.deliver(late);
     expect(await h.temporal.workflow.getHandle(late.id).result()).toMatchObject({ stage: 'already_granted' });
     expect(await purchaseRow(h.sql, unpaid.id as string)).toMatchObject({ status: 'completed' });
+  });
+
+  it('when the ledger refuses a paid purchase (the balance would pass 2^53 − 1), then it is held for review with that reason, findable at GET /v1/purchases/:id, on the desk and in the Temporal UI', async () => {
+    const account = await h.newAccount();
+    const nearMax = Number.MAX_SAFE_INTEGER - 50;
+    await grantDirectly(h.sql, account.id, { key: 'near-max', amount: nearMax });
+    const session = checkoutSession({ accountId: account.id, packId: 'starter', amountTotal: 900 });
+    const sessionId = session.id as string;
+    const event = stripeEvent('checkout.session.completed', session);
+    expect((await h.deliver(event)).status).toBe(200);
+    const handle = h.temporal.workflow.getHandle(event.id);
+    // Until the run waits held, or ended (which it must not: money taken is never dropped).
+    const settled = await waitUntil(
+      async () => {
+        const description = await handle.describe();
+        const stage = description.typedSearchAttributes.get(PurchaseStatus);
+        return description.status.name !== 'RUNNING' || stage === 'held_for_review' ? description : null;
+      },
+      { what: 'the purchase held or ended' },
+    );
+    expect({
+      status: settled.status.name,
+      stage: settled.typedSearchAttributes.get(PurchaseStatus),
+    }).toEqual({ status: 'RUNNING', stage: 'held_for_review' });
+
+    const purchase = await h.api('GET', `/v1/purchases/${sessionId}`);
+    expect(purchase).toMatchObject({
+      status: 200,
+      body: {
+        status: 'held_for_review',
+        reasonCode: 'balance_out_of_range',
+        accountId: account.id,
+        credits: 100,
+        workflowId: event.id,
+        workflow: { stage: 'held_for_review', reasonCode: 'balance_out_of_range' },
+      },
+    });
+    const desk = await waitUntil(
+      async () => {
+        const page = await h.api('GET', `/v1/reviews?accountId=${account.id}`);
+        const reviews = page.body.reviews as Record<string, unknown>[] | undefined;
+        return reviews?.length === 1 ? reviews : null;
+      },
+      { what: 'the purchase on the desk', timeoutMs: 20_000 },
+    );
+    expect(desk).toEqual([
+      expect.objectContaining({ workflowId: event.id, reasonCode: 'balance_out_of_range', credits: 100 }),
+    ]);
+    expect(await ledgerRowsFor(h.sql, sessionId)).toHaveLength(0);
+    expect(await checkedBalance(h, account.id)).toBe(nearMax);
+    await h.api('POST', `/v1/reviews/${event.id}`, { decision: 'reject', note: 'test over' });
   });
 
   it('when an event type is not handled, then it is acknowledged as ignored and nothing starts', async () => {

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { payloadKeyId } from '../../config/payload-codec';
 import { invoiceStatusQuery } from '../../workflows/subscriptions/contract';
 import { statusQuery } from '../../workflows/purchases/contract';
-import { reviewSignal } from '../../workflows/reviews/contract';
+import { decideUpdate, reviewSignal, type ReviewDecision } from '../../workflows/reviews/contract';
 import { findTemporalCli } from '../../scripts/temporal-cli';
 import {
   charge,
@@ -21,7 +21,7 @@ import {
 import { debitCredits } from '../../credits/index';
 import { emailKeys } from '../../email/templates';
 import type { MaintenanceInput } from '../../workflows/maintenance/contract';
-import { grantDirectly, grantedPurchase, newSubscription } from '../support/billing';
+import { grantDirectly, grantedPurchase, heldInvoice, newSubscription } from '../support/billing';
 import { startHarness, type Harness } from '../support/harness';
 import { payloadsOf, readableText, spelledIn } from '../support/history-privacy';
 import { runWebhookDispatcherToTheEnd } from '../support/outbound-webhook-history';
@@ -168,6 +168,52 @@ if (recording)
       );
       await h.deliver(expired);
       await saveHistory('checkout-expired', expired.id);
+    });
+
+    it('records review decisions made as the decide update, a grant the ledger refused, and a malformed signal dropped', async () => {
+      /** A purchase delivered and waiting in held_for_review. */
+      async function held(options: Omit<CheckoutSessionOptions, 'accountId'>, accountId?: string) {
+        const account = accountId ?? (await h.newAccount()).id;
+        const event = stripeEvent(
+          'checkout.session.completed',
+          checkoutSession({ accountId: account, packId: 'starter', ...options }),
+        );
+        await h.deliver(event);
+        const handle = h.temporal.workflow.getHandle(event.id);
+        await waitUntil(async () => (await handle.query(statusQuery)).stage === 'held_for_review');
+        return { event, handle };
+      }
+      const decide = (decision: ReviewDecision) => ({ args: [decision] as [ReviewDecision] });
+
+      const approved = await held({ amountTotal: 1 });
+      await approved.handle.executeUpdate(
+        decideUpdate,
+        decide({ decision: 'approve', reviewer: 'recorder', note: 'recorded' }),
+      );
+      await saveHistory('purchase-held-update-approved', approved.event.id);
+
+      // Paid, refused by the ledger (the balance would pass 2^53 − 1): held; an approval refused
+      // again, answered not applied; then a rejection.
+      const nearMax = await h.newAccount();
+      await grantDirectly(h.sql, nearMax.id, { key: 'near-max', amount: Number.MAX_SAFE_INTEGER - 50 });
+      const refused = await held({}, nearMax.id);
+      await refused.handle.executeUpdate(decideUpdate, decide({ decision: 'approve', reviewer: 'recorder' }));
+      await refused.handle.executeUpdate(decideUpdate, decide({ decision: 'reject', reviewer: 'recorder' }));
+      await saveHistory('purchase-ledger-refused-rejected', refused.event.id);
+
+      // A malformed decision sent as the signal is dropped (with the patch marker); the next decides.
+      const dropped = await held({ currency: 'eur' });
+      const malformed = { decision: 'reject', reviewer: 'recorder', credits: 5 };
+      await dropped.handle.signal(reviewSignal, malformed as ReviewDecision);
+      await dropped.handle.signal(reviewSignal, { decision: 'reject', reviewer: 'recorder' });
+      await saveHistory('purchase-held-malformed-signal-dropped', dropped.event.id);
+
+      const invoice = await heldInvoice(h);
+      await invoice.handle.executeUpdate(
+        decideUpdate,
+        decide({ decision: 'approve', reviewer: 'recorder', credits: 10 }),
+      );
+      await saveHistory('invoice-held-update-approved', invoice.event.id);
     });
 
     it('records a webhook dispatcher: a refusal, a retry, a delivery, the endpoint deleted', async () => {

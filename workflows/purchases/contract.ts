@@ -5,10 +5,10 @@ import type { CheckoutSessionSummary } from '../../stripe/objects';
 import type { ReceiptState } from '../email/contract';
 import type { ReviewDecision } from '../reviews/contract';
 import type { PurchaseGrant } from '../../domain/purchase-records';
-import type { GrantOutcome } from '../../db/purchases/grants';
+import type { GrantOutcome, GrantRefusal } from '../../db/purchases/grants';
 
 // Defined where their data lives; named here too, as the workflow's activities answer them.
-export type { PurchaseGrant, GrantOutcome };
+export type { PurchaseGrant, GrantOutcome, GrantRefusal };
 
 /**
  * What the API and the webhook (which start purchases and closed checkouts) and the worker (which
@@ -73,11 +73,18 @@ export type PurchaseValidation =
       reason: string;
       /** What approving would grant, when the pack is known; null means the reviewer says. */
       proposal: PurchaseGrant | null;
+      /**
+       * Who bought it (the checkout snapshot's account, else client_reference_id): the account an
+       * approval credits. Null: nobody is known to have paid, and only a rejection closes it.
+       * Absent in results recorded before the check named the buyer.
+       */
+      buyer?: string | null;
     };
 
 /**
  * Validation and, when it allows, the grant, made by one activity: a valid purchase is granted
- * in the step that validated it. `granted` is null for anything that does not grant at once.
+ * in the step that validated it. `granted` is null for anything that does not grant at once; a
+ * grant the ledger refused comes back as a validation that holds the purchase, with the reason.
  */
 export interface CheckedPurchase {
   validation: PurchaseValidation;

@@ -4,9 +4,10 @@ import type { InvoiceSummary, SubscriptionSummary } from '../../stripe/billing-o
 import type { InvoiceHoldCode } from '../../domain/subscription-rules';
 import type { ReceiptState } from '../email/contract';
 import type { InvoiceGrant, InvoiceGrantOutcome } from '../../db/subscriptions/invoices';
+import type { GrantRefusal } from '../../db/purchases/grants';
 
 // Defined where their data lives; named here too, as the workflow's activities answer them.
-export type { InvoiceGrant, InvoiceGrantOutcome };
+export type { InvoiceGrant, InvoiceGrantOutcome, GrantRefusal };
 
 /**
  * What the webhook (which starts them) and the worker agree on for the two workflows of
@@ -75,7 +76,7 @@ export interface InvoiceWorkflowInput {
   timeouts: {
     /** How long to wait for the checkout session that links the subscription to an account. */
     link: Duration;
-    /** How long a held invoice waits for a review decision (the `review` signal). */
+    /** How long a held invoice waits for a review decision (the `decide` update or `review` signal). */
     review: Duration;
     /** How long the receipt or dunning email keeps being retried. */
     receipt: Duration;
@@ -118,10 +119,14 @@ export type InvoiceWorkflowResult = InvoiceWorkflowStatus;
 
 export const invoiceStatusQuery = defineQuery<InvoiceWorkflowStatus>('status');
 
-/** What the invoice check answers. */
-export type InvoiceCheckResult =
+/**
+ * What the invoice check answers. A check made for a reviewer's approval that leads to no grant
+ * says which audit entry recorded the attempt (`auditId`).
+ */
+export type InvoiceCheckResult = (
   | { outcome: 'grant'; grant: InvoiceGrant }
   | { outcome: 'already_granted'; ledgerEntryId: number | null }
   | { outcome: 'no_grant'; reason: string }
   | { outcome: 'await_link' }
-  | { outcome: 'hold'; code: InvoiceHoldCode; reason: string; accountId: string | null };
+  | { outcome: 'hold'; code: InvoiceHoldCode; reason: string; accountId: string | null }
+) & { auditId?: number | null };

@@ -2,16 +2,27 @@ import { proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { createInvoiceActivities } from '../../activities/subscriptions/invoice';
 import {
   invoiceStatusQuery,
+  type GrantRefusal,
   type InvoiceCheckResult,
+  type InvoiceGrantOutcome,
   type InvoiceWorkflowInput,
   type InvoiceWorkflowResult,
   type InvoiceWorkflowStatus,
 } from './contract';
+import type { ReviewAnswer } from '../reviews/contract';
+import { errors } from '../../domain/errors';
+import { INVOICE_HOLD_REASONS, type InvoiceHoldCode } from '../../domain/subscription-rules';
 import { databaseActivityOptions } from '../shared/activity-options';
 import { trackStage } from '../shared/billing-stage';
 import { deliverEmail } from '../email/delivery';
 import { recheckWhile } from '../shared/recheck';
-import { rejectionReason, reviewDesk, reviewExpiredReason } from '../reviews/review-desk';
+import {
+  rejectionReason,
+  reviewDesk,
+  reviewExpiredReason,
+  reviewRecord,
+  type TakenDecision,
+} from '../reviews/review-desk';
 
 type InvoiceActivities = ReturnType<typeof createInvoiceActivities>;
 
@@ -21,13 +32,20 @@ type Held = Extract<InvoiceCheckResult, { outcome: 'hold' }>;
 
 const awaitsLink = (answer: { outcome: string }) => answer.outcome === 'await_link';
 
+/** The hold a grant refused by the ledger puts an invoice in (as its activity recorded it). */
+const REFUSAL_HOLDS: Record<GrantRefusal['refusal']['code'], InvoiceHoldCode> = {
+  balance_out_of_range: 'balance_out_of_range',
+  account_not_found: 'subscription_unlinked',
+};
+
 /**
  * One Stripe event about a subscription invoice. `invoice.paid` grants the plan's credits for
  * the period exactly once (the ledger key is the invoice ID, whatever number of events describe
  * it) as a grant that expires at the period's end when the plan does not roll credits over, then
  * emails the receipt. `invoice.payment_failed` sends the dunning email, once per invoice. Both
  * wait for the checkout session that links the subscription to an account if it has not
- * arrived yet; a paid invoice that cannot be checked waits for an operator's `review` signal.
+ * arrived yet; a paid invoice that cannot be checked, or whose grant the ledger refuses, waits
+ * for an operator's decision (the `decide` update, or the `review` signal).
  */
 export async function invoiceWorkflow(input: InvoiceWorkflowInput): Promise<InvoiceWorkflowResult> {
   const { invoice } = input;
@@ -44,7 +62,16 @@ export async function invoiceWorkflow(input: InvoiceWorkflowInput): Promise<Invo
     email: 'not_applicable',
   };
   const { enter, account } = trackStage(status, invoiceStatusQuery);
-  const desk = reviewDesk(() => status.stage === 'held_for_review');
+  // What the run holds while it waits for a reviewer, for the check of an approval.
+  let heldNow: Held | null = null;
+  const desk = reviewDesk({
+    workflowId,
+    stage: () => status.stage,
+    approvalRefusal: (decision) =>
+      heldNow?.code === 'plan_unknown' && decision.credits === undefined
+        ? errors.reviewCreditsRequired(workflowId)
+        : null,
+  });
   const finish = (stage: InvoiceWorkflowStatus['stage']): InvoiceWorkflowResult => {
     enter(stage);
     return status;
@@ -59,27 +86,68 @@ export async function invoiceWorkflow(input: InvoiceWorkflowInput): Promise<Invo
     check = await recheckWhile(check, awaitsLink, checkAgain, input.timeouts.link);
     if (awaitsLink(check)) check = await invoices.checkInvoice({ invoice, workflowId, linkTimedOut: true });
   }
-  while (check.outcome === 'hold') {
-    const decided = await review(check);
-    if (decided === null) return status;
-    check = decided;
-  }
-  if (check.outcome === 'already_granted') {
-    status.ledgerEntryId = check.ledgerEntryId;
-    return finish('already_granted');
-  }
-  if (check.outcome !== 'grant') {
-    status.reason =
-      check.outcome === 'no_grant' ? check.reason : 'the subscription is not linked to an account';
-    return finish('not_granted');
-  }
+  // The decision that approved the check being acted on, whose update waits for what it came to.
+  let approval: TakenDecision | null = null;
+  let granted: InvoiceGrantOutcome | null = null;
+  while (granted === null) {
+    while (check.outcome === 'hold') {
+      // An approval that came to a hold (held again, or refused by the ledger) was not applied.
+      if (approval !== null) answer(unapplied(check.code, check.reason, check.auditId));
+      const decided = await review(check);
+      if (decided === null) return status;
+      ({ check, approval } = decided);
+    }
+    if (check.outcome === 'already_granted') {
+      if (approval !== null) {
+        answer({
+          ...unapplied('already_granted', 'another event for this invoice granted it', check.auditId),
+          stage: 'already_granted',
+        });
+      }
+      status.ledgerEntryId = check.ledgerEntryId;
+      return finish('already_granted');
+    }
+    if (check.outcome !== 'grant') {
+      status.reason =
+        check.outcome === 'no_grant' ? check.reason : 'the subscription is not linked to an account';
+      if (approval !== null) {
+        answer({ ...unapplied('no_grant', status.reason, check.auditId), stage: 'not_granted' });
+      }
+      return finish('not_granted');
+    }
 
-  const { grant } = check;
-  account(grant.accountId);
-  status.credits = grant.credits;
-  enter('granting');
-  const granted = await invoices.grantInvoice(grant);
+    const { grant } = check;
+    account(grant.accountId);
+    status.credits = grant.credits;
+    enter('granting');
+    const attempt = await invoices.grantInvoice(grant, approval === null ? null : reviewRecordOf(approval));
+    if (!('refusal' in attempt)) {
+      granted = attempt;
+      break;
+    }
+    // Refused by the ledger: held for review (its activity recorded the hold, or the attempt).
+    const code = REFUSAL_HOLDS[attempt.refusal.code];
+    const reason = approval === null ? INVOICE_HOLD_REASONS[code] : attempt.refusal.reason;
+    check = { outcome: 'hold', code, reason, accountId: grant.accountId, auditId: attempt.auditId };
+  }
   status.ledgerEntryId = granted.ledgerEntryId;
+  const next: InvoiceWorkflowStatus['stage'] = !granted.applied
+    ? 'already_granted'
+    : granted.receiptKey === null
+      ? 'completed'
+      : 'sending_receipt';
+  if (approval !== null) {
+    answer({
+      decision: 'approve',
+      applied: granted.applied,
+      stage: next,
+      credits: granted.applied ? status.credits : null,
+      ledgerEntryId: granted.ledgerEntryId,
+      auditId: granted.auditId ?? null,
+      reasonCode: granted.applied ? null : 'already_granted',
+      reason: granted.applied ? null : 'another event for this invoice granted it first',
+    });
+  }
   if (!granted.applied) return finish('already_granted');
   if (granted.receiptKey === null) {
     status.reason = 'a later period had already started: no receipt for this one';
@@ -90,8 +158,12 @@ export async function invoiceWorkflow(input: InvoiceWorkflowInput): Promise<Invo
   status.email = await deliverEmail(granted.receiptKey, input.timeouts.receipt);
   return finish(status.email === 'sent' ? 'completed' : 'completed_receipt_failed');
 
-  /** Waits for an operator; an approval checks again with the reviewer's say. Null: closed. */
-  async function review(held: Held): Promise<InvoiceCheckResult | null> {
+  /**
+   * Waits for an operator; an approval checks again with the reviewer's say (what that check
+   * answers, and the decision). Null: rejected or never reviewed, and closed.
+   */
+  async function review(held: Held): Promise<{ check: InvoiceCheckResult; approval: TakenDecision } | null> {
+    heldNow = held;
     status.reasonCode = held.code;
     status.reason = held.reason;
     account(held.accountId);
@@ -103,19 +175,32 @@ export async function invoiceWorkflow(input: InvoiceWorkflowInput): Promise<Invo
         decision === null
           ? reviewExpiredReason(input.timeouts.review)
           : rejectionReason(decision, held.reason);
-      await invoices.closeInvoice({
+      const recorded = await invoices.closeInvoice({
         invoice,
         accountId: held.accountId,
         workflowId,
         status: closed,
         reasonCode: held.code,
         reason,
+        review: decision === null ? null : reviewRecordOf(decision),
       });
       status.reason = reason;
       enter(closed);
+      if (decision !== null) {
+        answer({
+          decision: 'reject',
+          applied: true,
+          stage: closed,
+          credits: null,
+          ledgerEntryId: null,
+          auditId: recorded?.auditId ?? null,
+          reasonCode: null,
+          reason,
+        });
+      }
       return null;
     }
-    return invoices.checkInvoice({
+    const check = await invoices.checkInvoice({
       invoice,
       workflowId,
       linkTimedOut: true,
@@ -123,7 +208,40 @@ export async function invoiceWorkflow(input: InvoiceWorkflowInput): Promise<Invo
         reviewer: decision.reviewer,
         ...(decision.credits === undefined ? {} : { credits: decision.credits }),
       },
+      review: reviewRecordOf(decision),
     });
+    return { check, approval: decision };
+  }
+
+  function answer(outcome: ReviewAnswer): void {
+    desk.answer(outcome);
+  }
+
+  /** What the audit row of a decision records: the decision, and what was held when it came. */
+  function reviewRecordOf(decision: TakenDecision) {
+    return reviewRecord(workflowId, decision, {
+      purchaseId: invoice.id,
+      accountId: status.accountId,
+      reasonCode: status.reasonCode,
+      reason: status.reason,
+      credits: null,
+      amountCents: invoice.amountPaid,
+      currency: invoice.currency,
+    });
+  }
+
+  /** The answer of an approval the run took but could not carry out: still held. */
+  function unapplied(reasonCode: string, reason: string, auditId: number | null | undefined): ReviewAnswer {
+    return {
+      decision: 'approve',
+      applied: false,
+      stage: 'held_for_review',
+      credits: null,
+      ledgerEntryId: null,
+      auditId: auditId ?? null,
+      reasonCode,
+      reason,
+    };
   }
 
   async function dunning(): Promise<InvoiceWorkflowResult> {
