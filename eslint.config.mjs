@@ -176,6 +176,12 @@ export default tseslint.config(
       },
     ],
   ),
+  // The typed client is what a customer's code would hold: it knows the service only through the
+  // OpenAPI document it was generated from (client/schema.ts), never through the server's modules.
+  restrictImports(
+    ['client/index.ts', 'client/schema.ts'],
+    [{ regex: '^\\.\\./', message: 'The client imports only openapi-fetch and its generated schema.' }],
+  ),
   {
     files: ['test/**/*.ts'],
     rules: {

@@ -2,7 +2,7 @@ import type { ErrorRequestHandler, Request } from 'express';
 import type { z } from 'zod';
 import type { Logger } from '../config/logger';
 import { isDatabaseUnavailable } from '../db/client';
-import { BillingError, errors } from '../domain/errors';
+import { BillingError, errors, type ErrorCode } from '../domain/errors';
 
 export { errors };
 
@@ -91,6 +91,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       return;
     }
     logger.error({ err: error, path: loggedPath(req), method: req.method }, 'unhandled error');
-    res.status(500).json({ error: { code: 'internal_error', message: 'Something went wrong on our side.' } });
+    const code: ErrorCode = 'internal_error';
+    res.status(500).json({ error: { code, message: 'Something went wrong on our side.' } });
   };
 }

@@ -74,10 +74,15 @@ export const ERROR_CATALOGUE = {
   database_unavailable: { status: 503 },
   temporal_unavailable: { status: 503 },
   not_ready: { status: 503 },
+  // Anything unexpected: the API answers it with a generic message and logs the error.
+  internal_error: { status: 500 },
 } as const satisfies Record<string, { status: number; retryable?: boolean }>;
 
 /** Every error code of the service, derived from the catalogue. */
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+/** The codes as a list, for a schema that enumerates them (the API's error body). */
+export const ERROR_CODES = Object.keys(ERROR_CATALOGUE) as [ErrorCode, ...ErrorCode[]];
 
 /** Whether the same request may succeed later: outages yes, bad input and missing rows no. */
 export function retryableCode(code: ErrorCode): boolean {

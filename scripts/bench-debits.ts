@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { createCreditsClient, ok } from '../client/index';
 import { parseApiKeys } from '../config/env';
 import { checkoutSession, deliverEvent, stripeEvent } from '../stripe/fixtures/index';
 import { assertLocalTarget, runPool, summarizeLatencies } from './bench-support';
@@ -39,19 +40,12 @@ assertLocalTarget(baseUrl, values['allow-remote']);
 
 const PACK = { id: 'scale', credits: 1200, priceCents: 9000 };
 
-async function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
-  const response = await fetch(`${baseUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: response.status, body: await response.json() };
-}
+const api = createCreditsClient({ baseUrl, apiKey });
 
 /** A new account holding at least `credits`, bought through signed purchase events. */
 async function fundedAccount(credits: number): Promise<string> {
   const id = `bench_${randomUUID()}`;
-  await api('POST', '/v1/accounts', { id, email: `${id}@bench.test` });
+  await ok(api.POST('/v1/accounts', { body: { id, email: `${id}@bench.test` } }));
   const purchases = Math.ceil(credits / PACK.credits);
   for (let index = 0; index < purchases; index += 1) {
     const event = stripeEvent(
@@ -63,7 +57,7 @@ async function fundedAccount(credits: number): Promise<string> {
       throw new Error(`funding ${id} failed: ${answer.status} ${JSON.stringify(answer.body)}`);
   }
   const deadline = Date.now() + 60_000;
-  const balance = async () => ((await api('GET', `/v1/accounts/${id}`)).body as { balance: number }).balance;
+  const balance = async () => (await ok(api.GET('/v1/accounts/{id}', { params: { path: { id } } }))).balance;
   while ((await balance()) < purchases * PACK.credits) {
     if (Date.now() > deadline)
       throw new Error(`account ${id} was not funded within 60 s: is the worker running?`);
@@ -79,10 +73,9 @@ async function scenario(name: string, accounts: string[]): Promise<void> {
   await runPool(totalDebits, concurrency, async (index, worker) => {
     const accountId = accounts[worker % accounts.length] ?? '';
     const sent = performance.now();
-    const response = await api('POST', `/v1/accounts/${accountId}/debits`, {
-      amount: 1,
-      idempotencyKey: `bench-${index}`,
-      reason: 'benchmark',
+    const { response } = await api.POST('/v1/accounts/{id}/debits', {
+      params: { path: { id: accountId } },
+      body: { amount: 1, idempotencyKey: `bench-${index}`, reason: 'benchmark' },
     });
     latencies.push(performance.now() - sent);
     statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);

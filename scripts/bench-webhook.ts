@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { createCreditsClient } from '../client/index';
 import { parseApiKeys } from '../config/env';
 import { loadPackCatalog } from '../db/catalog/packs';
 import { checkoutSession, stripeEvent, webhookRequest } from '../stripe/fixtures/index';
@@ -123,45 +124,33 @@ function parseOptions(argv: string[]): Options | null {
   };
 }
 
-async function api(
-  options: Options,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<{ status: number; body: unknown }> {
-  const response = await fetch(`${options.apiBase}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${options.apiKey ?? ''}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    signal: AbortSignal.timeout(options.requestTimeoutMs),
+/** The API's typed client, each request bounded by the request timeout. */
+function apiOf(options: Options) {
+  return createCreditsClient({
+    baseUrl: options.apiBase,
+    apiKey: options.apiKey ?? '',
+    fetch: (request) => fetch(request, { signal: AbortSignal.timeout(options.requestTimeoutMs) }),
   });
-  const text = await response.text();
-  try {
-    return { status: response.status, body: JSON.parse(text) as unknown };
-  } catch {
-    return { status: response.status, body: text };
-  }
 }
 
 async function balanceOf(options: Options, accountId: string): Promise<number> {
-  const answer = await api(options, 'GET', `/v1/accounts/${encodeURIComponent(accountId)}`);
-  const balance = (answer.body as { balance?: unknown } | null)?.balance;
-  if (answer.status !== 200 || typeof balance !== 'number') {
-    throw new Error(`GET /v1/accounts/${accountId} answered ${answer.status} ${JSON.stringify(answer.body)}`);
-  }
-  return balance;
+  const { data, error, response } = await apiOf(options).GET('/v1/accounts/{id}', {
+    params: { path: { id: accountId } },
+  });
+  if (!data)
+    throw new Error(`GET /v1/accounts/${accountId} answered ${response.status} ${JSON.stringify(error)}`);
+  return data.balance;
 }
 
 /** The account to credit: the one named, or a fresh one made through the API. */
 async function prepareAccount(options: Options): Promise<{ id: string; created: boolean }> {
   if (options.account) return { id: options.account, created: false };
   const id = `bench_${randomUUID()}`;
-  const answer = await api(options, 'POST', '/v1/accounts', { id, email: `${id}@bench.invalid` });
-  if (answer.status !== 201) {
-    throw new Error(`POST /v1/accounts answered ${answer.status} ${JSON.stringify(answer.body)}`);
+  const { error, response } = await apiOf(options).POST('/v1/accounts', {
+    body: { id, email: `${id}@bench.invalid` },
+  });
+  if (response.status !== 201) {
+    throw new Error(`POST /v1/accounts answered ${response.status} ${JSON.stringify(error)}`);
   }
   return { id, created: true };
 }

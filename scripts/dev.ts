@@ -8,6 +8,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import type { Readable } from 'node:stream';
 import { prettyFactory } from 'pino-pretty';
+import { createCreditsClient } from '../client/index';
 import { API_ROLES, DEFAULT_WORKER_METRICS_PORT, loadApiConfig, loadWorkerConfig } from '../config/env';
 import { migrate } from '../db/migrate';
 import { devStackFile, removeDevStack, writeDevStack } from '../cli/dev-stack';
@@ -555,12 +556,10 @@ async function waitForWorker(
 }
 
 async function createDemoAccount(apiUrl: string, apiKey: string): Promise<void> {
-  const response = await fetch(`${apiUrl}/v1/accounts`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
-    body: JSON.stringify(DEMO_ACCOUNT),
+  const { error, response } = await createCreditsClient({ baseUrl: apiUrl, apiKey }).POST('/v1/accounts', {
+    body: DEMO_ACCOUNT,
   });
-  if (!response.ok) throw new Error(`creating the demo account: ${response.status} ${await response.text()}`);
+  if (!response.ok) throw new Error(`creating the demo account: ${response.status} ${JSON.stringify(error)}`);
 }
 
 // --- banner -------------------------------------------------------------------------------------

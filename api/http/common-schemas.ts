@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ERROR_CODES } from '../../domain/error-codes';
 
 /**
  * What the routes of several rooms validate alike: the error body, the IDs they share, the rules
@@ -10,7 +11,8 @@ import { z } from 'zod';
 export const errorResponse = z
   .object({
     error: z.object({
-      code: z.string().meta({ description: 'Stable, snake_case.', example: 'invalid_request' }),
+      // The closed list, so that a client generated from the document can switch on it.
+      code: z.enum(ERROR_CODES).meta({ description: 'Stable, snake_case.', example: 'invalid_request' }),
       message: z.string(),
       details: z.unknown().optional(),
     }),

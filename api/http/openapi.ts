@@ -47,6 +47,12 @@ function responses(
   };
 }
 
+/** Required unless the route takes a request without one (its schema accepts no body at all). */
+const requestBody = (schema: z.ZodType) => ({
+  required: !schema.safeParse(undefined).success,
+  ...json(schema),
+});
+
 function describe(operation: OperationDescription, replays?: string): ZodOpenApiOperationObject {
   const requestParams: ZodOpenApiParameters = {
     ...(operation.params ? { path: operation.params } : {}),
@@ -57,7 +63,7 @@ function describe(operation: OperationDescription, replays?: string): ZodOpenApi
     summary: operation.summary,
     ...(operation.description ? { description: operation.description } : {}),
     ...(Object.keys(requestParams).length > 0 ? { requestParams } : {}),
-    ...(operation.body ? { requestBody: json(operation.body) } : {}),
+    ...(operation.body ? { requestBody: requestBody(operation.body) } : {}),
     responses: responses(operation, replays),
   };
 }

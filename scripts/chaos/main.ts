@@ -2,6 +2,7 @@ import { Client, Connection } from '@temporalio/client';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { createCreditsClient } from '../../client/index';
 import { loadPackCatalog } from '../../db/catalog/packs';
 import { saveCheckoutSnapshot } from '../../db/purchases/checkout-sessions';
 import { runPool } from '../bench-support';
@@ -25,17 +26,16 @@ import { PayloadKeyRing, temporalDataConverter } from '../../config/payload-code
  */
 
 async function createAccounts(stack: ChaosStack, plan: Plan): Promise<void> {
-  const base = `http://127.0.0.1:${stack.settings.apiPort}`;
+  const api = createCreditsClient({
+    baseUrl: `http://127.0.0.1:${stack.settings.apiPort}`,
+    apiKey: stack.settings.apiKey,
+  });
   await runPool(plan.accounts.length, 8, async (index) => {
     const account = plan.accounts[index];
     if (!account) return;
-    const response = await fetch(`${base}/v1/accounts`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${stack.settings.apiKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify(account),
-    });
+    const { error, response } = await api.POST('/v1/accounts', { body: account });
     if (response.status !== 201) {
-      throw new Error(`POST /v1/accounts answered ${response.status} ${await response.text()}`);
+      throw new Error(`POST /v1/accounts answered ${response.status} ${JSON.stringify(error)}`);
     }
   });
   // What POST /v1/checkout/sessions stores when it creates the Stripe session (Stripe is not
