@@ -2051,7 +2051,7 @@ export interface paths {
             'application/json': components['schemas']['ReviewList'];
           };
         };
-        /** @description Bad limit, cursor or account. */
+        /** @description Bad limit or account; a cursor this API did not return for these filters, or that Temporal no longer reads. */
         400: {
           headers: {
             [name: string]: unknown;
@@ -2108,7 +2108,7 @@ export interface paths {
     put?: never;
     /**
      * Approve (optionally with credits) or reject a held purchase or invoice
-     * @description Sends the workflow's `review` signal with the key's name as reviewer, then records the decision in the audit log. One decision at a time per workflow: a second one finds the first applied (409).
+     * @description Sends the run its `decide` update with the key's name as reviewer. The run checks it (held, one decision at a time, an approval that can grant), applies it (the grant or the closing, and the audit row, in one transaction) and answers what it did. An approval the ledger refuses (the balance would pass 2^53 − 1) is answered 422 `review_not_applied` with the outcome in `details`: audited, and still held.
      *
      *     Needs an API key with the `admin` role (or above).
      */
@@ -2127,17 +2127,8 @@ export interface paths {
         };
       };
       responses: {
-        /** @description Sent and taken in by the workflow: `stage` is where it went. */
+        /** @description Applied: credits granted, or the payment closed; `stage` is where the run went. */
         200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['ReviewOutcome'];
-          };
-        };
-        /** @description Sent; the workflow takes it in when its worker runs. */
-        202: {
           headers: {
             [name: string]: unknown;
           };
@@ -2181,7 +2172,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description Not held for review (`not_held_for_review`, with its stage), or an earlier decision is not applied yet (`review_in_progress`). */
+        /** @description Not held for review (`not_held_for_review`, with its stage), another decision is being applied (`review_in_progress`), or nobody is known to have paid, so only a rejection closes it (`review_buyer_unknown`). */
         409: {
           headers: {
             [name: string]: unknown;
@@ -2190,7 +2181,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description Temporal unavailable (`temporal_unavailable`). */
+        /** @description An approval without `credits` where the catalog knows no pack or plan (`review_credits_required`); or taken but not applied, the payment still held (`review_not_applied`, `details` as the 200 body, with `reasonCode`). */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description The run did not answer within `REVIEW_APPLY_WAIT_MS` (`review_not_delivered`: no worker took it in yet, or it is still being applied; Temporal keeps it, and the run applies or refuses it when its worker is back), or Temporal unavailable (`temporal_unavailable`). */
         503: {
           headers: {
             [name: string]: unknown;
@@ -3044,6 +3044,10 @@ export interface components {
           | 'review_not_found'
           | 'not_held_for_review'
           | 'review_in_progress'
+          | 'review_credits_required'
+          | 'review_buyer_unknown'
+          | 'review_not_applied'
+          | 'review_not_delivered'
           | 'account_not_found'
           | 'pack_not_found'
           | 'purchase_not_found'
@@ -3359,11 +3363,19 @@ export interface components {
       decision: 'approve' | 'reject';
       /** @description The name of the API key that decided. */
       reviewer: string;
-      /** @description Whether the workflow has taken the decision in yet (200) or has it waiting (202). */
+      /** @description Whether the decision did what it says: credits granted, or the payment closed. */
       applied: boolean;
-      /** @description Its stage now, as `PurchaseStatus` / `BillingStatus` say (e.g. granting, completed, rejected). */
-      stage: string | null;
-      auditId: number;
+      /** @description Where the run went, as `PurchaseStatus` / `BillingStatus` say (e.g. sending_receipt, rejected); held_for_review when not applied. */
+      stage: string;
+      /** @description The credits granted (an approval). */
+      credits: number | null;
+      ledgerEntryId: number | null;
+      /** @description The audit log entry, written in the same transaction as the decision. */
+      auditId: number | null;
+      /** @description Why it was not applied (`balance_out_of_range`…). */
+      reasonCode: string | null;
+      /** @description Why not applied, or the reason a rejection closed it with. */
+      reason: string | null;
     };
     AuditPage: {
       entries: {
