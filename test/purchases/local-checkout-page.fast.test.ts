@@ -62,6 +62,8 @@ describe('the local checkout', () => {
       currency: 'usd',
       livemode: false,
       accountId: 'acct_1',
+      // The local Stripe puts the account in the metadata too, as the service's sessions do.
+      metadataAccountId: 'acct_1',
       packId: 'growth',
       claimedCredits: '550',
       customerId: null,
