@@ -12,7 +12,7 @@ import { payloadEncryptionWarnings, temporalDataConverter } from '../config/payl
 async function main(): Promise<void> {
   const config = loadOrExit(() => loadApiConfig());
   const logger = createLogger({ level: config.logLevel, name: 'api' });
-  const sql = createSql(config.databaseUrl);
+  const sql = createSql(config.databaseUrl, { max: config.databasePoolMax });
 
   const catalogs = await syncCatalogs(sql);
   if (!catalogs.packs.applied) {

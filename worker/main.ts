@@ -45,7 +45,7 @@ async function main(): Promise<void> {
     },
   });
 
-  const sql = createSql(config.databaseUrl);
+  const sql = createSql(config.databaseUrl, { max: config.databasePoolMax });
   const metrics = createWorkerMetrics({ sql });
   const metricsServer = config.metrics
     ? await startMetricsServer({

@@ -56,6 +56,12 @@ describe('configuration', () => {
     expect(() => loadWorkerConfig(filledIn)).not.toThrow();
   });
 
+  it('when DATABASE_POOL_MAX is set, then both processes size their pool by it; unset, 10', () => {
+    expect(loadApiConfig(valid).databasePoolMax).toBe(10);
+    expect(loadApiConfig({ ...valid, DATABASE_POOL_MAX: '40' }).databasePoolMax).toBe(40);
+    expect(loadWorkerConfig({ ...valid, DATABASE_POOL_MAX: '3' }).databasePoolMax).toBe(3);
+  });
+
   it('when values are missing or malformed, then every bad variable is named', () => {
     const issues = issuesOf(() =>
       loadApiConfig({
@@ -64,10 +70,17 @@ describe('configuration', () => {
         TEMPORAL_ADDRESS: 'nope',
         PORT: 'eighty',
         STRIPE_WEBHOOK_SECRET: 'secret',
+        DATABASE_POOL_MAX: '0',
       }),
     );
     expect(issues.map((issue) => issue.split(':')[0])).toEqual(
-      expect.arrayContaining(['DATABASE_URL', 'TEMPORAL_ADDRESS', 'PORT', 'STRIPE_WEBHOOK_SECRET.0']),
+      expect.arrayContaining([
+        'DATABASE_URL',
+        'TEMPORAL_ADDRESS',
+        'PORT',
+        'STRIPE_WEBHOOK_SECRET.0',
+        'DATABASE_POOL_MAX',
+      ]),
     );
     expect(issuesOf(() => loadWorkerConfig({ ...valid, SMTP_URL: undefined }))[0]).toMatch(/^SMTP_URL/);
   });
