@@ -1,3 +1,4 @@
+import type { PayloadKeyRing } from '../config/payload-codec';
 import type { Sql } from '../db/client';
 import type { BusinessMetrics } from './business-metrics';
 import type { InvoicePaymentLookup } from '../stripe/invoice-payments';
@@ -42,6 +43,8 @@ export interface ActivityDependencies {
     outbox: { sweepAfterMs: number; giveUpAfterMs: number };
     /** Outbound webhook delivery; the defaults when absent. */
     outboundWebhooks?: OutboundWebhookSettings;
+    /** The key ring that opens endpoint secrets to sign deliveries (TEMPORAL_PAYLOAD_KEYS). */
+    secretKeys?: PayloadKeyRing;
   };
 }
 

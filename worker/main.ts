@@ -4,6 +4,7 @@ import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporali
 import { stripeInvoicePaymentLookup } from '../stripe/invoice-payments';
 import { createMailer } from '../email/mailer';
 import { createSql } from '../db/client';
+import { sealEndpointSecretsAtStart } from '../db/outbound-webhooks/endpoint-secrets';
 import { loadOrExit, loadWorkerConfig } from '../config/env';
 import { createLogger } from '../config/logger';
 import { payloadEncryptionWarnings, temporalDataConverter } from '../config/payload-codec';
@@ -55,6 +56,7 @@ async function main(): Promise<void> {
         runtimeMetricsUrl: `http://127.0.0.1:${String(runtimeMetricsPort)}/metrics`,
       })
     : null;
+  await sealEndpointSecretsAtStart(sql, config.temporalPayloads.keyRing, logger);
   const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.emailFrom });
   const stripe = createStripeClient(config.stripe);
   if (!stripe) {
@@ -92,6 +94,7 @@ async function main(): Promise<void> {
           giveUpAfterMs: msToNumber(config.maintenance.outboxGiveUpAfter),
         },
         outboundWebhooks: outboundWebhookSettings(config.outboundWebhooks, config.nodeEnv === 'production'),
+        secretKeys: config.temporalPayloads.keyRing,
       },
     },
     maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,

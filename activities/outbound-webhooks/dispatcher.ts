@@ -10,7 +10,10 @@ import {
   findDeliveryToAttempt,
   recordAttempt,
   type DeliveryStatus,
+  type DeliveryToAttempt,
 } from '../../db/outbound-webhooks/endpoints';
+import { openEndpointKey, sealClearEndpointSecret } from '../../db/outbound-webhooks/endpoint-secrets';
+import { SecretUnavailableError } from '../../config/sealed-secrets';
 import { buildEnvelope, endpointUrlProblem } from '../../domain/outbound-events';
 import {
   type WebhookAttemptResult,
@@ -44,9 +47,9 @@ export const DEFAULT_OUTBOUND_WEBHOOK_SETTINGS: OutboundWebhookSettings = {
 /** The header every delivery is signed in: `t=<unix seconds>,v1=<hex HMAC-SHA256>`. */
 export const SIGNATURE_HEADER = 'Billing-Signature';
 
-/** Signs as Stripe does: HMAC-SHA256 with the endpoint's secret over `${t}.${body}`. */
-export function signatureHeader(secret: string, body: string, timestamp: number): string {
-  const v1 = createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex');
+/** Signs as Stripe does: HMAC-SHA256 with the endpoint's key over `${t}.${body}`. */
+export function signatureHeader(key: Uint8Array, body: string, timestamp: number): string {
+  const v1 = createHmac('sha256', key).update(`${timestamp}.${body}`).digest('hex');
   return `t=${timestamp},v1=${v1}`;
 }
 
@@ -104,9 +107,13 @@ function resultOf(status: DeliveryStatus, responseStatus: number | null): Webhoo
   return { outcome, responseStatus };
 }
 
-/** What the outbound webhook activities use: the database and the delivery settings (defaults when absent). */
+/**
+ * What the outbound webhook activities use: the database, the delivery settings (defaults when
+ * absent) and the key ring that opens endpoint secrets (without it, nothing can be signed: each
+ * attempt is recorded as failed, saying so).
+ */
 export type OutboundWebhookActivityDependencies = Pick<ActivityDependencies, 'sql'> & {
-  config: Pick<ActivityConfig, 'outboundWebhooks'>;
+  config: Pick<ActivityConfig, 'outboundWebhooks' | 'secretKeys'>;
 };
 
 /**
@@ -116,6 +123,16 @@ export type OutboundWebhookActivityDependencies = Pick<ActivityDependencies, 'sq
 export function createOutboundWebhookActivities<D extends OutboundWebhookActivityDependencies>(deps: D) {
   const { sql } = deps;
   const settings = deps.config.outboundWebhooks ?? DEFAULT_OUTBOUND_WEBHOOK_SETTINGS;
+  const ring = deps.config.secretKeys;
+
+  /** The endpoint's key, opened to sign; a key still in clear (an earlier release's row) is sealed now. */
+  async function signingKey(endpoint: DeliveryToAttempt['endpoint']): Promise<Buffer> {
+    if (!ring) throw new SecretUnavailableError('the worker has no key ring (TEMPORAL_PAYLOAD_KEYS)');
+    const key = openEndpointKey(ring, endpoint.id, endpoint.key);
+    if (endpoint.key.clear !== null)
+      await sealClearEndpointSecret(sql, ring, endpoint.id, endpoint.key.clear);
+    return key;
+  }
 
   return {
     async takeWebhookDeliveries(input: { endpointId: string }): Promise<WebhookDeliveryBatch> {
@@ -156,8 +173,17 @@ export function createOutboundWebhookActivities<D extends OutboundWebhookActivit
       let responseStatus: number | null = null;
       let responseExcerpt: string | null = null;
       let error: string | null = problem && printable(`url refused: ${problem}`);
-      const started = performance.now();
+      let key: Buffer | null = null;
       if (!problem) {
+        try {
+          key = await signingKey(delivery.endpoint);
+        } catch (failure) {
+          if (!(failure instanceof SecretUnavailableError)) throw failure;
+          error = printable(`not signed: ${failure.message}`);
+        }
+      }
+      const started = performance.now();
+      if (key) {
         try {
           const response = await fetch(delivery.endpoint.url, {
             method: 'POST',
@@ -170,11 +196,7 @@ export function createOutboundWebhookActivities<D extends OutboundWebhookActivit
               'user-agent': 'credits-billing-webhooks/1',
               'billing-event-id': delivery.event.id,
               'billing-event-type': delivery.event.type,
-              [SIGNATURE_HEADER]: signatureHeader(
-                delivery.endpoint.secret,
-                body,
-                Math.floor(Date.now() / 1000),
-              ),
+              [SIGNATURE_HEADER]: signatureHeader(key, body, Math.floor(Date.now() / 1000)),
             },
           });
           responseStatus = response.status;

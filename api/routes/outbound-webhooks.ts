@@ -181,7 +181,7 @@ async function requireEndpoint(deps: Deps, endpointId: string): Promise<WebhookE
 
 async function registerEndpoint(deps: Deps, request: z.output<typeof createEndpointBody>) {
   checkUrl(deps, request.url);
-  const created = await createWebhookEndpoint(deps.sql, {
+  const created = await createWebhookEndpoint(deps.sql, deps.config.temporalPayloads.keyRing, {
     url: request.url,
     description: request.description ?? null,
     eventTypes: request.eventTypes ?? [...DEFAULT_EVENT_TYPES],

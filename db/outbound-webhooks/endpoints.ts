@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import type { PayloadKeyRing } from '../../config/payload-codec';
 import { toSafeInteger } from '../../domain/integers';
 import type { OutboundEventType } from '../../domain/outbound-events';
 import type { Queryable, Sql } from '../client';
+import { sealEndpointKey, type StoredEndpointKey } from './endpoint-secrets';
 
 /** A client's endpoint, as the API shows it: never with its secret. */
 export interface WebhookEndpoint {
@@ -40,16 +42,21 @@ const BASE62 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 const randomId = (length: number) =>
   Array.from(randomBytes(length), (byte) => BASE62[byte % BASE62.length]).join('');
 
-/** Creates an endpoint with a new secret; the answer is the only time the secret is shown. */
+/**
+ * Creates an endpoint with a new secret, stored sealed with the key ring; the answer is the only
+ * time the secret is shown.
+ */
 export async function createWebhookEndpoint(
   sql: Queryable,
+  ring: PayloadKeyRing,
   input: { url: string; description: string | null; eventTypes: OutboundEventType[] },
 ): Promise<WebhookEndpoint & { secret: string }> {
   const id = `we_${randomId(24)}`;
   const secret = `whsec_${randomBytes(32).toString('base64url')}`;
+  const { keyId, sealed } = sealEndpointKey(ring, id, Buffer.from(secret, 'utf8'));
   const [row] = await sql<EndpointRow[]>`
-    INSERT INTO webhook_endpoints (id, url, description, event_types, secret)
-    VALUES (${id}, ${input.url}, ${input.description}, ${input.eventTypes}, ${secret})
+    INSERT INTO webhook_endpoints (id, url, description, event_types, secret_sealed, secret_key_id)
+    VALUES (${id}, ${input.url}, ${input.description}, ${input.eventTypes}, ${sealed}, ${keyId})
     RETURNING ${sql.unsafe(ENDPOINT_COLUMNS)}`;
   if (!row) throw new Error('endpoint insert returned nothing');
   return { ...toEndpoint(row), secret };
@@ -233,7 +240,7 @@ export async function endpointState(
   return row.enabled ? 'active' : 'disabled';
 }
 
-/** Everything one attempt needs: where to, the secret, the event as stored. */
+/** Everything one attempt needs: where to, the key as stored (sealed), the event as stored. */
 export interface DeliveryToAttempt {
   deliveryId: number;
   status: DeliveryStatus;
@@ -241,7 +248,7 @@ export interface DeliveryToAttempt {
   resendRequested: boolean;
   /** Time since the delivery's retry window opened (its creation, or a re-send), by the database's clock. */
   windowElapsedMs: number;
-  endpoint: { id: string; url: string; secret: string; enabled: boolean };
+  endpoint: { id: string; url: string; key: StoredEndpointKey; enabled: boolean };
   event: {
     id: string;
     type: OutboundEventType;
@@ -260,7 +267,9 @@ export async function findDeliveryToAttempt(sql: Sql, deliveryId: number): Promi
       window_elapsed_ms: string;
       endpoint_id: string;
       url: string;
-      secret: string;
+      secret: string | null;
+      secret_sealed: Buffer | null;
+      secret_key_id: string | null;
       enabled: boolean;
       event_id: string;
       type: OutboundEventType;
@@ -271,7 +280,7 @@ export async function findDeliveryToAttempt(sql: Sql, deliveryId: number): Promi
   >`
     SELECT d.status, d.attempts, d.resend_requested,
            GREATEST(0, floor(extract(epoch FROM now() - d.window_started_at) * 1000))::bigint AS window_elapsed_ms, w.id AS endpoint_id, w.url,
-           w.secret, w.enabled, e.id AS event_id, e.type, e.account_id, e.data, e.created_at AS event_created_at
+           w.secret, w.secret_sealed, w.secret_key_id, w.enabled, e.id AS event_id, e.type, e.account_id, e.data, e.created_at AS event_created_at
     FROM webhook_deliveries d
     JOIN webhook_endpoints w ON w.id = d.endpoint_id
     JOIN outbound_events e ON e.id = d.event_id
@@ -283,7 +292,12 @@ export async function findDeliveryToAttempt(sql: Sql, deliveryId: number): Promi
     attempts: row.attempts,
     resendRequested: row.resend_requested,
     windowElapsedMs: toSafeInteger(row.window_elapsed_ms, 'window'),
-    endpoint: { id: row.endpoint_id, url: row.url, secret: row.secret, enabled: row.enabled },
+    endpoint: {
+      id: row.endpoint_id,
+      url: row.url,
+      key: { clear: row.secret, sealed: row.secret_sealed, keyId: row.secret_key_id },
+      enabled: row.enabled,
+    },
     event: {
       id: row.event_id,
       type: row.type,

@@ -53,7 +53,10 @@ describe('webhook deliveries to endpoints that misbehave', () => {
   });
 
   const activities = () =>
-    createOutboundWebhookActivities({ sql: h.sql, config: { outboundWebhooks: settings } });
+    createOutboundWebhookActivities({
+      sql: h.sql,
+      config: { outboundWebhooks: settings, secretKeys: h.config.temporalPayloads.keyRing },
+    });
 
   async function endpointWithDelivery(url: string) {
     const created = await h.api('POST', '/v1/webhook-endpoints', { url, eventTypes: ['balance.low'] });
@@ -241,6 +244,7 @@ describe('webhook deliveries to endpoints that misbehave', () => {
     const patient = createOutboundWebhookActivities({
       sql: h.sql,
       config: {
+        secretKeys: h.config.temporalPayloads.keyRing,
         outboundWebhooks: {
           ...settings,
           retryInitialMs: month,

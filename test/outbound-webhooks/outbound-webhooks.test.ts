@@ -158,6 +158,7 @@ describe('outbound webhooks', () => {
           stripe: h.config.stripe,
           emailDomain: 'credits.test',
           outbox: TEST_OUTBOX_AGES,
+          secretKeys: h.config.temporalPayloads.keyRing,
           // Short waits, so that retries happen within a test; a long poll, so that only the
           // safety-net test relies on it.
           outboundWebhooks: {

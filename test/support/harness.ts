@@ -160,7 +160,12 @@ export async function startHarness(
           invoicePayments: stripe && stripeInvoicePaymentLookup(stripe),
           topups: stripe && { payments: stripeTopupPayments(stripe), returnUrl: 'http://127.0.0.1/billing' },
           workflows: temporalWorkflowDirectory(temporal),
-          config: { stripe: config.stripe, emailDomain: 'credits.test', outbox: TEST_OUTBOX_AGES },
+          config: {
+            stripe: config.stripe,
+            emailDomain: 'credits.test',
+            outbox: TEST_OUTBOX_AGES,
+            secretKeys: config.temporalPayloads.keyRing,
+          },
         },
       });
       worker = { instance, running: instance.run(), connection: workerConnection };
