@@ -1,6 +1,5 @@
 import type { Duration } from '@temporalio/common';
 import { msToNumber } from '@temporalio/common/lib/time';
-import { createHmac } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { ActivityConfig, ActivityDependencies } from '../dependencies';
 import {
@@ -14,6 +13,7 @@ import {
 } from '../../db/outbound-webhooks/endpoints';
 import { openEndpointKey, sealClearEndpointSecret } from '../../db/outbound-webhooks/endpoint-secrets';
 import { SecretUnavailableError } from '../../config/sealed-secrets';
+import { standardWebhookHeaders } from './standard-webhooks';
 import { buildEnvelope, endpointUrlProblem } from '../../domain/outbound-events';
 import {
   type WebhookAttemptResult,
@@ -43,15 +43,6 @@ export const DEFAULT_OUTBOUND_WEBHOOK_SETTINGS: OutboundWebhookSettings = {
   pollIntervalMs: 60_000,
   production: false,
 };
-
-/** The header every delivery is signed in: `t=<unix seconds>,v1=<hex HMAC-SHA256>`. */
-export const SIGNATURE_HEADER = 'Billing-Signature';
-
-/** Signs as Stripe does: HMAC-SHA256 with the endpoint's key over `${t}.${body}`. */
-export function signatureHeader(key: Uint8Array, body: string, timestamp: number): string {
-  const v1 = createHmac('sha256', key).update(`${timestamp}.${body}`).digest('hex');
-  return `t=${timestamp},v1=${v1}`;
-}
 
 /** The wait before attempt `failures + 1`, after `failures` failed attempts in a row. */
 export function retryDelayMs(settings: OutboundWebhookSettings, failures: number): number {
@@ -125,13 +116,25 @@ export function createOutboundWebhookActivities<D extends OutboundWebhookActivit
   const settings = deps.config.outboundWebhooks ?? DEFAULT_OUTBOUND_WEBHOOK_SETTINGS;
   const ring = deps.config.secretKeys;
 
-  /** The endpoint's key, opened to sign; a key still in clear (an earlier release's row) is sealed now. */
-  async function signingKey(endpoint: DeliveryToAttempt['endpoint']): Promise<Buffer> {
+  /**
+   * The keys a delivery is signed with, opened for it: the endpoint's, then the one a rotation
+   * replaced while it still signs (skipped if this ring cannot open it). A key still in clear (an
+   * earlier release's row) is sealed now.
+   */
+  async function signingKeys(endpoint: DeliveryToAttempt['endpoint']): Promise<Buffer[]> {
     if (!ring) throw new SecretUnavailableError('the worker has no key ring (TEMPORAL_PAYLOAD_KEYS)');
     const key = openEndpointKey(ring, endpoint.id, endpoint.key);
     if (endpoint.key.clear !== null)
       await sealClearEndpointSecret(sql, ring, endpoint.id, endpoint.key.clear);
-    return key;
+    const keys = [key];
+    if (endpoint.previousKey) {
+      try {
+        keys.push(openEndpointKey(ring, endpoint.id, endpoint.previousKey));
+      } catch (error) {
+        if (!(error instanceof SecretUnavailableError)) throw error;
+      }
+    }
+    return keys;
   }
 
   return {
@@ -173,17 +176,17 @@ export function createOutboundWebhookActivities<D extends OutboundWebhookActivit
       let responseStatus: number | null = null;
       let responseExcerpt: string | null = null;
       let error: string | null = problem && printable(`url refused: ${problem}`);
-      let key: Buffer | null = null;
+      let keys: Buffer[] | null = null;
       if (!problem) {
         try {
-          key = await signingKey(delivery.endpoint);
+          keys = await signingKeys(delivery.endpoint);
         } catch (failure) {
           if (!(failure instanceof SecretUnavailableError)) throw failure;
           error = printable(`not signed: ${failure.message}`);
         }
       }
       const started = performance.now();
-      if (key) {
+      if (keys) {
         try {
           const response = await fetch(delivery.endpoint.url, {
             method: 'POST',
@@ -196,7 +199,11 @@ export function createOutboundWebhookActivities<D extends OutboundWebhookActivit
               'user-agent': 'credits-billing-webhooks/1',
               'billing-event-id': delivery.event.id,
               'billing-event-type': delivery.event.type,
-              [SIGNATURE_HEADER]: signatureHeader(key, body, Math.floor(Date.now() / 1000)),
+              ...standardWebhookHeaders(keys, {
+                id: delivery.event.id,
+                timestamp: Math.floor(Date.now() / 1000),
+                body,
+              }),
             },
           });
           responseStatus = response.status;

@@ -5,7 +5,9 @@ import {
   findWebhookEndpoint,
   listWebhookDeliveries,
   listWebhookEndpoints,
+  MAX_SECRET_OVERLAP_SECONDS,
   requestResend,
+  rotateWebhookEndpointSecret,
   updateWebhookEndpoint,
   type WebhookDelivery,
   type WebhookEndpoint,
@@ -84,6 +86,27 @@ const updateEndpointBody = z
   .refine((body) => Object.keys(body).length > 0, 'at least one field to change')
   .meta({ id: 'UpdateWebhookEndpoint' });
 
+const rotateSecretBody = z
+  .strictObject({
+    overlapSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_SECRET_OVERLAP_SECONDS)
+      .optional()
+      .meta({
+        description:
+          'How long the replaced secret keeps signing beside the new one (a second `v1,` entry in `webhook-signature`). ' +
+          'Default 86400 (a day); 0 stops it at once.',
+        example: 86400,
+      }),
+  })
+  .optional()
+  .meta({ id: 'RotateWebhookSecret' });
+
+/** How long a replaced secret signs beside the new one unless the request says otherwise. */
+const DEFAULT_SECRET_OVERLAP_SECONDS = 24 * 60 * 60;
+
 const deliveriesQuery = z.strictObject({
   ...pageQueryFields('Deliveries'),
   status: z.enum(['pending', 'delivered', 'failed']).optional(),
@@ -97,6 +120,9 @@ const endpointResponse = z
     eventTypes: z.array(outboundEventTypeSchema),
     enabled: z.boolean(),
     apiVersion: z.literal(OUTBOUND_API_VERSION).meta({ description: 'The payload version sent to it.' }),
+    previousSecretExpiresAt: z.iso.datetime().nullable().meta({
+      description: 'After a secret rotation: until when the replaced secret still signs too; null otherwise.',
+    }),
     createdAt: z.iso.datetime(),
     updatedAt: z.iso.datetime(),
   })
@@ -105,8 +131,10 @@ const endpointResponse = z
 const createdEndpointResponse = endpointResponse
   .extend({
     secret: z.string().meta({
-      description: 'Signs every delivery (`Billing-Signature`). Shown this once: store it now.',
-      example: 'whsec_…',
+      description:
+        'Signs every delivery (Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature`); give it ' +
+        'as it is to a Standard Webhooks library. Shown this once: store it now.',
+      example: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
     }),
   })
   .meta({ id: 'CreatedWebhookEndpoint' });
@@ -215,6 +243,16 @@ async function deliveryPage(deps: Deps, endpointId: string, query: z.output<type
   return pageOf(rows, query.limit);
 }
 
+/** A new secret for the endpoint; the replaced one signs too for the overlap asked for. */
+async function rotateSecret(deps: Deps, endpointId: string, request: z.output<typeof rotateSecretBody>) {
+  const overlapSeconds = request?.overlapSeconds ?? DEFAULT_SECRET_OVERLAP_SECONDS;
+  const rotated = await deps.sql.begin((tx) =>
+    rotateWebhookEndpointSecret(tx, deps.config.temporalPayloads.keyRing, endpointId, overlapSeconds),
+  );
+  if (!rotated) throw errors.webhookEndpointNotFound(endpointId);
+  return rotated;
+}
+
 /** Makes the delivery pending again, due now, and tells the dispatcher. */
 async function resendDelivery(deps: Deps, endpointId: string, deliveryId: number): Promise<WebhookDelivery> {
   await requireEndpoint(deps, endpointId);
@@ -233,6 +271,7 @@ const present = (endpoint: WebhookEndpoint) => ({
   eventTypes: endpoint.eventTypes,
   enabled: endpoint.enabled,
   apiVersion: OUTBOUND_API_VERSION,
+  previousSecretExpiresAt: endpoint.previousSecretExpiresAt?.toISOString() ?? null,
   createdAt: endpoint.createdAt.toISOString(),
   updatedAt: endpoint.updatedAt.toISOString(),
 });
@@ -263,8 +302,9 @@ export const outboundWebhookRoutes = [
     role: 'admin',
     summary: 'Register a webhook endpoint',
     description:
-      'Events are POSTed to it as JSON, signed: `Billing-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body" ' +
-      'with the secret>`. The answer holds the secret, this once.',
+      'Events are POSTed to it as JSON, signed as Standard Webhooks (standardwebhooks.com) specifies: `webhook-id` ' +
+      '(the event ID), `webhook-timestamp` (Unix seconds) and `webhook-signature: v1,<base64 HMAC-SHA256 of ' +
+      '"id.timestamp.body">`; verify with a Standard Webhooks library. The answer holds the secret (`whsec_…`), this once.',
     body: createEndpointBody,
     responses: { 201: ['Created, enabled.', createdEndpointResponse] },
     errors: { ...invalid('Invalid body'), ...urlNotAllowed },
@@ -330,6 +370,26 @@ export const outboundWebhookRoutes = [
     handler: async ({ params, deps }) => {
       await removeEndpoint(deps, params.endpointId);
       return { status: 200, body: { id: params.endpointId, deleted: true } };
+    },
+  }),
+
+  defineRoute({
+    method: 'post',
+    path: '/v1/webhook-endpoints/:endpointId/rotate-secret',
+    role: 'admin',
+    summary: "Rotate a webhook endpoint's secret",
+    description:
+      'Answers a new secret, this once; it signs every delivery from now on. For `overlapSeconds` (a day by ' +
+      'default) the replaced secret signs too: `webhook-signature` then holds two space-separated `v1,` entries, ' +
+      'and a receiver holding either secret verifies, so receivers can be moved over without rejecting a delivery. ' +
+      'A secret replaced by an earlier rotation stops signing now.',
+    params: endpointParams,
+    body: rotateSecretBody,
+    responses: { 200: ['The endpoint, with its new secret.', createdEndpointResponse] },
+    errors: { ...invalid('Invalid endpoint ID or body'), ...notFound },
+    handler: async ({ params, body, deps }) => {
+      const rotated = await rotateSecret(deps, params.endpointId, body);
+      return { status: 200, body: { ...present(rotated.endpoint), secret: rotated.secret } };
     },
   }),
 

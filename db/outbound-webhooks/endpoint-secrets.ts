@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { PayloadKeyRing } from '../../config/payload-codec';
 import { openSecret, sealSecret, SecretUnavailableError } from '../../config/sealed-secrets';
 import type { Queryable, Sql } from '../client';
@@ -7,7 +8,20 @@ import type { Queryable, Sql } from '../client';
  * never stored in clear. Rows written before sealing existed hold their secret in clear (`secret`);
  * the key they sign with is that text's bytes, and sealing keeps exactly those bytes, so nothing
  * changes for their receivers.
+ *
+ * Shown to its owner the way Standard Webhooks (standardwebhooks.com) writes secrets: `whsec_`
+ * and the key's bytes in base64, which every Standard Webhooks library takes as it is.
  */
+
+/** A new endpoint's key: 32 random bytes (the specification asks for 24 to 64). */
+export const ENDPOINT_KEY_BYTES = 32;
+export const SECRET_PREFIX = 'whsec_';
+
+export const newEndpointKey = (): Buffer => randomBytes(ENDPOINT_KEY_BYTES);
+
+/** The secret as its owner is given it: `whsec_<base64 of the key bytes>`. */
+export const presentEndpointSecret = (key: Uint8Array): string =>
+  `${SECRET_PREFIX}${Buffer.from(key).toString('base64')}`;
 
 /** How an endpoint's key is stored: in clear (rows from before sealing) or sealed. */
 export interface StoredEndpointKey {
@@ -62,7 +76,8 @@ export interface SealingReport {
 
 /**
  * Seals every clear secret, and seals again under the ring's current key what an older key
- * sealed: run by the API and the worker at start, so the rows of an earlier release are sealed
+ * sealed (a rotation's previous secret too, while it still signs; one whose overlap has ended is
+ * dropped): run by the API and the worker at start, so the rows of an earlier release are sealed
  * once either process of this one starts (the dispatcher also seals a clear secret it meets).
  * Each row is changed only if it is still as read, so concurrent runs and a second run change
  * nothing twice. `endpointIds` keeps a run to those endpoints (tests that share a database).
@@ -73,39 +88,79 @@ export async function sealEndpointSecrets(
   options: { endpointIds?: string[] } = {},
 ): Promise<SealingReport> {
   const report: SealingReport = { sealed: 0, resealed: 0, unreadable: [] };
+  const only = options.endpointIds ? sql`AND id = ANY (${options.endpointIds})` : sql``;
+  await sql`
+    UPDATE webhook_endpoints
+    SET previous_secret_sealed = NULL, previous_secret_key_id = NULL, previous_secret_expires_at = NULL
+    WHERE previous_secret_expires_at <= now() ${only}`;
   const rows = await sql<
-    { id: string; secret: string | null; secret_sealed: Buffer | null; secret_key_id: string | null }[]
+    {
+      id: string;
+      secret: string | null;
+      secret_sealed: Buffer | null;
+      secret_key_id: string | null;
+      previous_secret_sealed: Buffer | null;
+      previous_secret_key_id: string | null;
+    }[]
   >`
-    SELECT id, secret, secret_sealed, secret_key_id FROM webhook_endpoints
-    WHERE (secret IS NOT NULL OR secret_key_id <> ${ring.currentKeyId})
-      ${options.endpointIds ? sql`AND id = ANY (${options.endpointIds})` : sql``}
+    SELECT id, secret, secret_sealed, secret_key_id, previous_secret_sealed, previous_secret_key_id
+    FROM webhook_endpoints
+    WHERE (secret IS NOT NULL OR secret_key_id <> ${ring.currentKeyId}
+           OR previous_secret_key_id <> ${ring.currentKeyId}) ${only}
     ORDER BY id`;
   for (const row of rows) {
     if (row.secret !== null) {
       if (await sealClearEndpointSecret(sql, ring, row.id, row.secret)) report.sealed += 1;
-      continue;
-    }
-    if (row.secret_sealed === null || row.secret_key_id === null) continue;
-    let key: Buffer;
-    try {
-      key = openEndpointKey(ring, row.id, {
-        clear: null,
+    } else if (
+      row.secret_sealed !== null &&
+      row.secret_key_id !== null &&
+      row.secret_key_id !== ring.currentKeyId
+    ) {
+      const moved = await resealColumn(sql, ring, row.id, 'secret', {
         sealed: row.secret_sealed,
         keyId: row.secret_key_id,
       });
-    } catch (error) {
-      if (!(error instanceof SecretUnavailableError)) throw error;
-      report.unreadable.push(row.id);
-      continue;
+      if (moved === 'unreadable') report.unreadable.push(row.id);
+      if (moved === 'resealed') report.resealed += 1;
     }
-    const next = sealEndpointKey(ring, row.id, key);
-    const moved = await sql`
-      UPDATE webhook_endpoints SET secret_sealed = ${next.sealed}, secret_key_id = ${next.keyId}
-      WHERE id = ${row.id} AND secret_sealed = ${row.secret_sealed}
-      RETURNING id`;
-    if (moved.length > 0) report.resealed += 1;
+    if (
+      row.previous_secret_sealed !== null &&
+      row.previous_secret_key_id !== null &&
+      row.previous_secret_key_id !== ring.currentKeyId
+    ) {
+      // A previous secret that cannot be opened signs nothing: left to expire.
+      await resealColumn(sql, ring, row.id, 'previous_secret', {
+        sealed: row.previous_secret_sealed,
+        keyId: row.previous_secret_key_id,
+      });
+    }
   }
   return report;
+}
+
+/** Seals one stored key again under the ring's current key, if it is still as read. */
+async function resealColumn(
+  sql: Sql,
+  ring: PayloadKeyRing,
+  endpointId: string,
+  column: 'secret' | 'previous_secret',
+  stored: { sealed: Buffer; keyId: string },
+): Promise<'resealed' | 'unreadable' | 'moved_on'> {
+  let key: Buffer;
+  try {
+    key = openEndpointKey(ring, endpointId, { clear: null, ...stored });
+  } catch (error) {
+    if (!(error instanceof SecretUnavailableError)) throw error;
+    return 'unreadable';
+  }
+  const next = sealEndpointKey(ring, endpointId, key);
+  const sealedColumn = sql(`${column}_sealed`);
+  const keyColumn = sql(`${column}_key_id`);
+  const moved = await sql`
+    UPDATE webhook_endpoints SET ${sealedColumn} = ${next.sealed}, ${keyColumn} = ${next.keyId}
+    WHERE id = ${endpointId} AND ${sealedColumn} = ${stored.sealed}
+    RETURNING id`;
+  return moved.length > 0 ? 'resealed' : 'moved_on';
 }
 
 /**

@@ -1,4 +1,3 @@
-import { createHmac } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
@@ -8,6 +7,7 @@ import {
 import { PayloadKeyRing } from '../../config/payload-codec';
 import { sealEndpointSecrets } from '../../db/outbound-webhooks/endpoint-secrets';
 import { outboundEventId, queueOutboundEvent } from '../../db/outbound-webhooks/events';
+import { Webhook, WebhookVerificationError } from 'standardwebhooks';
 import { startHarness, type Harness } from '../support/harness';
 import { TEST_PAYLOAD_KEYS, TEST_ROTATED_PAYLOAD_KEY } from '../support/payload-keys';
 
@@ -88,16 +88,22 @@ describe('webhook endpoint secrets at rest', () => {
     return row!;
   }
 
-  /** Whether the last request received is signed with these key bytes (the delivery scheme's own HMAC). */
+  /**
+   * Whether the last request received verifies, with the Standard Webhooks package, under the
+   * secret that presents these key bytes (`whsec_` and their base64).
+   */
   function signedWith(key: Buffer): boolean {
     const last = received.at(-1)!;
-    const fields = Object.fromEntries(
-      String(last.headers['billing-signature'])
-        .split(',')
-        .map((part) => part.split('=', 2)),
-    );
-    const expected = createHmac('sha256', key).update(`${fields.t}.${last.body}`).digest('hex');
-    return fields.v1 === expected;
+    try {
+      new Webhook(`whsec_${key.toString('base64')}`).verify(
+        last.body,
+        last.headers as Record<string, string>,
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof WebhookVerificationError) return false;
+      throw error;
+    }
   }
 
   it('when an endpoint is created, then its secret is stored only sealed, under the current key, and never in clear', async () => {
@@ -108,18 +114,21 @@ describe('webhook endpoint secrets at rest', () => {
     expect(row.secret).toBeNull();
     expect(row.secret_key_id).toBe(ring().currentKeyId);
     expect(row.secret_sealed).toBeInstanceOf(Buffer);
-    // Neither the secret as shown nor any spelling of its bytes is in the row.
-    const dump = JSON.stringify(await h.sql`SELECT * FROM webhook_endpoints WHERE id = ${created.body.id}`);
-    expect(dump).not.toContain(secret);
-    expect(dump).not.toContain(Buffer.from(secret).toString('hex'));
-    expect(dump).not.toContain(Buffer.from(secret).toString('base64'));
+    // Neither the secret as shown nor any spelling of its key bytes is in the row.
+    const key = Buffer.from(secret.slice('whsec_'.length), 'base64');
+    const [dump] = await h.sql<{ text: string }[]>`
+      SELECT w::text AS text FROM webhook_endpoints w WHERE id = ${created.body.id}`;
+    for (const spelling of [secret, key.toString('hex'), key.toString('base64'), key.toString('base64url')]) {
+      expect(dump!.text).not.toContain(spelling);
+    }
+    expect(row.secret_sealed!.includes(key)).toBe(false);
 
     // Opened only to sign: the delivery verifies with the secret shown at creation.
     const deliveryId = await deliveryFor(created.body.id);
     expect(await activities().attemptWebhookDelivery({ deliveryId, attempt: 1 })).toMatchObject({
       outcome: 'delivered',
     });
-    expect(signedWith(Buffer.from(secret))).toBe(true);
+    expect(signedWith(Buffer.from(secret.slice('whsec_'.length), 'base64'))).toBe(true);
   });
 
   it('when endpoints were stored in clear by an earlier release, then sealing seals each once, and they sign with the same key bytes', async () => {
@@ -186,6 +195,11 @@ describe('webhook endpoint secrets at rest', () => {
     expect(await activities(rotatedRing).attemptWebhookDelivery({ deliveryId, attempt: 2 })).toMatchObject({
       outcome: 'delivered',
     });
-    expect(signedWith(Buffer.from(created.body.secret as string))).toBe(true);
+    expect(
+      new Webhook(created.body.secret as string).verify(
+        received.at(-1)!.body,
+        received.at(-1)!.headers as Record<string, string>,
+      ),
+    ).toBeTruthy();
   });
 });
