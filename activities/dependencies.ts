@@ -4,6 +4,7 @@ import type { BusinessMetrics } from './business-metrics';
 import type { InvoicePaymentLookup } from '../stripe/invoice-payments';
 import type { Mailer } from '../email/mailer';
 import type { OutboundWebhookSettings } from './outbound-webhooks/dispatcher';
+import type { HostResolver } from './outbound-webhooks/pinned-request';
 import type { ReconcileDependencies } from './reconciliation/reconcile';
 import type { TopupDependencies } from './topups/topup';
 import type { StartWorkflowOnce } from '../temporal/follow-ups';
@@ -37,6 +38,8 @@ export interface ActivityDependencies {
   reconcile?: ReconcileDependencies | null;
   /** Stripe for off-session top-ups; without it, every top-up fails (and says why). */
   topups?: TopupDependencies | null;
+  /** Resolves webhook endpoints' names (the system resolver when absent); tests script one. */
+  resolveHost?: HostResolver;
   config: {
     stripe: { livemode: boolean };
     emailDomain: string;

@@ -15,6 +15,7 @@ import { openEndpointKey, sealClearEndpointSecret } from '../../db/outbound-webh
 import { SecretUnavailableError } from '../../config/sealed-secrets';
 import { standardWebhookHeaders } from './standard-webhooks';
 import { buildEnvelope, endpointUrlProblem } from '../../domain/outbound-events';
+import { pinnedPost, systemResolver, type HostResolver } from './pinned-request';
 import {
   type WebhookAttemptResult,
   type WebhookDeliveryBatch,
@@ -31,7 +32,10 @@ export interface OutboundWebhookSettings {
   retryMaxIntervalMs: number;
   /** The longest a dispatcher waits before it looks for pending deliveries on its own. */
   pollIntervalMs: number;
-  /** Production: HTTPS to public hosts only (checked again at each attempt). */
+  /**
+   * Production: HTTPS to public hosts only, checked again at each attempt on the URL and on every
+   * address its name resolves to, the connection pinned to those addresses.
+   */
   production: boolean;
 }
 
@@ -60,23 +64,9 @@ const printable = (text: string) =>
     .trim()
     .slice(0, EXCERPT_CHARS);
 
-/** The start of a response body, at most a few hundred bytes read; the rest is never read. */
-async function excerptOf(response: Response): Promise<string | null> {
-  if (!response.body) return null;
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  try {
-    while (size < EXCERPT_CHARS * 4) {
-      const chunk = (await reader.read()) as { done: boolean; value?: Uint8Array };
-      if (chunk.done || !chunk.value) break;
-      chunks.push(chunk.value);
-      size += chunk.value.byteLength;
-    }
-  } finally {
-    await reader.cancel().catch(() => {});
-  }
-  const text = printable(Buffer.concat(chunks).toString('utf8'));
+/** The start of a response body as stored: printable text, or null when there is none. */
+function excerptOf(bodyStart: Buffer): string | null {
+  const text = printable(bodyStart.toString('utf8'));
   return text === '' ? null : text;
 }
 
@@ -85,7 +75,9 @@ function describeFailure(error: unknown, timeoutMs: number): string {
   if ((error as { name?: unknown } | null)?.name === 'TimeoutError') {
     return `timeout: no answer within ${timeoutMs} ms`;
   }
-  const cause = (error as { cause?: { code?: unknown; message?: unknown } } | null)?.cause;
+  // Node's socket errors carry their code; a wrapped one carries it in its cause.
+  const coded = error as { code?: unknown; message?: unknown; cause?: { code?: unknown; message?: unknown } };
+  const cause = typeof coded?.code === 'string' ? coded : coded?.cause;
   if (typeof cause?.code === 'string') {
     const detail = typeof cause.message === 'string' ? cause.message : '';
     return printable(`${cause.code}: ${detail}`);
@@ -103,7 +95,7 @@ function resultOf(status: DeliveryStatus, responseStatus: number | null): Webhoo
  * absent) and the key ring that opens endpoint secrets (without it, nothing can be signed: each
  * attempt is recorded as failed, saying so).
  */
-export type OutboundWebhookActivityDependencies = Pick<ActivityDependencies, 'sql'> & {
+export type OutboundWebhookActivityDependencies = Pick<ActivityDependencies, 'sql' | 'resolveHost'> & {
   config: Pick<ActivityConfig, 'outboundWebhooks' | 'secretKeys'>;
 };
 
@@ -115,6 +107,7 @@ export function createOutboundWebhookActivities<D extends OutboundWebhookActivit
   const { sql } = deps;
   const settings = deps.config.outboundWebhooks ?? DEFAULT_OUTBOUND_WEBHOOK_SETTINGS;
   const ring = deps.config.secretKeys;
+  const resolveHost: HostResolver = deps.resolveHost ?? systemResolver;
 
   /**
    * The keys a delivery is signed with, opened for it: the endpoint's, then the one a rotation
@@ -188,12 +181,13 @@ export function createOutboundWebhookActivities<D extends OutboundWebhookActivit
       const started = performance.now();
       if (keys) {
         try {
-          const response = await fetch(delivery.endpoint.url, {
-            method: 'POST',
+          const answer = await pinnedPost({
+            url: new URL(delivery.endpoint.url),
             body,
-            // A redirect is an answer, not an instruction: following it could lead anywhere.
-            redirect: 'manual',
             signal: AbortSignal.timeout(settings.attemptTimeoutMs),
+            resolveHost,
+            production: settings.production,
+            maxBodyBytes: EXCERPT_CHARS * 4,
             headers: {
               'content-type': 'application/json',
               'user-agent': 'credits-billing-webhooks/1',
@@ -206,9 +200,13 @@ export function createOutboundWebhookActivities<D extends OutboundWebhookActivit
               }),
             },
           });
-          responseStatus = response.status;
-          responseExcerpt = await excerptOf(response).catch(() => null);
-          if (response.status < 200 || response.status > 299) error = `answered HTTP ${response.status}`;
+          if (answer.kind === 'refused') {
+            error = printable(`url refused: ${answer.reason}`);
+          } else {
+            responseStatus = answer.status;
+            responseExcerpt = excerptOf(answer.bodyStart);
+            if (answer.status < 200 || answer.status > 299) error = `answered HTTP ${answer.status}`;
+          }
         } catch (failure) {
           error = describeFailure(failure, settings.attemptTimeoutMs);
         }
