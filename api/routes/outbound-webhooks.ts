@@ -20,6 +20,7 @@ import {
   OUTBOUND_EVENT_TYPES,
   outboundEventTypeSchema,
 } from '../../domain/outbound-events';
+import { recordAudit, webhookEndpointSubject } from '../../db/audit/audit-log';
 import { kickWebhookDispatcher } from '../../temporal/outbound-webhook-kicker';
 import { decodeCursor, pageOf } from '../cursors';
 import type { AppDependencies } from '../dependencies';
@@ -183,85 +184,6 @@ const deliveryPageResponse = z
   .object({ deliveries: z.array(deliveryResponse), nextCursor: z.string().nullable() })
   .meta({ id: 'WebhookDeliveryPage' });
 
-// --- operations ---------------------------------------------------------------------------
-
-type Deps = Pick<AppDependencies, 'sql' | 'temporal' | 'config' | 'logger'>;
-
-function checkUrl(deps: Deps, endpointUrl: string): void {
-  const problem = endpointUrlProblem(endpointUrl, deps.config.nodeEnv === 'production');
-  if (problem) throw errors.webhookUrlNotAllowed(problem);
-}
-
-// The change is committed either way; a dispatcher that is not kicked looks on its own timer.
-async function kick(deps: Deps, endpointId: string): Promise<void> {
-  try {
-    await kickWebhookDispatcher(deps.temporal, deps.config.temporal.taskQueue, endpointId);
-  } catch (error) {
-    deps.logger.warn({ err: error, endpointId }, 'webhook dispatcher not kicked');
-  }
-}
-
-async function requireEndpoint(deps: Deps, endpointId: string): Promise<WebhookEndpoint> {
-  const endpoint = await findWebhookEndpoint(deps.sql, endpointId);
-  if (!endpoint) throw errors.webhookEndpointNotFound(endpointId);
-  return endpoint;
-}
-
-async function registerEndpoint(deps: Deps, request: z.output<typeof createEndpointBody>) {
-  checkUrl(deps, request.url);
-  const created = await createWebhookEndpoint(deps.sql, deps.config.temporalPayloads.keyRing, {
-    url: request.url,
-    description: request.description ?? null,
-    eventTypes: request.eventTypes ?? [...DEFAULT_EVENT_TYPES],
-  });
-  await kick(deps, created.id);
-  return created;
-}
-
-/** Changes, pauses or resumes the endpoint; an enabled one is told to look at once. */
-async function changeEndpoint(deps: Deps, endpointId: string, change: z.output<typeof updateEndpointBody>) {
-  if (change.url !== undefined) checkUrl(deps, change.url);
-  const updated = await updateWebhookEndpoint(deps.sql, endpointId, change);
-  if (!updated) throw errors.webhookEndpointNotFound(endpointId);
-  if (updated.enabled) await kick(deps, endpointId);
-  return updated;
-}
-
-async function removeEndpoint(deps: Deps, endpointId: string): Promise<void> {
-  if (!(await deleteWebhookEndpoint(deps.sql, endpointId))) throw errors.webhookEndpointNotFound(endpointId);
-  // Its dispatcher finds the endpoint gone and ends.
-  await kick(deps, endpointId);
-}
-
-async function deliveryPage(deps: Deps, endpointId: string, query: z.output<typeof deliveriesQuery>) {
-  await requireEndpoint(deps, endpointId);
-  const rows = await listWebhookDeliveries(deps.sql, endpointId, {
-    limit: query.limit + 1,
-    beforeId: decodeCursor(query.cursor),
-    status: query.status,
-  });
-  return pageOf(rows, query.limit);
-}
-
-/** A new secret for the endpoint; the replaced one signs too for the overlap asked for. */
-async function rotateSecret(deps: Deps, endpointId: string, request: z.output<typeof rotateSecretBody>) {
-  const overlapSeconds = request?.overlapSeconds ?? DEFAULT_SECRET_OVERLAP_SECONDS;
-  const rotated = await deps.sql.begin((tx) =>
-    rotateWebhookEndpointSecret(tx, deps.config.temporalPayloads.keyRing, endpointId, overlapSeconds),
-  );
-  if (!rotated) throw errors.webhookEndpointNotFound(endpointId);
-  return rotated;
-}
-
-/** Makes the delivery pending again, due now, and tells the dispatcher. */
-async function resendDelivery(deps: Deps, endpointId: string, deliveryId: number): Promise<WebhookDelivery> {
-  await requireEndpoint(deps, endpointId);
-  const delivery = await requestResend(deps.sql, endpointId, deliveryId);
-  if (!delivery) throw errors.webhookDeliveryNotFound(deliveryId);
-  await kick(deps, endpointId);
-  return delivery;
-}
-
 // --- presenting ---------------------------------------------------------------------------
 
 const present = (endpoint: WebhookEndpoint) => ({
@@ -289,6 +211,151 @@ const presentDelivery = (delivery: WebhookDelivery) => ({
   recentAttempts: delivery.recentAttempts.map((attempt) => ({ ...attempt, at: attempt.at.toISOString() })),
 });
 
+// --- operations ---------------------------------------------------------------------------
+
+type Deps = Pick<AppDependencies, 'sql' | 'temporal' | 'config' | 'logger'>;
+
+function checkUrl(deps: Deps, endpointUrl: string): void {
+  const problem = endpointUrlProblem(endpointUrl, deps.config.nodeEnv === 'production');
+  if (problem) throw errors.webhookUrlNotAllowed(problem);
+}
+
+// The change is committed either way; a dispatcher that is not kicked looks on its own timer.
+async function kick(deps: Deps, endpointId: string): Promise<void> {
+  try {
+    await kickWebhookDispatcher(deps.temporal, deps.config.temporal.taskQueue, endpointId);
+  } catch (error) {
+    deps.logger.warn({ err: error, endpointId }, 'webhook dispatcher not kicked');
+  }
+}
+
+async function requireEndpoint(deps: Deps, endpointId: string): Promise<WebhookEndpoint> {
+  const endpoint = await findWebhookEndpoint(deps.sql, endpointId);
+  if (!endpoint) throw errors.webhookEndpointNotFound(endpointId);
+  return endpoint;
+}
+
+/**
+ * Each change to an endpoint is recorded in the audit log in its own transaction, as the API
+ * shows the endpoint: never with its secret (a rotation records that it happened and the overlap).
+ * `actor` is the API key's name.
+ */
+async function registerEndpoint(deps: Deps, request: z.output<typeof createEndpointBody>, actor: string) {
+  checkUrl(deps, request.url);
+  const created = await deps.sql.begin(async (tx) => {
+    const made = await createWebhookEndpoint(tx, deps.config.temporalPayloads.keyRing, {
+      url: request.url,
+      description: request.description ?? null,
+      eventTypes: request.eventTypes ?? [...DEFAULT_EVENT_TYPES],
+    });
+    await recordAudit(tx, {
+      actor,
+      action: 'webhook_endpoint.created',
+      subject: webhookEndpointSubject(made.id),
+      before: null,
+      after: present(made),
+      reason: null,
+    });
+    return made;
+  });
+  await kick(deps, created.id);
+  return created;
+}
+
+/** Changes, pauses or resumes the endpoint; an enabled one is told to look at once. */
+async function changeEndpoint(
+  deps: Deps,
+  endpointId: string,
+  change: z.output<typeof updateEndpointBody>,
+  actor: string,
+) {
+  if (change.url !== undefined) checkUrl(deps, change.url);
+  const updated = await deps.sql.begin(async (tx) => {
+    const changed = await updateWebhookEndpoint(tx, endpointId, change);
+    if (!changed) return null;
+    await recordAudit(tx, {
+      actor,
+      action: 'webhook_endpoint.updated',
+      subject: webhookEndpointSubject(endpointId),
+      before: present(changed.before),
+      after: present(changed.endpoint),
+      reason: null,
+    });
+    return changed.endpoint;
+  });
+  if (!updated) throw errors.webhookEndpointNotFound(endpointId);
+  if (updated.enabled) await kick(deps, endpointId);
+  return updated;
+}
+
+async function removeEndpoint(deps: Deps, endpointId: string, actor: string): Promise<void> {
+  const deleted = await deps.sql.begin(async (tx) => {
+    const gone = await deleteWebhookEndpoint(tx, endpointId);
+    if (!gone) return null;
+    await recordAudit(tx, {
+      actor,
+      action: 'webhook_endpoint.deleted',
+      subject: webhookEndpointSubject(endpointId),
+      before: present(gone),
+      after: null,
+      reason: null,
+    });
+    return gone;
+  });
+  if (!deleted) throw errors.webhookEndpointNotFound(endpointId);
+  // Its dispatcher finds the endpoint gone and ends.
+  await kick(deps, endpointId);
+}
+
+async function deliveryPage(deps: Deps, endpointId: string, query: z.output<typeof deliveriesQuery>) {
+  await requireEndpoint(deps, endpointId);
+  const rows = await listWebhookDeliveries(deps.sql, endpointId, {
+    limit: query.limit + 1,
+    beforeId: decodeCursor(query.cursor),
+    status: query.status,
+  });
+  return pageOf(rows, query.limit);
+}
+
+/** A new secret for the endpoint; the replaced one signs too for the overlap asked for. */
+async function rotateSecret(
+  deps: Deps,
+  endpointId: string,
+  request: z.output<typeof rotateSecretBody>,
+  actor: string,
+) {
+  const overlapSeconds = request?.overlapSeconds ?? DEFAULT_SECRET_OVERLAP_SECONDS;
+  const rotated = await deps.sql.begin(async (tx) => {
+    const done = await rotateWebhookEndpointSecret(
+      tx,
+      deps.config.temporalPayloads.keyRing,
+      endpointId,
+      overlapSeconds,
+    );
+    if (!done) return null;
+    await recordAudit(tx, {
+      actor,
+      action: 'webhook_endpoint.secret_rotated',
+      subject: webhookEndpointSubject(endpointId),
+      before: present(done.before),
+      after: { ...present(done.endpoint), overlapSeconds },
+      reason: null,
+    });
+    return done;
+  });
+  if (!rotated) throw errors.webhookEndpointNotFound(endpointId);
+  return rotated;
+}
+
+/** Makes the delivery pending again, due now, and tells the dispatcher. */
+async function resendDelivery(deps: Deps, endpointId: string, deliveryId: number): Promise<WebhookDelivery> {
+  await requireEndpoint(deps, endpointId);
+  const delivery = await requestResend(deps.sql, endpointId, deliveryId);
+  if (!delivery) throw errors.webhookDeliveryNotFound(deliveryId);
+  await kick(deps, endpointId);
+  return delivery;
+}
+
 // --- routes -------------------------------------------------------------------------------
 
 const invalid = (what: string) => ({ 400: `${what} (\`invalid_request\`, \`malformed_json\`).` });
@@ -308,8 +375,8 @@ export const outboundWebhookRoutes = [
     body: createEndpointBody,
     responses: { 201: ['Created, enabled.', createdEndpointResponse] },
     errors: { ...invalid('Invalid body'), ...urlNotAllowed },
-    handler: async ({ body, deps }) => {
-      const created = await registerEndpoint(deps, body);
+    handler: async ({ body, caller, deps }) => {
+      const created = await registerEndpoint(deps, body, caller.name);
       return { status: 201, body: { ...present(created), secret: created.secret } };
     },
   }),
@@ -353,9 +420,9 @@ export const outboundWebhookRoutes = [
     body: updateEndpointBody,
     responses: { 200: ['The endpoint as changed.', endpointResponse] },
     errors: { ...invalid('Invalid body'), ...notFound, ...urlNotAllowed },
-    handler: async ({ params, body, deps }) => ({
+    handler: async ({ params, body, caller, deps }) => ({
       status: 200,
-      body: present(await changeEndpoint(deps, params.endpointId, body)),
+      body: present(await changeEndpoint(deps, params.endpointId, body, caller.name)),
     }),
   }),
 
@@ -367,8 +434,8 @@ export const outboundWebhookRoutes = [
     params: endpointParams,
     responses: { 200: ['Deleted.', deletedEndpointResponse] },
     errors: { ...invalid('Invalid endpoint ID'), ...notFound },
-    handler: async ({ params, deps }) => {
-      await removeEndpoint(deps, params.endpointId);
+    handler: async ({ params, caller, deps }) => {
+      await removeEndpoint(deps, params.endpointId, caller.name);
       return { status: 200, body: { id: params.endpointId, deleted: true } };
     },
   }),
@@ -387,8 +454,8 @@ export const outboundWebhookRoutes = [
     body: rotateSecretBody,
     responses: { 200: ['The endpoint, with its new secret.', createdEndpointResponse] },
     errors: { ...invalid('Invalid endpoint ID or body'), ...notFound },
-    handler: async ({ params, body, deps }) => {
-      const rotated = await rotateSecret(deps, params.endpointId, body);
+    handler: async ({ params, body, caller, deps }) => {
+      const rotated = await rotateSecret(deps, params.endpointId, body, caller.name);
       return { status: 200, body: { ...present(rotated.endpoint), secret: rotated.secret } };
     },
   }),

@@ -134,28 +134,36 @@ export async function listWebhookEndpoints(sql: Queryable): Promise<WebhookEndpo
   return rows.map(toEndpoint);
 }
 
-/** Changes what is given; null when the endpoint does not exist. */
+/**
+ * Changes what is given, answering the endpoint before and after; null when it does not exist.
+ * Runs in the caller's transaction (it locks the row, so `before` is what the change replaced).
+ */
 export async function updateWebhookEndpoint(
-  sql: Queryable,
+  tx: Queryable,
   id: string,
   change: { url?: string; description?: string | null; eventTypes?: OutboundEventType[]; enabled?: boolean },
-): Promise<WebhookEndpoint | null> {
-  const [row] = await sql<EndpointRow[]>`
+): Promise<{ before: WebhookEndpoint; endpoint: WebhookEndpoint } | null> {
+  const [current] = await tx<EndpointRow[]>`
+    SELECT ${tx.unsafe(ENDPOINT_COLUMNS)} FROM webhook_endpoints WHERE id = ${id} FOR NO KEY UPDATE`;
+  if (!current) return null;
+  const [row] = await tx<EndpointRow[]>`
     UPDATE webhook_endpoints SET
       url = COALESCE(${change.url ?? null}, url),
-      description = ${change.description === undefined ? sql`description` : change.description},
+      description = ${change.description === undefined ? tx`description` : change.description},
       event_types = COALESCE(${change.eventTypes ?? null}::text[], event_types),
       enabled = COALESCE(${change.enabled ?? null}::boolean, enabled),
       updated_at = now()
     WHERE id = ${id}
-    RETURNING ${sql.unsafe(ENDPOINT_COLUMNS)}`;
-  return row ? toEndpoint(row) : null;
+    RETURNING ${tx.unsafe(ENDPOINT_COLUMNS)}`;
+  if (!row) throw new Error('endpoint update returned nothing');
+  return { before: toEndpoint(current), endpoint: toEndpoint(row) };
 }
 
-/** Deletes the endpoint and its deliveries; false when it did not exist. */
-export async function deleteWebhookEndpoint(sql: Queryable, id: string): Promise<boolean> {
-  const rows = await sql`DELETE FROM webhook_endpoints WHERE id = ${id} RETURNING id`;
-  return rows.length > 0;
+/** Deletes the endpoint and its deliveries, answering what was deleted; null when it did not exist. */
+export async function deleteWebhookEndpoint(sql: Queryable, id: string): Promise<WebhookEndpoint | null> {
+  const [row] = await sql<EndpointRow[]>`
+    DELETE FROM webhook_endpoints WHERE id = ${id} RETURNING ${sql.unsafe(ENDPOINT_COLUMNS)}`;
+  return row ? toEndpoint(row) : null;
 }
 
 // --- deliveries -------------------------------------------------------------------------------
