@@ -5,6 +5,7 @@ import type { InvoicePaymentLookup } from '../stripe/invoice-payments';
 import type { Mailer } from '../email/mailer';
 import type { OutboundWebhookSettings } from './outbound-webhooks/dispatcher';
 import type { HostResolver } from './outbound-webhooks/pinned-request';
+import type { RetentionSettings } from './maintenance/retention';
 import type { ReconcileDependencies } from './reconciliation/reconcile';
 import type { TopupDependencies } from './topups/topup';
 import type { StartWorkflowOnce } from '../temporal/follow-ups';
@@ -48,6 +49,8 @@ export interface ActivityDependencies {
     outboundWebhooks?: OutboundWebhookSettings;
     /** The key ring that opens endpoint secrets to sign deliveries (TEMPORAL_PAYLOAD_KEYS). */
     secretKeys?: PayloadKeyRing;
+    /** How long finished outbound events, emails and rejected events are kept; the defaults when absent. */
+    retention?: RetentionSettings;
   };
 }
 

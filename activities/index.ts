@@ -3,6 +3,7 @@ import type { ActivityDependencies } from './dependencies';
 import { createEmailActivities } from './email/email';
 import { createInvoiceActivities } from './subscriptions/invoice';
 import { createMaintenanceActivities } from './maintenance/maintenance';
+import { createRetentionActivities } from './maintenance/retention';
 import { createOutboundWebhookActivities } from './outbound-webhooks/dispatcher';
 import { createPurchaseActivities } from './purchases/purchase';
 import { createReconcileActivities } from './reconciliation/reconcile';
@@ -28,6 +29,7 @@ export function createActivities(deps: ActivityDependencies) {
     ...createCheckoutClosedActivities(deps),
     ...createEmailActivities(deps),
     ...createMaintenanceActivities(deps),
+    ...createRetentionActivities(deps),
     ...createOutboundWebhookActivities(deps),
     ...createReconcileActivities(deps),
     ...createTopupActivities(deps),

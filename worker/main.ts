@@ -1,3 +1,4 @@
+import { DEFAULT_RETENTION_SETTINGS } from '../activities/maintenance/retention';
 import { Client, Connection } from '@temporalio/client';
 import { msToNumber } from '@temporalio/common/lib/time';
 import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
@@ -95,6 +96,7 @@ async function main(): Promise<void> {
         },
         outboundWebhooks: outboundWebhookSettings(config.outboundWebhooks, config.nodeEnv === 'production'),
         secretKeys: config.temporalPayloads.keyRing,
+        retention: { ...DEFAULT_RETENTION_SETTINGS, ...config.retention },
       },
     },
     maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,

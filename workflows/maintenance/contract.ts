@@ -26,6 +26,8 @@ export interface MaintenanceResult {
   emails: { delivered: number; failed: number; waiting: number };
   /** Balance follow-ups whose workflow the run started (or found started). */
   followUpsStarted?: number;
+  /** Rows past their retention the run deleted (absent from runs recorded before the sweep). */
+  recordsDeleted?: { outboundEvents: number; emails: number; rejectedEvents: number };
 }
 
 /** The TTL timer of one hold; the workflow ID is `reservation:<id>`. */
