@@ -1,8 +1,11 @@
+import type { PayloadKeyRing } from '../config/payload-codec';
 import type { Sql } from '../db/client';
 import type { BusinessMetrics } from './business-metrics';
 import type { InvoicePaymentLookup } from '../stripe/invoice-payments';
 import type { Mailer } from '../email/mailer';
 import type { OutboundWebhookSettings } from './outbound-webhooks/dispatcher';
+import type { HostResolver } from './outbound-webhooks/pinned-request';
+import type { RetentionSettings } from './maintenance/retention';
 import type { ReconcileDependencies } from './reconciliation/reconcile';
 import type { TopupDependencies } from './topups/topup';
 import type { StartWorkflowOnce } from '../temporal/follow-ups';
@@ -36,6 +39,8 @@ export interface ActivityDependencies {
   reconcile?: ReconcileDependencies | null;
   /** Stripe for off-session top-ups; without it, every top-up fails (and says why). */
   topups?: TopupDependencies | null;
+  /** Resolves webhook endpoints' names (the system resolver when absent); tests script one. */
+  resolveHost?: HostResolver;
   config: {
     stripe: { livemode: boolean };
     emailDomain: string;
@@ -47,6 +52,10 @@ export interface ActivityDependencies {
      * do. Absent: the default, DEFAULT_CREDIT_EXPIRY_NOTICE.
      */
     creditExpiryNoticeMs?: number | null;
+    /** The key ring that opens endpoint secrets to sign deliveries (TEMPORAL_PAYLOAD_KEYS). */
+    secretKeys?: PayloadKeyRing;
+    /** How long finished outbound events, emails and rejected events are kept; the defaults when absent. */
+    retention?: RetentionSettings;
   };
 }
 

@@ -4,6 +4,7 @@ import { createEmailActivities } from './email/email';
 import { createInvoiceActivities } from './subscriptions/invoice';
 import { createMaintenanceActivities } from './maintenance/maintenance';
 import { createNoticeActivities } from './notices/expiry-notices';
+import { createRetentionActivities } from './maintenance/retention';
 import { createOutboundWebhookActivities } from './outbound-webhooks/dispatcher';
 import { createPurchaseActivities } from './purchases/purchase';
 import { createReconcileActivities } from './reconciliation/reconcile';
@@ -29,6 +30,7 @@ export function createActivities(deps: ActivityDependencies) {
     ...createCheckoutClosedActivities(deps),
     ...createEmailActivities(deps),
     ...createMaintenanceActivities(deps),
+    ...createRetentionActivities(deps),
     ...createOutboundWebhookActivities(deps),
     ...createReconcileActivities(deps),
     ...createTopupActivities(deps),

@@ -8,6 +8,7 @@ import { createApp } from './app';
 import { createMetrics } from './metrics';
 import { createStripeClient } from '../stripe/client';
 import { payloadEncryptionWarnings, temporalDataConverter } from '../config/payload-codec';
+import { sealEndpointSecretsAtStart } from '../db/outbound-webhooks/endpoint-secrets';
 
 async function main(): Promise<void> {
   const config = loadOrExit(() => loadApiConfig());
@@ -15,6 +16,7 @@ async function main(): Promise<void> {
   const sql = createSql(config.databaseUrl, { max: config.databasePoolMax });
 
   const catalogs = await syncCatalogs(sql);
+  await sealEndpointSecretsAtStart(sql, config.temporalPayloads.keyRing, logger);
   if (!catalogs.packs.applied) {
     logger.warn(catalogs.packs, 'pack catalog in the database is newer than this release; left as it is');
   }

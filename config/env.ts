@@ -32,6 +32,8 @@ const port = z.coerce.number().int().min(0).max(65535);
 
 /** How long before a grant expires its notice goes out unless CREDIT_EXPIRY_NOTICE says otherwise. */
 export const DEFAULT_CREDIT_EXPIRY_NOTICE = '7 days';
+// How long a finished record is kept: long enough that nothing still in flight could need it.
+const retentionDuration = duration.refine((value) => msToNumber(value) >= 24 * 3600_000, 'at least 1 day');
 
 /** Where the worker serves its metrics unless WORKER_METRICS_PORT says otherwise. */
 export const DEFAULT_WORKER_METRICS_PORT = 9464;
@@ -215,6 +217,13 @@ const workerSchema = baseSchema.extend({
       // Only a value the union accepted is a duration to measure.
       when: (payload) => payload.issues.length === 0,
     }),
+  // Retention: the maintenance schedule deletes outbound events (with their finished deliveries),
+  // emails and rejected events older than these, in batches of RETENTION_BATCH_SIZE rows; never an
+  // event still pending delivery nor an email still pending. At least a day each.
+  RETENTION_OUTBOUND_EVENTS: retentionDuration.default('90 days'),
+  RETENTION_EMAIL_OUTBOX: retentionDuration.default('180 days'),
+  RETENTION_REJECTED_EVENTS: retentionDuration.default('90 days'),
+  RETENTION_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(1000),
 });
 
 /** The keys of a BILLING_API_KEYS value, for scripts that call the API with one of them. */
@@ -402,6 +411,12 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env) {
       dispatchPoll: parsed.WEBHOOK_DISPATCH_POLL,
     },
     routes: eventRouteSettings(parsed),
+    retention: {
+      outboundEventsMs: msToNumber(parsed.RETENTION_OUTBOUND_EVENTS),
+      emailOutboxMs: msToNumber(parsed.RETENTION_EMAIL_OUTBOX),
+      rejectedEventsMs: msToNumber(parsed.RETENTION_REJECTED_EVENTS),
+      batchSize: parsed.RETENTION_BATCH_SIZE,
+    },
     reconcile: {
       interval: parsed.RECONCILE_INTERVAL,
       overlapSeconds: Math.round(msToNumber(parsed.RECONCILE_OVERLAP) / 1000),

@@ -1,9 +1,11 @@
+import { DEFAULT_RETENTION_SETTINGS } from '../activities/maintenance/retention';
 import { Client, Connection } from '@temporalio/client';
 import { msToNumber } from '@temporalio/common/lib/time';
 import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import { stripeInvoicePaymentLookup } from '../stripe/invoice-payments';
 import { createMailer } from '../email/mailer';
 import { createSql } from '../db/client';
+import { sealEndpointSecretsAtStart } from '../db/outbound-webhooks/endpoint-secrets';
 import { loadOrExit, loadWorkerConfig } from '../config/env';
 import { createLogger } from '../config/logger';
 import { payloadEncryptionWarnings, temporalDataConverter } from '../config/payload-codec';
@@ -55,6 +57,7 @@ async function main(): Promise<void> {
         runtimeMetricsUrl: `http://127.0.0.1:${String(runtimeMetricsPort)}/metrics`,
       })
     : null;
+  await sealEndpointSecretsAtStart(sql, config.temporalPayloads.keyRing, logger);
   const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.emailFrom });
   const stripe = createStripeClient(config.stripe);
   if (!stripe) {
@@ -93,6 +96,8 @@ async function main(): Promise<void> {
         },
         outboundWebhooks: outboundWebhookSettings(config.outboundWebhooks, config.nodeEnv === 'production'),
         creditExpiryNoticeMs: config.creditExpiryNoticeMs,
+        secretKeys: config.temporalPayloads.keyRing,
+        retention: { ...DEFAULT_RETENTION_SETTINGS, ...config.retention },
       },
     },
     maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,

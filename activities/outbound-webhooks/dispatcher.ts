@@ -1,6 +1,5 @@
 import type { Duration } from '@temporalio/common';
 import { msToNumber } from '@temporalio/common/lib/time';
-import { createHmac } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { ActivityConfig, ActivityDependencies } from '../dependencies';
 import {
@@ -10,8 +9,13 @@ import {
   findDeliveryToAttempt,
   recordAttempt,
   type DeliveryStatus,
+  type DeliveryToAttempt,
 } from '../../db/outbound-webhooks/endpoints';
+import { openEndpointKey, sealClearEndpointSecret } from '../../db/outbound-webhooks/endpoint-secrets';
+import { SecretUnavailableError } from '../../config/sealed-secrets';
+import { standardWebhookHeaders } from './standard-webhooks';
 import { buildEnvelope, endpointUrlProblem } from '../../domain/outbound-events';
+import { pinnedPost, systemResolver, type HostResolver } from './pinned-request';
 import {
   type WebhookAttemptResult,
   type WebhookDeliveryBatch,
@@ -28,7 +32,10 @@ export interface OutboundWebhookSettings {
   retryMaxIntervalMs: number;
   /** The longest a dispatcher waits before it looks for pending deliveries on its own. */
   pollIntervalMs: number;
-  /** Production: HTTPS to public hosts only (checked again at each attempt). */
+  /**
+   * Production: HTTPS to public hosts only, checked again at each attempt on the URL and on every
+   * address its name resolves to, the connection pinned to those addresses.
+   */
   production: boolean;
 }
 
@@ -40,15 +47,6 @@ export const DEFAULT_OUTBOUND_WEBHOOK_SETTINGS: OutboundWebhookSettings = {
   pollIntervalMs: 60_000,
   production: false,
 };
-
-/** The header every delivery is signed in: `t=<unix seconds>,v1=<hex HMAC-SHA256>`. */
-export const SIGNATURE_HEADER = 'Billing-Signature';
-
-/** Signs as Stripe does: HMAC-SHA256 with the endpoint's secret over `${t}.${body}`. */
-export function signatureHeader(secret: string, body: string, timestamp: number): string {
-  const v1 = createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex');
-  return `t=${timestamp},v1=${v1}`;
-}
 
 /** The wait before attempt `failures + 1`, after `failures` failed attempts in a row. */
 export function retryDelayMs(settings: OutboundWebhookSettings, failures: number): number {
@@ -66,23 +64,9 @@ const printable = (text: string) =>
     .trim()
     .slice(0, EXCERPT_CHARS);
 
-/** The start of a response body, at most a few hundred bytes read; the rest is never read. */
-async function excerptOf(response: Response): Promise<string | null> {
-  if (!response.body) return null;
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  try {
-    while (size < EXCERPT_CHARS * 4) {
-      const chunk = (await reader.read()) as { done: boolean; value?: Uint8Array };
-      if (chunk.done || !chunk.value) break;
-      chunks.push(chunk.value);
-      size += chunk.value.byteLength;
-    }
-  } finally {
-    await reader.cancel().catch(() => {});
-  }
-  const text = printable(Buffer.concat(chunks).toString('utf8'));
+/** The start of a response body as stored: printable text, or null when there is none. */
+function excerptOf(bodyStart: Buffer): string | null {
+  const text = printable(bodyStart.toString('utf8'));
   return text === '' ? null : text;
 }
 
@@ -91,7 +75,9 @@ function describeFailure(error: unknown, timeoutMs: number): string {
   if ((error as { name?: unknown } | null)?.name === 'TimeoutError') {
     return `timeout: no answer within ${timeoutMs} ms`;
   }
-  const cause = (error as { cause?: { code?: unknown; message?: unknown } } | null)?.cause;
+  // Node's socket errors carry their code; a wrapped one carries it in its cause.
+  const coded = error as { code?: unknown; message?: unknown; cause?: { code?: unknown; message?: unknown } };
+  const cause = typeof coded?.code === 'string' ? coded : coded?.cause;
   if (typeof cause?.code === 'string') {
     const detail = typeof cause.message === 'string' ? cause.message : '';
     return printable(`${cause.code}: ${detail}`);
@@ -104,9 +90,13 @@ function resultOf(status: DeliveryStatus, responseStatus: number | null): Webhoo
   return { outcome, responseStatus };
 }
 
-/** What the outbound webhook activities use: the database and the delivery settings (defaults when absent). */
-export type OutboundWebhookActivityDependencies = Pick<ActivityDependencies, 'sql'> & {
-  config: Pick<ActivityConfig, 'outboundWebhooks'>;
+/**
+ * What the outbound webhook activities use: the database, the delivery settings (defaults when
+ * absent) and the key ring that opens endpoint secrets (without it, nothing can be signed: each
+ * attempt is recorded as failed, saying so).
+ */
+export type OutboundWebhookActivityDependencies = Pick<ActivityDependencies, 'sql' | 'resolveHost'> & {
+  config: Pick<ActivityConfig, 'outboundWebhooks' | 'secretKeys'>;
 };
 
 /**
@@ -116,6 +106,29 @@ export type OutboundWebhookActivityDependencies = Pick<ActivityDependencies, 'sq
 export function createOutboundWebhookActivities<D extends OutboundWebhookActivityDependencies>(deps: D) {
   const { sql } = deps;
   const settings = deps.config.outboundWebhooks ?? DEFAULT_OUTBOUND_WEBHOOK_SETTINGS;
+  const ring = deps.config.secretKeys;
+  const resolveHost: HostResolver = deps.resolveHost ?? systemResolver;
+
+  /**
+   * The keys a delivery is signed with, opened for it: the endpoint's, then the one a rotation
+   * replaced while it still signs (skipped if this ring cannot open it). A key still in clear (an
+   * earlier release's row) is sealed now.
+   */
+  async function signingKeys(endpoint: DeliveryToAttempt['endpoint']): Promise<Buffer[]> {
+    if (!ring) throw new SecretUnavailableError('the worker has no key ring (TEMPORAL_PAYLOAD_KEYS)');
+    const key = openEndpointKey(ring, endpoint.id, endpoint.key);
+    if (endpoint.key.clear !== null)
+      await sealClearEndpointSecret(sql, ring, endpoint.id, endpoint.key.clear);
+    const keys = [key];
+    if (endpoint.previousKey) {
+      try {
+        keys.push(openEndpointKey(ring, endpoint.id, endpoint.previousKey));
+      } catch (error) {
+        if (!(error instanceof SecretUnavailableError)) throw error;
+      }
+    }
+    return keys;
+  }
 
   return {
     async takeWebhookDeliveries(input: { endpointId: string }): Promise<WebhookDeliveryBatch> {
@@ -156,30 +169,44 @@ export function createOutboundWebhookActivities<D extends OutboundWebhookActivit
       let responseStatus: number | null = null;
       let responseExcerpt: string | null = null;
       let error: string | null = problem && printable(`url refused: ${problem}`);
-      const started = performance.now();
+      let keys: Buffer[] | null = null;
       if (!problem) {
         try {
-          const response = await fetch(delivery.endpoint.url, {
-            method: 'POST',
+          keys = await signingKeys(delivery.endpoint);
+        } catch (failure) {
+          if (!(failure instanceof SecretUnavailableError)) throw failure;
+          error = printable(`not signed: ${failure.message}`);
+        }
+      }
+      const started = performance.now();
+      if (keys) {
+        try {
+          const answer = await pinnedPost({
+            url: new URL(delivery.endpoint.url),
             body,
-            // A redirect is an answer, not an instruction: following it could lead anywhere.
-            redirect: 'manual',
             signal: AbortSignal.timeout(settings.attemptTimeoutMs),
+            resolveHost,
+            production: settings.production,
+            maxBodyBytes: EXCERPT_CHARS * 4,
             headers: {
               'content-type': 'application/json',
               'user-agent': 'credits-billing-webhooks/1',
               'billing-event-id': delivery.event.id,
               'billing-event-type': delivery.event.type,
-              [SIGNATURE_HEADER]: signatureHeader(
-                delivery.endpoint.secret,
+              ...standardWebhookHeaders(keys, {
+                id: delivery.event.id,
+                timestamp: Math.floor(Date.now() / 1000),
                 body,
-                Math.floor(Date.now() / 1000),
-              ),
+              }),
             },
           });
-          responseStatus = response.status;
-          responseExcerpt = await excerptOf(response).catch(() => null);
-          if (response.status < 200 || response.status > 299) error = `answered HTTP ${response.status}`;
+          if (answer.kind === 'refused') {
+            error = printable(`url refused: ${answer.reason}`);
+          } else {
+            responseStatus = answer.status;
+            responseExcerpt = excerptOf(answer.bodyStart);
+            if (answer.status < 200 || answer.status > 299) error = `answered HTTP ${answer.status}`;
+          }
         } catch (failure) {
           error = describeFailure(failure, settings.attemptTimeoutMs);
         }

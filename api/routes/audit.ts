@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { listAudit, type AuditEntry } from '../../db/audit/audit-log';
+import { AUDIT_ACTIONS, listAudit, type AuditEntry } from '../../db/audit/audit-log';
 import { decodeCursor, pageOf } from '../cursors';
 import { pageQueryFields } from '../http/common-schemas';
 import { defineRoute } from '../http/route';
@@ -8,7 +8,10 @@ const auditQuery = z.strictObject({
   ...pageQueryFields('Entries'),
   subject: z
     .string()
-    .regex(/^[a-z]+:[\x21-\x7e]{1,290}$/, 'a subject such as grant:17 or workflow:evt_…')
+    .regex(
+      /^[a-z_]+:[\x21-\x7e]{1,290}$/,
+      'a subject such as grant:17, workflow:evt_… or webhook_endpoint:we_…',
+    )
     .optional()
     .meta({ description: 'Only the entries about this subject.', example: 'grant:17' }),
 });
@@ -20,7 +23,7 @@ const auditPageResponse = z
         id: z.number().int(),
         at: z.iso.datetime(),
         actor: z.string().meta({ description: 'The name of the API key that acted.' }),
-        action: z.enum(['grant.created', 'grant.voided', 'review.approved', 'review.rejected']),
+        action: z.enum(AUDIT_ACTIONS),
         subject: z.string().meta({ example: 'grant:17' }),
         before: z.unknown().meta({ description: 'What the subject was before (null for a creation).' }),
         after: z.unknown(),

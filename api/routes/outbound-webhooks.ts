@@ -5,7 +5,9 @@ import {
   findWebhookEndpoint,
   listWebhookDeliveries,
   listWebhookEndpoints,
+  MAX_SECRET_OVERLAP_SECONDS,
   requestResend,
+  rotateWebhookEndpointSecret,
   updateWebhookEndpoint,
   type WebhookDelivery,
   type WebhookEndpoint,
@@ -18,6 +20,7 @@ import {
   OUTBOUND_EVENT_TYPES,
   outboundEventTypeSchema,
 } from '../../domain/outbound-events';
+import { recordAudit, webhookEndpointSubject } from '../../db/audit/audit-log';
 import { kickWebhookDispatcher } from '../../temporal/outbound-webhook-kicker';
 import { decodeCursor, pageOf } from '../cursors';
 import type { AppDependencies } from '../dependencies';
@@ -84,6 +87,27 @@ const updateEndpointBody = z
   .refine((body) => Object.keys(body).length > 0, 'at least one field to change')
   .meta({ id: 'UpdateWebhookEndpoint' });
 
+const rotateSecretBody = z
+  .strictObject({
+    overlapSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_SECRET_OVERLAP_SECONDS)
+      .optional()
+      .meta({
+        description:
+          'How long the replaced secret keeps signing beside the new one (a second `v1,` entry in `webhook-signature`). ' +
+          'Default 86400 (a day); 0 stops it at once.',
+        example: 86400,
+      }),
+  })
+  .optional()
+  .meta({ id: 'RotateWebhookSecret' });
+
+/** How long a replaced secret signs beside the new one unless the request says otherwise. */
+const DEFAULT_SECRET_OVERLAP_SECONDS = 24 * 60 * 60;
+
 const deliveriesQuery = z.strictObject({
   ...pageQueryFields('Deliveries'),
   status: z.enum(['pending', 'delivered', 'failed']).optional(),
@@ -97,6 +121,9 @@ const endpointResponse = z
     eventTypes: z.array(outboundEventTypeSchema),
     enabled: z.boolean(),
     apiVersion: z.literal(OUTBOUND_API_VERSION).meta({ description: 'The payload version sent to it.' }),
+    previousSecretExpiresAt: z.iso.datetime().nullable().meta({
+      description: 'After a secret rotation: until when the replaced secret still signs too; null otherwise.',
+    }),
     createdAt: z.iso.datetime(),
     updatedAt: z.iso.datetime(),
   })
@@ -105,8 +132,10 @@ const endpointResponse = z
 const createdEndpointResponse = endpointResponse
   .extend({
     secret: z.string().meta({
-      description: 'Signs every delivery (`Billing-Signature`). Shown this once: store it now.',
-      example: 'whsec_…',
+      description:
+        'Signs every delivery (Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature`); give it ' +
+        'as it is to a Standard Webhooks library. Shown this once: store it now.',
+      example: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
     }),
   })
   .meta({ id: 'CreatedWebhookEndpoint' });
@@ -155,6 +184,33 @@ const deliveryPageResponse = z
   .object({ deliveries: z.array(deliveryResponse), nextCursor: z.string().nullable() })
   .meta({ id: 'WebhookDeliveryPage' });
 
+// --- presenting ---------------------------------------------------------------------------
+
+const present = (endpoint: WebhookEndpoint) => ({
+  id: endpoint.id,
+  url: endpoint.url,
+  description: endpoint.description,
+  eventTypes: endpoint.eventTypes,
+  enabled: endpoint.enabled,
+  apiVersion: OUTBOUND_API_VERSION,
+  previousSecretExpiresAt: endpoint.previousSecretExpiresAt?.toISOString() ?? null,
+  createdAt: endpoint.createdAt.toISOString(),
+  updatedAt: endpoint.updatedAt.toISOString(),
+});
+
+const presentDelivery = (delivery: WebhookDelivery) => ({
+  id: delivery.id,
+  eventId: delivery.eventId,
+  eventType: delivery.eventType,
+  accountId: delivery.accountId,
+  status: delivery.status,
+  attempts: delivery.attempts,
+  nextAttemptAt: delivery.nextAttemptAt?.toISOString() ?? null,
+  deliveredAt: delivery.deliveredAt?.toISOString() ?? null,
+  createdAt: delivery.createdAt.toISOString(),
+  recentAttempts: delivery.recentAttempts.map((attempt) => ({ ...attempt, at: attempt.at.toISOString() })),
+});
+
 // --- operations ---------------------------------------------------------------------------
 
 type Deps = Pick<AppDependencies, 'sql' | 'temporal' | 'config' | 'logger'>;
@@ -179,28 +235,74 @@ async function requireEndpoint(deps: Deps, endpointId: string): Promise<WebhookE
   return endpoint;
 }
 
-async function registerEndpoint(deps: Deps, request: z.output<typeof createEndpointBody>) {
+/**
+ * Each change to an endpoint is recorded in the audit log in its own transaction, as the API
+ * shows the endpoint: never with its secret (a rotation records that it happened and the overlap).
+ * `actor` is the API key's name.
+ */
+async function registerEndpoint(deps: Deps, request: z.output<typeof createEndpointBody>, actor: string) {
   checkUrl(deps, request.url);
-  const created = await createWebhookEndpoint(deps.sql, {
-    url: request.url,
-    description: request.description ?? null,
-    eventTypes: request.eventTypes ?? [...DEFAULT_EVENT_TYPES],
+  const created = await deps.sql.begin(async (tx) => {
+    const made = await createWebhookEndpoint(tx, deps.config.temporalPayloads.keyRing, {
+      url: request.url,
+      description: request.description ?? null,
+      eventTypes: request.eventTypes ?? [...DEFAULT_EVENT_TYPES],
+    });
+    await recordAudit(tx, {
+      actor,
+      action: 'webhook_endpoint.created',
+      subject: webhookEndpointSubject(made.id),
+      before: null,
+      after: present(made),
+      reason: null,
+    });
+    return made;
   });
   await kick(deps, created.id);
   return created;
 }
 
 /** Changes, pauses or resumes the endpoint; an enabled one is told to look at once. */
-async function changeEndpoint(deps: Deps, endpointId: string, change: z.output<typeof updateEndpointBody>) {
+async function changeEndpoint(
+  deps: Deps,
+  endpointId: string,
+  change: z.output<typeof updateEndpointBody>,
+  actor: string,
+) {
   if (change.url !== undefined) checkUrl(deps, change.url);
-  const updated = await updateWebhookEndpoint(deps.sql, endpointId, change);
+  const updated = await deps.sql.begin(async (tx) => {
+    const changed = await updateWebhookEndpoint(tx, endpointId, change);
+    if (!changed) return null;
+    await recordAudit(tx, {
+      actor,
+      action: 'webhook_endpoint.updated',
+      subject: webhookEndpointSubject(endpointId),
+      before: present(changed.before),
+      after: present(changed.endpoint),
+      reason: null,
+    });
+    return changed.endpoint;
+  });
   if (!updated) throw errors.webhookEndpointNotFound(endpointId);
   if (updated.enabled) await kick(deps, endpointId);
   return updated;
 }
 
-async function removeEndpoint(deps: Deps, endpointId: string): Promise<void> {
-  if (!(await deleteWebhookEndpoint(deps.sql, endpointId))) throw errors.webhookEndpointNotFound(endpointId);
+async function removeEndpoint(deps: Deps, endpointId: string, actor: string): Promise<void> {
+  const deleted = await deps.sql.begin(async (tx) => {
+    const gone = await deleteWebhookEndpoint(tx, endpointId);
+    if (!gone) return null;
+    await recordAudit(tx, {
+      actor,
+      action: 'webhook_endpoint.deleted',
+      subject: webhookEndpointSubject(endpointId),
+      before: present(gone),
+      after: null,
+      reason: null,
+    });
+    return gone;
+  });
+  if (!deleted) throw errors.webhookEndpointNotFound(endpointId);
   // Its dispatcher finds the endpoint gone and ends.
   await kick(deps, endpointId);
 }
@@ -215,6 +317,36 @@ async function deliveryPage(deps: Deps, endpointId: string, query: z.output<type
   return pageOf(rows, query.limit);
 }
 
+/** A new secret for the endpoint; the replaced one signs too for the overlap asked for. */
+async function rotateSecret(
+  deps: Deps,
+  endpointId: string,
+  request: z.output<typeof rotateSecretBody>,
+  actor: string,
+) {
+  const overlapSeconds = request?.overlapSeconds ?? DEFAULT_SECRET_OVERLAP_SECONDS;
+  const rotated = await deps.sql.begin(async (tx) => {
+    const done = await rotateWebhookEndpointSecret(
+      tx,
+      deps.config.temporalPayloads.keyRing,
+      endpointId,
+      overlapSeconds,
+    );
+    if (!done) return null;
+    await recordAudit(tx, {
+      actor,
+      action: 'webhook_endpoint.secret_rotated',
+      subject: webhookEndpointSubject(endpointId),
+      before: present(done.before),
+      after: { ...present(done.endpoint), overlapSeconds },
+      reason: null,
+    });
+    return done;
+  });
+  if (!rotated) throw errors.webhookEndpointNotFound(endpointId);
+  return rotated;
+}
+
 /** Makes the delivery pending again, due now, and tells the dispatcher. */
 async function resendDelivery(deps: Deps, endpointId: string, deliveryId: number): Promise<WebhookDelivery> {
   await requireEndpoint(deps, endpointId);
@@ -223,32 +355,6 @@ async function resendDelivery(deps: Deps, endpointId: string, deliveryId: number
   await kick(deps, endpointId);
   return delivery;
 }
-
-// --- presenting ---------------------------------------------------------------------------
-
-const present = (endpoint: WebhookEndpoint) => ({
-  id: endpoint.id,
-  url: endpoint.url,
-  description: endpoint.description,
-  eventTypes: endpoint.eventTypes,
-  enabled: endpoint.enabled,
-  apiVersion: OUTBOUND_API_VERSION,
-  createdAt: endpoint.createdAt.toISOString(),
-  updatedAt: endpoint.updatedAt.toISOString(),
-});
-
-const presentDelivery = (delivery: WebhookDelivery) => ({
-  id: delivery.id,
-  eventId: delivery.eventId,
-  eventType: delivery.eventType,
-  accountId: delivery.accountId,
-  status: delivery.status,
-  attempts: delivery.attempts,
-  nextAttemptAt: delivery.nextAttemptAt?.toISOString() ?? null,
-  deliveredAt: delivery.deliveredAt?.toISOString() ?? null,
-  createdAt: delivery.createdAt.toISOString(),
-  recentAttempts: delivery.recentAttempts.map((attempt) => ({ ...attempt, at: attempt.at.toISOString() })),
-});
 
 // --- routes -------------------------------------------------------------------------------
 
@@ -263,13 +369,14 @@ export const outboundWebhookRoutes = [
     role: 'admin',
     summary: 'Register a webhook endpoint',
     description:
-      'Events are POSTed to it as JSON, signed: `Billing-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body" ' +
-      'with the secret>`. The answer holds the secret, this once.',
+      'Events are POSTed to it as JSON, signed as Standard Webhooks (standardwebhooks.com) specifies: `webhook-id` ' +
+      '(the event ID), `webhook-timestamp` (Unix seconds) and `webhook-signature: v1,<base64 HMAC-SHA256 of ' +
+      '"id.timestamp.body">`; verify with a Standard Webhooks library. The answer holds the secret (`whsec_…`), this once.',
     body: createEndpointBody,
     responses: { 201: ['Created, enabled.', createdEndpointResponse] },
     errors: { ...invalid('Invalid body'), ...urlNotAllowed },
-    handler: async ({ body, deps }) => {
-      const created = await registerEndpoint(deps, body);
+    handler: async ({ body, caller, deps }) => {
+      const created = await registerEndpoint(deps, body, caller.name);
       return { status: 201, body: { ...present(created), secret: created.secret } };
     },
   }),
@@ -313,9 +420,9 @@ export const outboundWebhookRoutes = [
     body: updateEndpointBody,
     responses: { 200: ['The endpoint as changed.', endpointResponse] },
     errors: { ...invalid('Invalid body'), ...notFound, ...urlNotAllowed },
-    handler: async ({ params, body, deps }) => ({
+    handler: async ({ params, body, caller, deps }) => ({
       status: 200,
-      body: present(await changeEndpoint(deps, params.endpointId, body)),
+      body: present(await changeEndpoint(deps, params.endpointId, body, caller.name)),
     }),
   }),
 
@@ -327,9 +434,29 @@ export const outboundWebhookRoutes = [
     params: endpointParams,
     responses: { 200: ['Deleted.', deletedEndpointResponse] },
     errors: { ...invalid('Invalid endpoint ID'), ...notFound },
-    handler: async ({ params, deps }) => {
-      await removeEndpoint(deps, params.endpointId);
+    handler: async ({ params, caller, deps }) => {
+      await removeEndpoint(deps, params.endpointId, caller.name);
       return { status: 200, body: { id: params.endpointId, deleted: true } };
+    },
+  }),
+
+  defineRoute({
+    method: 'post',
+    path: '/v1/webhook-endpoints/:endpointId/rotate-secret',
+    role: 'admin',
+    summary: "Rotate a webhook endpoint's secret",
+    description:
+      'Answers a new secret, this once; it signs every delivery from now on. For `overlapSeconds` (a day by ' +
+      'default) the replaced secret signs too: `webhook-signature` then holds two space-separated `v1,` entries, ' +
+      'and a receiver holding either secret verifies, so receivers can be moved over without rejecting a delivery. ' +
+      'A secret replaced by an earlier rotation stops signing now.',
+    params: endpointParams,
+    body: rotateSecretBody,
+    responses: { 200: ['The endpoint, with its new secret.', createdEndpointResponse] },
+    errors: { ...invalid('Invalid endpoint ID or body'), ...notFound },
+    handler: async ({ params, body, caller, deps }) => {
+      const rotated = await rotateSecret(deps, params.endpointId, body, caller.name);
+      return { status: 200, body: { ...present(rotated.endpoint), secret: rotated.secret } };
     },
   }),
 

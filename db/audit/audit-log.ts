@@ -8,13 +8,20 @@ import type { Queryable } from '../client';
  * and reads.
  */
 
-export type AuditAction =
-  | 'grant.created'
-  | 'grant.voided'
-  | 'review.approved'
-  | 'review.rejected'
+export const AUDIT_ACTIONS = [
+  'grant.created',
+  'grant.voided',
+  'review.approved',
+  'review.rejected',
   /** A decision the run took but could not apply (the ledger refused the grant): nothing else changed. */
-  | 'review.not_applied';
+  'review.not_applied',
+  'webhook_endpoint.created',
+  'webhook_endpoint.updated',
+  'webhook_endpoint.secret_rotated',
+  'webhook_endpoint.deleted',
+] as const;
+
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 export interface AuditEntry {
   id: number;
@@ -22,7 +29,7 @@ export interface AuditEntry {
   /** The name of the API key that acted. */
   actor: string;
   action: AuditAction;
-  /** What it acted on: `grant:<id>`, `workflow:<id>`. */
+  /** What it acted on: `grant:<id>`, `workflow:<id>`, `webhook_endpoint:<id>`. */
   subject: string;
   before: unknown;
   after: unknown;
@@ -39,6 +46,7 @@ export interface AuditKey {
 
 export const grantSubject = (grantId: number) => `grant:${grantId}`;
 export const workflowSubject = (workflowId: string) => `workflow:${workflowId}`;
+export const webhookEndpointSubject = (endpointId: string) => `webhook_endpoint:${endpointId}`;
 
 interface AuditRow {
   id: string;

@@ -1,7 +1,16 @@
 import { randomBytes } from 'node:crypto';
+import { SecretUnavailableError, type SealedSecret } from '../../config/sealed-secrets';
+import type { PayloadKeyRing } from '../../config/payload-codec';
 import { toSafeInteger } from '../../domain/integers';
 import type { OutboundEventType } from '../../domain/outbound-events';
 import type { Queryable, Sql } from '../client';
+import {
+  newEndpointKey,
+  openEndpointKey,
+  presentEndpointSecret,
+  sealEndpointKey,
+  type StoredEndpointKey,
+} from './endpoint-secrets';
 
 /** A client's endpoint, as the API shows it: never with its secret. */
 export interface WebhookEndpoint {
@@ -10,6 +19,8 @@ export interface WebhookEndpoint {
   description: string | null;
   eventTypes: OutboundEventType[];
   enabled: boolean;
+  /** While the secret a rotation replaced still signs beside the new one: until when. */
+  previousSecretExpiresAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -20,11 +31,15 @@ interface EndpointRow {
   description: string | null;
   event_types: OutboundEventType[];
   enabled: boolean;
+  previous_secret_expires_at: Date | null;
   created_at: Date;
   updated_at: Date;
 }
 
-const ENDPOINT_COLUMNS = 'id, url, description, event_types, enabled, created_at, updated_at';
+// A previous secret whose overlap has ended is as good as gone.
+const ENDPOINT_COLUMNS =
+  'id, url, description, event_types, enabled, created_at, updated_at, ' +
+  'CASE WHEN previous_secret_expires_at > now() THEN previous_secret_expires_at END AS previous_secret_expires_at';
 
 const toEndpoint = (row: EndpointRow): WebhookEndpoint => ({
   id: row.id,
@@ -32,6 +47,7 @@ const toEndpoint = (row: EndpointRow): WebhookEndpoint => ({
   description: row.description,
   eventTypes: row.event_types,
   enabled: row.enabled,
+  previousSecretExpiresAt: row.previous_secret_expires_at,
   createdAt: row.created_at,
   updatedAt: row.updated_at,
 });
@@ -40,19 +56,70 @@ const BASE62 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 const randomId = (length: number) =>
   Array.from(randomBytes(length), (byte) => BASE62[byte % BASE62.length]).join('');
 
-/** Creates an endpoint with a new secret; the answer is the only time the secret is shown. */
+/**
+ * Creates an endpoint with a new secret, stored sealed with the key ring; the answer is the only
+ * time the secret is shown.
+ */
 export async function createWebhookEndpoint(
   sql: Queryable,
+  ring: PayloadKeyRing,
   input: { url: string; description: string | null; eventTypes: OutboundEventType[] },
 ): Promise<WebhookEndpoint & { secret: string }> {
   const id = `we_${randomId(24)}`;
-  const secret = `whsec_${randomBytes(32).toString('base64url')}`;
+  const key = newEndpointKey();
+  const { keyId, sealed } = sealEndpointKey(ring, id, key);
   const [row] = await sql<EndpointRow[]>`
-    INSERT INTO webhook_endpoints (id, url, description, event_types, secret)
-    VALUES (${id}, ${input.url}, ${input.description}, ${input.eventTypes}, ${secret})
+    INSERT INTO webhook_endpoints (id, url, description, event_types, secret_sealed, secret_key_id)
+    VALUES (${id}, ${input.url}, ${input.description}, ${input.eventTypes}, ${sealed}, ${keyId})
     RETURNING ${sql.unsafe(ENDPOINT_COLUMNS)}`;
   if (!row) throw new Error('endpoint insert returned nothing');
-  return { ...toEndpoint(row), secret };
+  return { ...toEndpoint(row), secret: presentEndpointSecret(key) };
+}
+
+/** The longest a replaced secret may keep signing beside its successor. */
+export const MAX_SECRET_OVERLAP_SECONDS = 7 * 24 * 60 * 60;
+
+/**
+ * Gives the endpoint a new key, answered (as its secret) this once. For `overlapSeconds` the key
+ * it replaces keeps signing too (a second `v1,` signature in `webhook-signature`), so a receiver
+ * can change its secret without rejecting a delivery; a key replaced earlier stops signing now.
+ * Runs in the caller's transaction (it locks the row); null when the endpoint does not exist.
+ */
+export async function rotateWebhookEndpointSecret(
+  tx: Queryable,
+  ring: PayloadKeyRing,
+  id: string,
+  overlapSeconds: number,
+): Promise<{ before: WebhookEndpoint; endpoint: WebhookEndpoint; secret: string } | null> {
+  const [current] = await tx<
+    (EndpointRow & { secret: string | null; secret_sealed: Buffer | null; secret_key_id: string | null })[]
+  >`
+    SELECT ${tx.unsafe(ENDPOINT_COLUMNS)}, secret, secret_sealed, secret_key_id
+    FROM webhook_endpoints WHERE id = ${id} FOR NO KEY UPDATE`;
+  if (!current) return null;
+  let previous: SealedSecret | null = null;
+  if (overlapSeconds > 0) {
+    try {
+      const stored = { clear: current.secret, sealed: current.secret_sealed, keyId: current.secret_key_id };
+      previous = sealEndpointKey(ring, id, openEndpointKey(ring, id, stored));
+    } catch (error) {
+      // A key this ring cannot open signs nothing already: there is nothing to keep signing with.
+      if (!(error instanceof SecretUnavailableError)) throw error;
+    }
+  }
+  const key = newEndpointKey();
+  const next = sealEndpointKey(ring, id, key);
+  const [row] = await tx<EndpointRow[]>`
+    UPDATE webhook_endpoints SET
+      secret = NULL, secret_sealed = ${next.sealed}, secret_key_id = ${next.keyId},
+      previous_secret_sealed = ${previous?.sealed ?? null},
+      previous_secret_key_id = ${previous?.keyId ?? null},
+      previous_secret_expires_at = ${previous ? tx`now() + ${overlapSeconds} * interval '1 second'` : null},
+      updated_at = now()
+    WHERE id = ${id}
+    RETURNING ${tx.unsafe(ENDPOINT_COLUMNS)}`;
+  if (!row) throw new Error('endpoint update returned nothing');
+  return { before: toEndpoint(current), endpoint: toEndpoint(row), secret: presentEndpointSecret(key) };
 }
 
 export async function findWebhookEndpoint(sql: Queryable, id: string): Promise<WebhookEndpoint | null> {
@@ -67,28 +134,36 @@ export async function listWebhookEndpoints(sql: Queryable): Promise<WebhookEndpo
   return rows.map(toEndpoint);
 }
 
-/** Changes what is given; null when the endpoint does not exist. */
+/**
+ * Changes what is given, answering the endpoint before and after; null when it does not exist.
+ * Runs in the caller's transaction (it locks the row, so `before` is what the change replaced).
+ */
 export async function updateWebhookEndpoint(
-  sql: Queryable,
+  tx: Queryable,
   id: string,
   change: { url?: string; description?: string | null; eventTypes?: OutboundEventType[]; enabled?: boolean },
-): Promise<WebhookEndpoint | null> {
-  const [row] = await sql<EndpointRow[]>`
+): Promise<{ before: WebhookEndpoint; endpoint: WebhookEndpoint } | null> {
+  const [current] = await tx<EndpointRow[]>`
+    SELECT ${tx.unsafe(ENDPOINT_COLUMNS)} FROM webhook_endpoints WHERE id = ${id} FOR NO KEY UPDATE`;
+  if (!current) return null;
+  const [row] = await tx<EndpointRow[]>`
     UPDATE webhook_endpoints SET
       url = COALESCE(${change.url ?? null}, url),
-      description = ${change.description === undefined ? sql`description` : change.description},
+      description = ${change.description === undefined ? tx`description` : change.description},
       event_types = COALESCE(${change.eventTypes ?? null}::text[], event_types),
       enabled = COALESCE(${change.enabled ?? null}::boolean, enabled),
       updated_at = now()
     WHERE id = ${id}
-    RETURNING ${sql.unsafe(ENDPOINT_COLUMNS)}`;
-  return row ? toEndpoint(row) : null;
+    RETURNING ${tx.unsafe(ENDPOINT_COLUMNS)}`;
+  if (!row) throw new Error('endpoint update returned nothing');
+  return { before: toEndpoint(current), endpoint: toEndpoint(row) };
 }
 
-/** Deletes the endpoint and its deliveries; false when it did not exist. */
-export async function deleteWebhookEndpoint(sql: Queryable, id: string): Promise<boolean> {
-  const rows = await sql`DELETE FROM webhook_endpoints WHERE id = ${id} RETURNING id`;
-  return rows.length > 0;
+/** Deletes the endpoint and its deliveries, answering what was deleted; null when it did not exist. */
+export async function deleteWebhookEndpoint(sql: Queryable, id: string): Promise<WebhookEndpoint | null> {
+  const [row] = await sql<EndpointRow[]>`
+    DELETE FROM webhook_endpoints WHERE id = ${id} RETURNING ${sql.unsafe(ENDPOINT_COLUMNS)}`;
+  return row ? toEndpoint(row) : null;
 }
 
 // --- deliveries -------------------------------------------------------------------------------
@@ -233,7 +308,7 @@ export async function endpointState(
   return row.enabled ? 'active' : 'disabled';
 }
 
-/** Everything one attempt needs: where to, the secret, the event as stored. */
+/** Everything one attempt needs: where to, the key as stored (sealed), the event as stored. */
 export interface DeliveryToAttempt {
   deliveryId: number;
   status: DeliveryStatus;
@@ -241,7 +316,14 @@ export interface DeliveryToAttempt {
   resendRequested: boolean;
   /** Time since the delivery's retry window opened (its creation, or a re-send), by the database's clock. */
   windowElapsedMs: number;
-  endpoint: { id: string; url: string; secret: string; enabled: boolean };
+  endpoint: {
+    id: string;
+    url: string;
+    key: StoredEndpointKey;
+    /** The key a rotation replaced, while it still signs beside `key`. */
+    previousKey: StoredEndpointKey | null;
+    enabled: boolean;
+  };
   event: {
     id: string;
     type: OutboundEventType;
@@ -260,7 +342,11 @@ export async function findDeliveryToAttempt(sql: Sql, deliveryId: number): Promi
       window_elapsed_ms: string;
       endpoint_id: string;
       url: string;
-      secret: string;
+      secret: string | null;
+      secret_sealed: Buffer | null;
+      secret_key_id: string | null;
+      previous_secret_sealed: Buffer | null;
+      previous_secret_key_id: string | null;
       enabled: boolean;
       event_id: string;
       type: OutboundEventType;
@@ -271,7 +357,9 @@ export async function findDeliveryToAttempt(sql: Sql, deliveryId: number): Promi
   >`
     SELECT d.status, d.attempts, d.resend_requested,
            GREATEST(0, floor(extract(epoch FROM now() - d.window_started_at) * 1000))::bigint AS window_elapsed_ms, w.id AS endpoint_id, w.url,
-           w.secret, w.enabled, e.id AS event_id, e.type, e.account_id, e.data, e.created_at AS event_created_at
+           w.secret, w.secret_sealed, w.secret_key_id,
+           CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret_sealed END AS previous_secret_sealed,
+           w.previous_secret_key_id, w.enabled, e.id AS event_id, e.type, e.account_id, e.data, e.created_at AS event_created_at
     FROM webhook_deliveries d
     JOIN webhook_endpoints w ON w.id = d.endpoint_id
     JOIN outbound_events e ON e.id = d.event_id
@@ -283,7 +371,16 @@ export async function findDeliveryToAttempt(sql: Sql, deliveryId: number): Promi
     attempts: row.attempts,
     resendRequested: row.resend_requested,
     windowElapsedMs: toSafeInteger(row.window_elapsed_ms, 'window'),
-    endpoint: { id: row.endpoint_id, url: row.url, secret: row.secret, enabled: row.enabled },
+    endpoint: {
+      id: row.endpoint_id,
+      url: row.url,
+      key: { clear: row.secret, sealed: row.secret_sealed, keyId: row.secret_key_id },
+      previousKey:
+        row.previous_secret_sealed === null
+          ? null
+          : { clear: null, sealed: row.previous_secret_sealed, keyId: row.previous_secret_key_id },
+      enabled: row.enabled,
+    },
     event: {
       id: row.event_id,
       type: row.type,

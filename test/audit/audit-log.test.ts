@@ -105,6 +105,75 @@ describe('the audit log', () => {
     ]);
   });
 
+  it('when an admin creates, changes, rotates the secret of and deletes a webhook endpoint, then each is audited in its own transaction, never with a secret', async () => {
+    const created = await h.api('POST', '/v1/webhook-endpoints', {
+      url: 'http://127.0.0.1:9/audited',
+      eventTypes: ['balance.low'],
+    });
+    expect(created.status).toBe(201);
+    const id = created.body.id as string;
+    const subject = `webhook_endpoint:${id}`;
+    const paused = await h.api('PATCH', `/v1/webhook-endpoints/${id}`, {
+      enabled: false,
+      description: 'paused',
+    });
+    expect(paused.status).toBe(200);
+    const rotated = await h.api('POST', `/v1/webhook-endpoints/${id}/rotate-secret`, { overlapSeconds: 60 });
+    expect(rotated.status).toBe(200);
+    expect((await h.api('DELETE', `/v1/webhook-endpoints/${id}`)).status).toBe(200);
+    // What failed changed nothing, and records nothing.
+    expect((await h.api('PATCH', `/v1/webhook-endpoints/${id}`, { enabled: true })).status).toBe(404);
+    expect((await h.api('DELETE', `/v1/webhook-endpoints/${id}`)).status).toBe(404);
+
+    const entries = await auditOf(subject);
+    const shown = (endpoint: Record<string, unknown>) => {
+      const { secret: _secret, ...rest } = endpoint;
+      return rest;
+    };
+    expect(entries).toEqual([
+      expect.objectContaining({
+        actor: ADMIN_KEY_NAME,
+        action: 'webhook_endpoint.deleted',
+        before: shown(rotated.body),
+        after: null,
+      }),
+      expect.objectContaining({
+        actor: ADMIN_KEY_NAME,
+        action: 'webhook_endpoint.secret_rotated',
+        before: paused.body,
+        after: { ...shown(rotated.body), overlapSeconds: 60 },
+      }),
+      expect.objectContaining({
+        actor: ADMIN_KEY_NAME,
+        action: 'webhook_endpoint.updated',
+        before: shown(created.body),
+        after: paused.body,
+      }),
+      expect.objectContaining({
+        actor: ADMIN_KEY_NAME,
+        action: 'webhook_endpoint.created',
+        before: null,
+        after: shown(created.body),
+        reason: null,
+      }),
+    ]);
+    // now() is the transaction's start: an entry stamped as its change was written in its transaction.
+    const [deleted, rotation, update, creation] = entries as [AuditEntry, AuditEntry, AuditEntry, AuditEntry];
+    expect([creation.at, update.at, rotation.at]).toEqual([
+      created.body.createdAt,
+      paused.body.updatedAt,
+      rotated.body.updatedAt,
+    ]);
+    expect(deleted.at >= rotation.at).toBe(true);
+    const written = JSON.stringify(entries);
+    for (const secret of [created.body.secret as string, rotated.body.secret as string]) {
+      expect(secret).toMatch(/^whsec_/);
+      expect(written).not.toContain(secret);
+      expect(written).not.toContain(secret.slice('whsec_'.length));
+    }
+    expect(written).not.toContain('whsec_');
+  });
+
   it('when anyone tries to change, delete or empty the audit log, then the database refuses', async () => {
     const account = await h.newAccount();
     const made = await grant(account.id);

@@ -1,13 +1,11 @@
 import { NativeConnection, type Worker } from '@temporalio/worker';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { createMailer } from '../../email/mailer';
-import {
-  DEFAULT_OUTBOUND_WEBHOOK_SETTINGS,
-  SIGNATURE_HEADER,
-} from '../../activities/outbound-webhooks/dispatcher';
+import { DEFAULT_OUTBOUND_WEBHOOK_SETTINGS } from '../../activities/outbound-webhooks/dispatcher';
 import { temporalDataConverter } from '../../config/payload-codec';
 import { outboundEventId, queueOutboundEvent } from '../../db/outbound-webhooks/events';
 import { endpointUrlProblem } from '../../domain/outbound-events';
@@ -22,13 +20,29 @@ import { grantedPurchase } from '../support/billing';
 import { startHarness, TEST_OUTBOX_AGES, type Harness } from '../support/harness';
 import { waitUntil } from '../support/wait';
 
-/** The verification snippet the README gives clients, run as they would run it. */
+/**
+ * The verification snippet the README gives clients, run as they would run it: with the
+ * `standardwebhooks` package from npm, none of this project's code. True when it verifies.
+ */
 function documentedVerifier(): Verifier {
   const readme = readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8');
-  const block = /```js\n([\s\S]*?function verifyBillingSignature[\s\S]*?)```/.exec(readme)?.[1];
-  if (!block) throw new Error('README has no verifyBillingSignature snippet');
+  const block = /```js\n([\s\S]*?function verifyBillingWebhook[\s\S]*?)```/.exec(readme)?.[1];
+  if (!block) throw new Error('README has no verifyBillingWebhook snippet');
   // eslint-disable-next-line @typescript-eslint/no-implied-eval, @typescript-eslint/no-unsafe-call -- the README's own code, verbatim
-  return new Function('require', `${block}\nreturn verifyBillingSignature;`)(require) as Verifier;
+  const verifyBillingWebhook = new Function('require', `${block}\nreturn verifyBillingWebhook;`)(require) as (
+    rawBody: string,
+    headers: Record<string, string>,
+    secret: string,
+  ) => unknown;
+  return (rawBody, headers, secret) => {
+    try {
+      verifyBillingWebhook(rawBody, headers, secret);
+      return true;
+    } catch (error) {
+      if ((error as Error).name === 'WebhookVerificationError') return false;
+      throw error;
+    }
+  };
 }
 
 /** A delivery as `GET …/deliveries` lists it. */
@@ -46,14 +60,18 @@ interface ListedDelivery {
   }>;
 }
 
-type Verifier = (rawBody: string, header: string, secret: string) => boolean;
+type Verifier = (rawBody: string, headers: Record<string, string>, secret: string) => boolean;
+
+/** The headers a Standard Webhooks receiver reads. */
+const SIGNED_HEADERS = ['webhook-id', 'webhook-timestamp', 'webhook-signature'];
 
 interface Received {
   eventId: string;
   type: string;
   accountId: string;
   body: string;
-  signature: string;
+  /** The Standard Webhooks headers received. */
+  headers: Record<string, string>;
   answered: number;
 }
 
@@ -100,7 +118,7 @@ class Receiver {
         type: event.type,
         accountId: event.account_id,
         body,
-        signature: String(req.headers[SIGNATURE_HEADER.toLowerCase()] ?? ''),
+        headers: Object.fromEntries(SIGNED_HEADERS.map((name) => [name, String(req.headers[name] ?? '')])),
         answered,
       });
       res
@@ -158,6 +176,7 @@ describe('outbound webhooks', () => {
           stripe: h.config.stripe,
           emailDomain: 'credits.test',
           outbox: TEST_OUTBOX_AGES,
+          secretKeys: h.config.temporalPayloads.keyRing,
           // Short waits, so that retries happen within a test; a long poll, so that only the
           // safety-net test relies on it.
           outboundWebhooks: {
@@ -243,9 +262,16 @@ describe('outbound webhooks', () => {
 
     expect(rx.requests.some((r) => r.answered === 500)).toBe(true);
     expect(accepted).toHaveLength(8);
-    for (const request of accepted) expect(verify(request.body, request.signature, ep.secret)).toBe(true);
-    expect(verify(accepted[0]!.body, accepted[0]!.signature, 'whsec_someone_else')).toBe(false);
-    expect(verify(`${accepted[0]!.body} `, accepted[0]!.signature, ep.secret)).toBe(false);
+    for (const request of accepted) {
+      expect(verify(request.body, request.headers, ep.secret)).toBe(true);
+      expect(request.headers['webhook-id']).toBe(request.eventId);
+    }
+    const someoneElse = `whsec_${randomBytes(32).toString('base64')}`;
+    expect(verify(accepted[0]!.body, accepted[0]!.headers, someoneElse)).toBe(false);
+    expect(verify(`${accepted[0]!.body} `, accepted[0]!.headers, ep.secret)).toBe(false);
+    // The ID is signed too: the same body and signature under another event's ID do not verify.
+    const [first, second] = accepted;
+    expect(verify(first!.body, { ...first!.headers, 'webhook-id': second!.eventId }, ep.secret)).toBe(false);
 
     // Each account's events arrive in the order of its ledger.
     for (const account of [a, b]) {
@@ -323,7 +349,8 @@ describe('outbound webhooks', () => {
     await waitUntil(() => rx.accepted([account.id]).length === 2, { timeoutMs: 60_000, what: 'the re-send' });
     const [first, again] = rx.accepted([account.id]);
     expect(again!.eventId).toBe(first!.eventId);
-    expect(verify(again!.body, again!.signature, ep.secret)).toBe(true);
+    expect(verify(again!.body, again!.headers, ep.secret)).toBe(true);
+    expect(again!.headers['webhook-id']).toBe(first!.headers['webhook-id']);
     const [after] = (await deliveries(ep.id)).deliveries.filter((d) => d.id === delivery.id);
     expect(after).toMatchObject({ status: 'delivered', attempts: 2 });
     expect(after!.recentAttempts.map((attempt) => attempt.manual)).toEqual([true, false]);

@@ -172,6 +172,7 @@ export async function startHarness(
             emailDomain: 'credits.test',
             outbox: TEST_OUTBOX_AGES,
             creditExpiryNoticeMs: options.creditExpiryNoticeMs,
+            secretKeys: config.temporalPayloads.keyRing,
           },
         },
       });

@@ -30,6 +30,8 @@ export interface MaintenanceResult {
   followUpsStarted?: number;
   /** Expiry notices the run recorded (each grant's once, whichever run that is). */
   expiryNotices?: number;
+  /** Rows past their retention the run deleted (absent from runs recorded before the sweep). */
+  recordsDeleted?: { outboundEvents: number; emails: number; rejectedEvents: number };
 }
 
 /** The TTL timer of one hold; the workflow ID is `reservation:<id>`. */

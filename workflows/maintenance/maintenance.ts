@@ -1,5 +1,6 @@
 import { patched, proxyActivities, setHandler, sleep } from '@temporalio/workflow';
 import type { createMaintenanceActivities } from '../../activities/maintenance/maintenance';
+import type { createRetentionActivities } from '../../activities/maintenance/retention';
 import {
   reservationStatusQuery,
   type MaintenanceInput,
@@ -15,14 +16,16 @@ type MaintenanceActivities = ReturnType<typeof createMaintenanceActivities>;
 
 const sweep = proxyActivities<MaintenanceActivities>(maintenanceActivityOptions);
 const reservations = proxyActivities<MaintenanceActivities>(databaseActivityOptions);
+const retention = proxyActivities<ReturnType<typeof createRetentionActivities>>(maintenanceActivityOptions);
 
 /**
  * One run of the maintenance schedule: expire the grants whose time has come (a grant past its
  * expiry is never drawn from, so this only writes the ledger row), release holds whose timer
  * was lost, deliver or fail emails left pending with no workflow to deliver them, start the
- * balance follow-ups nobody started, record top-ups abandoned by their run as failed, and tell
- * accounts of credits about to expire. Each step is idempotent, so overlapping or repeated runs
- * change nothing twice.
+ * balance follow-ups nobody started, record top-ups abandoned by their run as failed, tell
+ * accounts of credits about to expire, and delete finished outbound events, emails and rejected
+ * events past their retention. Each step is idempotent, so overlapping or repeated runs change
+ * nothing twice.
  */
 export async function maintenanceWorkflow(input: MaintenanceInput = {}): Promise<MaintenanceResult> {
   const expired = await sweep.expireDueGrants();
@@ -45,6 +48,8 @@ export async function maintenanceWorkflow(input: MaintenanceInput = {}): Promise
     const scope = input.expiryNoticeAccounts ? { accountIds: input.expiryNoticeAccounts } : {};
     expiryNotices = (await sweepExpiryNotices(scope)).notices;
   }
+  // Patched: a run in flight when this step was added replays without it.
+  const recordsDeleted = patched(RETENTION_SWEEP) ? await retention.deleteExpiredRecords() : undefined;
   return {
     grantsExpired: expired.grants,
     creditsExpired: expired.credits,
@@ -52,11 +57,15 @@ export async function maintenanceWorkflow(input: MaintenanceInput = {}): Promise
     emails,
     followUpsStarted,
     expiryNotices,
+    ...(recordsDeleted ? { recordsDeleted } : {}),
   };
 }
 
 /** Marks the runs that record the expiry notices now due (workflows/notices/expiry-notices.ts). */
 const EXPIRY_NOTICES = 'credit-expiry-notices';
+
+/** Marks the runs that delete outbound events, emails and rejected events past their retention. */
+const RETENTION_SWEEP = 'retention-sweep';
 
 /**
  * Marks the runs whose follow-ups are started by one activity, with the client the API uses
