@@ -2325,7 +2325,7 @@ export interface paths {
     put?: never;
     /**
      * Register a webhook endpoint
-     * @description Events are POSTed to it as JSON, signed: `Billing-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body" with the secret>`. The answer holds the secret, this once.
+     * @description Events are POSTed to it as JSON, signed as Standard Webhooks (standardwebhooks.com) specifies: `webhook-id` (the event ID), `webhook-timestamp` (Unix seconds) and `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`; verify with a Standard Webhooks library. The answer holds the secret (`whsec_…`), this once.
      *
      *     Needs an API key with the `admin` role (or above).
      */
@@ -2598,6 +2598,89 @@ export interface paths {
         };
       };
     };
+    trace?: never;
+  };
+  '/v1/webhook-endpoints/{endpointId}/rotate-secret': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Rotate a webhook endpoint's secret
+     * @description Answers a new secret, this once; it signs every delivery from now on. For `overlapSeconds` (a day by default) the replaced secret signs too: `webhook-signature` then holds two space-separated `v1,` entries, and a receiver holding either secret verifies, so receivers can be moved over without rejecting a delivery. A secret replaced by an earlier rotation stops signing now.
+     *
+     *     Needs an API key with the `admin` role (or above).
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          endpointId: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: {
+        content: {
+          'application/json': components['schemas']['RotateWebhookSecret'];
+        };
+      };
+      responses: {
+        /** @description The endpoint, with its new secret. */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['CreatedWebhookEndpoint'];
+          };
+        };
+        /** @description Invalid endpoint ID or body (`invalid_request`, `malformed_json`). */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Missing or invalid API key (`unauthorized`). */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description The key's role is below `admin` (`insufficient_role`). */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description `webhook_endpoint_not_found`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
     trace?: never;
   };
   '/v1/webhook-endpoints/{endpointId}/deliveries': {
@@ -3009,6 +3092,13 @@ export interface components {
       /** @description false pauses: nothing new is queued for it, pending deliveries wait; true resumes. */
       enabled?: boolean;
     };
+    RotateWebhookSecret: {
+      /**
+       * @description How long the replaced secret keeps signing beside the new one (a second `v1,` entry in `webhook-signature`). Default 86400 (a day); 0 stops it at once.
+       * @example 86400
+       */
+      overlapSeconds?: number;
+    };
     WebhookAck: {
       /** @constant */
       received: true;
@@ -3385,7 +3475,16 @@ export interface components {
         /** @description The name of the API key that acted. */
         actor: string;
         /** @enum {string} */
-        action: 'grant.created' | 'grant.voided' | 'review.approved' | 'review.rejected';
+        action:
+          | 'grant.created'
+          | 'grant.voided'
+          | 'review.approved'
+          | 'review.rejected'
+          | 'review.not_applied'
+          | 'webhook_endpoint.created'
+          | 'webhook_endpoint.updated'
+          | 'webhook_endpoint.secret_rotated'
+          | 'webhook_endpoint.deleted';
         /** @example grant:17 */
         subject: string;
         /** @description What the subject was before (null for a creation). */
@@ -3418,13 +3517,15 @@ export interface components {
        * @constant
        */
       apiVersion: '2026-12-01';
+      /** @description After a secret rotation: until when the replaced secret still signs too; null otherwise. */
+      previousSecretExpiresAt: string | null;
       /** Format: date-time */
       createdAt: string;
       /** Format: date-time */
       updatedAt: string;
       /**
-       * @description Signs every delivery (`Billing-Signature`). Shown this once: store it now.
-       * @example whsec_…
+       * @description Signs every delivery (Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature`); give it as it is to a Standard Webhooks library. Shown this once: store it now.
+       * @example whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
        */
       secret: string;
     };
@@ -3454,6 +3555,8 @@ export interface components {
        * @constant
        */
       apiVersion: '2026-12-01';
+      /** @description After a secret rotation: until when the replaced secret still signs too; null otherwise. */
+      previousSecretExpiresAt: string | null;
       /** Format: date-time */
       createdAt: string;
       /** Format: date-time */

@@ -4,6 +4,7 @@ import { msToNumber } from '@temporalio/common/lib/time';
 import { randomUUID } from 'node:crypto';
 import type { createEmailActivities } from '../../activities/email/email';
 import type { createMaintenanceActivities } from '../../activities/maintenance/maintenance';
+import type { createRetentionActivities } from '../../activities/maintenance/retention';
 import type { createNoticeActivities } from '../../activities/notices/expiry-notices';
 import type { createFollowUpActivities } from '../../activities/topups/follow-ups';
 import type { createTopupActivities } from '../../activities/topups/topup';
@@ -29,7 +30,8 @@ type Activities = ReturnType<typeof createMaintenanceActivities> &
   ReturnType<typeof createEmailActivities> &
   ReturnType<typeof createTopupActivities> &
   ReturnType<typeof createFollowUpActivities> &
-  ReturnType<typeof createNoticeActivities>;
+  ReturnType<typeof createNoticeActivities> &
+  ReturnType<typeof createRetentionActivities>;
 
 const HOUR_MS = 3600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -172,6 +174,7 @@ describe('expiry notices over days (stub activities, time skipped)', () => {
           startUnstartedBalanceFollowUps: () => Promise.resolve(0),
           failAbandonedTopups: () => Promise.resolve(0),
           sendExpiryNotices: sweep,
+          deleteExpiredRecords: () => Promise.resolve({ outboundEvents: 0, emails: 0, rejectedEvents: 0 }),
         }),
       );
       const input: MaintenanceInput = { followUpAccounts: [accountId], expiryNoticeAccounts: [accountId] };
@@ -185,9 +188,9 @@ describe('expiry notices over days (stub activities, time skipped)', () => {
       await tier.env.sleep(12 * HOUR_MS);
     }
 
-    // Every run took the step, last, for the accounts it was given.
+    // Every run took the step, once, before the retention sweep, for the accounts it was given.
     for (const run of runs) {
-      expect(run.names().slice(-1)).toEqual(['sendExpiryNotices']);
+      expect(run.names().slice(-2)).toEqual(['sendExpiryNotices', 'deleteExpiredRecords']);
       expect(run.calls('sendExpiryNotices')).toEqual([{ accountIds: [accountId] }]);
     }
     // A run's history marks the step with its patch, so runs recorded before it replay without it.
