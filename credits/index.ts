@@ -5,9 +5,11 @@
  * transaction. The engine imports only the database client and pure rules (see eslint.config.mjs).
  */
 export { createAccount, createAccounts, findAccount, type Account } from './accounts';
+export { shrinkUncoveredHolds } from './holds';
 export {
   findBalanceDrift,
   findEntryByKey,
+  findOrphanRows,
   listLedgerEntries,
   lockAccountBalance,
   type Allocation,

@@ -49,17 +49,26 @@ const captureReservationBody = z
   .strictObject({
     amount: positiveCount
       .optional()
-      .meta({ description: 'Credits to spend (at most the hold); all by default.' }),
+      .meta({ description: 'Credits to spend (at most what the hold holds); all it holds by default.' }),
     reason: humanText(500).meta({ example: 'video render' }),
   })
   .meta({ id: 'CaptureReservation' });
 
-const reservationResponse = z
+export const reservationResponse = z
   .object({
     id: z.string(),
-    amount: z.number().int(),
+    amount: z.number().int().meta({ description: 'Credits the hold was made for.' }),
     status: z.enum(['held', 'captured', 'released', 'expired']),
+    held: z
+      .number()
+      .int()
+      .meta({ description: 'What it holds now: `amount − shrunk` while held, 0 once settled.' }),
     captured: z.number().int().nullable(),
+    shrunk: z.number().int().meta({
+      description:
+        'Credits it no longer holds because the credits behind it went (expired, voided, taken back, or spent as debt); the newest holds shrink first.',
+    }),
+    shrinkReason: z.string().nullable(),
     expiresAt: z.iso.datetime(),
     createdAt: z.iso.datetime(),
   })
@@ -93,7 +102,7 @@ async function startTimer(deps: AppDependencies, reservation: Reservation): Prom
 }
 
 /** Holds credits once per idempotency key, and starts the hold's timer. */
-async function reserveCredits(
+export async function reserveCredits(
   deps: AppDependencies,
   id: string,
   request: { amount: number; ttlSeconds: number; idempotencyKey: string },
@@ -122,17 +131,20 @@ async function captureHold(
     reason: capture.reason,
     ...(capture.amount === undefined ? {} : { amount: capture.amount }),
   });
-  await startBalanceFollowUps(deps, ids.id);
+  if (captured.followUps) await startBalanceFollowUps(deps, ids.id);
   return captured;
 }
 
 // --- presenting ---------------------------------------------------------------------------
 
-const present = (reservation: Reservation) => ({
+export const presentReservation = (reservation: Reservation) => ({
   id: reservation.id,
   amount: reservation.amount,
   status: reservation.status,
+  held: reservation.holding,
   captured: reservation.captured,
+  shrunk: reservation.shrunk,
+  shrinkReason: reservation.shrinkReason,
   expiresAt: reservation.expiresAt.toISOString(),
   createdAt: reservation.createdAt.toISOString(),
 });
@@ -159,7 +171,7 @@ export const reservationRoutes = [
     },
     handler: async ({ params, body, deps }) => {
       const { reservation, created } = await reserveCredits(deps, params.id, body);
-      return { status: created ? 201 : 200, body: present(reservation) };
+      return { status: created ? 201 : 200, body: presentReservation(reservation) };
     },
   }),
 
@@ -173,7 +185,7 @@ export const reservationRoutes = [
     errors: { 404: '`reservation_not_found`.' },
     handler: async ({ params, deps }) => ({
       status: 200,
-      body: present(await readReservation(deps, params.id, params.reservationId)),
+      body: presentReservation(await readReservation(deps, params.id, params.reservationId)),
     }),
   }),
 
@@ -197,7 +209,7 @@ export const reservationRoutes = [
       const { reservation, entry } = await captureHold(deps, params, body);
       return {
         status: 201,
-        body: { ...present(reservation), entryId: entry.id, balance: entry.balanceAfter },
+        body: { ...presentReservation(reservation), entryId: entry.id, balance: entry.balanceAfter },
       };
     },
   }),
@@ -217,7 +229,7 @@ export const reservationRoutes = [
         reservationId,
         as: 'released',
       });
-      return { status: 200, body: present(reservation) };
+      return { status: 200, body: presentReservation(reservation) };
     },
   }),
 ];
