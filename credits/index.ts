@@ -58,3 +58,23 @@ export {
   type LowBalanceNoticeFacts,
   type TopupFacts,
 } from './follow-ups';
+export {
+  recordUsage,
+  usageFingerprint,
+  usageKey,
+  USAGE_KIND,
+  type UsageBatch,
+  type UsageEventInput,
+  type UsageOutcome,
+  type UsageRefusalCode,
+} from './usage';
+export {
+  balanceAt,
+  forgetUsageProperties,
+  listUsageEvents,
+  quoteUsage,
+  type BalanceAt,
+  type UsageEvent,
+  type UsagePosition,
+  type UsageQuote,
+} from './usage-reads';

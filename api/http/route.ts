@@ -64,6 +64,8 @@ export interface RouteResult {
 export interface Route extends OperationDescription {
   /** The lowest role that may call it (read < write < admin); below it, 403 `insufficient_role`. */
   role: ApiRole;
+  /** A JSON body up to this size instead of the API's small default (a batch of events). */
+  bodyLimitBytes?: number;
   /** Parses params, query, body and headers (400 `invalid_request`), then runs the handler. */
   serve(request: RawRequest, caller: Caller, deps: AppDependencies): Promise<RouteResult>;
 }
@@ -84,6 +86,7 @@ export interface RouteSpec<P, Q, B, H, S extends number> extends Omit<
   'params' | 'query' | 'body' | 'headers' | 'responses'
 > {
   role: ApiRole;
+  bodyLimitBytes?: number;
   params?: P;
   query?: Q;
   body?: B;
