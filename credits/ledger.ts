@@ -171,11 +171,12 @@ export async function moveBalances(tx: Queryable, changes: readonly BalanceChang
   await tx`
     UPDATE credit_balances b
     SET balance = b.balance + c.delta, held = b.held - c.released,
-        usage_meters = CASE WHEN c.meters IS NULL THEN b.usage_meters ELSE b.usage_meters || c.meters END,
+        usage_meters = CASE WHEN c.meters IS NULL THEN b.usage_meters ELSE b.usage_meters || c.meters::jsonb END,
         updated_at = now()
     FROM unnest(${moving.map((c) => c.accountId)}::text[], ${moving.map((c) => c.delta)}::bigint[],
                 ${moving.map((c) => c.released)}::bigint[],
-                ${moving.map((c) => (c.meters ? JSON.stringify(c.meters) : null))}::jsonb[])
+                -- As text: postgres.js would send each element of a jsonb[] as a JSON string.
+                ${moving.map((c) => (c.meters ? JSON.stringify(c.meters) : null))}::text[])
          AS c(account_id, delta, released, meters)
     WHERE b.account_id = c.account_id`;
 }

@@ -107,6 +107,11 @@ describe('usage ingestion', () => {
     );
     expect(await checkedBalance(h, account)).toBe(92);
     expect(await eventRows(account)).toBe(3);
+
+    // The half credit left on the meter carries over to the next request: 3,100 + 900 = 4 credits.
+    const next = await usage([event(account, 'llm-tokens', 900)]);
+    expect(next.body.results[0]).toMatchObject({ status: 'accepted', credits: 1 });
+    expect(await checkedBalance(h, account)).toBe(91);
   });
 
   it('when an event ID comes back with another body, then it is a conflict and nothing burns', async () => {
