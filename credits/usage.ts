@@ -522,11 +522,11 @@ async function writeChargesAndEvents(
       INSERT INTO usage_events (account_id, event_id, feature, quantity, occurred_at, received_at, properties,
                                 fingerprint, credits, ledger_entry_id, reservation_id)
       SELECT e.account_id, e.event_id, e.feature, e.quantity, COALESCE(e.occurred_at, now()), now(),
-             e.properties, decode(e.fingerprint, 'hex'), e.credits, l.id, e.reservation_id
+             e.properties::jsonb, decode(e.fingerprint, 'hex'), e.credits, l.id, e.reservation_id
       FROM unnest(${picked.map((p) => p.event.accountId)}::text[], ${picked.map((p) => p.event.eventId)}::text[],
                   ${picked.map((p) => p.event.feature)}::text[], ${picked.map((p) => p.event.quantity)}::bigint[],
                   ${picked.map((p) => p.event.occurredAt?.toISOString() ?? null)}::timestamptz[],
-                  ${picked.map((p) => (p.event.properties === null ? null : JSON.stringify(p.event.properties)))}::jsonb[],
+                  ${picked.map((p) => (p.event.properties === null ? null : JSON.stringify(p.event.properties)))}::text[],
                   ${picked.map((p) => p.fingerprint.toString('hex'))}::text[], ${picked.map((p) => p.credits)}::bigint[],
                   ${picked.map((p) => p.key)}::text[], ${picked.map((p) => p.event.reservationId)}::text[])
              AS e(account_id, event_id, feature, quantity, occurred_at, properties, fingerprint, credits,
