@@ -4,13 +4,13 @@ import { requireApiKey } from './auth';
 import { codecRouter } from './codec-server';
 import type { AppDependencies } from './dependencies';
 import { errorHandler, errors } from './errors';
-import { mountRoutes } from './http/express';
+import { jsonBodies, mountRoutes } from './http/express';
 import { createOpenApiDocument } from './http/openapi';
 import { healthRouter } from './routes/health';
 import { API_ROUTES, DOCUMENTED_ROUTES } from './routes/index';
 import { webhookRouter } from './webhook';
 
-const JSON_BODY_LIMIT = '32kb';
+const JSON_BODY_LIMIT_BYTES = 32 * 1024;
 
 export function createApp(deps: AppDependencies): Express {
   const app = express();
@@ -38,7 +38,7 @@ export function createApp(deps: AppDependencies): Express {
   });
   app.use('/docs', swaggerUi.serve, swaggerUi.setup(openApi, { customSiteTitle: 'Credits billing API' }));
 
-  app.use('/v1', requireApiKey(deps.config.apiKeys), express.json({ limit: JSON_BODY_LIMIT, strict: true }));
+  app.use('/v1', requireApiKey(deps.config.apiKeys), jsonBodies(API_ROUTES, JSON_BODY_LIMIT_BYTES));
   mountRoutes(app, API_ROUTES, deps);
 
   app.use(() => {

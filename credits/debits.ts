@@ -24,12 +24,13 @@ export const debitKey = (accountId: string, idempotencyKey: string) =>
 /**
  * Spends credits once per idempotency key, from live grants in draw-down order, never beyond
  * what is available. A replay answers the original entry (and the balance it left); the same
- * key with another amount, reason or account is a conflict.
+ * key with another amount, reason or account is a conflict. `followUps`: whether the debit
+ * recorded work to start once it committed (a low-balance notice, a top-up).
  */
 export async function debitCredits(
   sql: Sql,
   request: DebitRequest,
-): Promise<{ entry: LedgerEntry; applied: boolean }> {
+): Promise<{ entry: LedgerEntry; applied: boolean; followUps: boolean }> {
   const result = await sql.begin((tx) =>
     drawDown(tx, {
       accountId: request.accountId,

@@ -88,9 +88,9 @@ const CAP_MONTH = "date_trunc('month', now() AT TIME ZONE 'UTC')::date";
  * A downward crossing of the top-up threshold: opens a top-up of what the settings buy, and its
  * follow-up, unless one is open already (the partial unique index) or it would take the month's
  * top-ups past the cap. The caller's UPDATE locked the settings row, so top-ups of one account are
- * opened one at a time and the cap's sum is never stale.
+ * opened one at a time and the cap's sum is never stale. Answers whether it opened one.
  */
-export async function recordTopupCrossing(tx: Queryable, accountId: string): Promise<void> {
+export async function recordTopupCrossing(tx: Queryable, accountId: string): Promise<boolean> {
   const [opened] = await tx<{ id: string }[]>`
     WITH s AS (
       SELECT t.pack_id, t.monthly_cap_cents,
@@ -123,7 +123,7 @@ export async function recordTopupCrossing(tx: Queryable, accountId: string): Pro
       SET last_skipped_reason = ${open ? 'a top-up is already in progress' : 'the monthly cap is reached'},
           armed = ${!open}
       WHERE account_id = ${accountId}`;
-    return;
+    return false;
   }
   await tx`UPDATE topup_settings SET last_skipped_reason = NULL WHERE account_id = ${accountId}`;
   await recordFollowUp(tx, {
@@ -132,6 +132,7 @@ export async function recordTopupCrossing(tx: Queryable, accountId: string): Pro
     accountId,
     facts: { topupId: opened.id },
   });
+  return true;
 }
 
 async function recordFollowUp(tx: Queryable, followUp: FollowUp): Promise<void> {

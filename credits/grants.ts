@@ -1,5 +1,6 @@
 import {
-  DRAW_ORDER_SQL,
+  availableCredits,
+  planDraws,
   revokedTotal,
   splitRevocation,
   type GrantCategory,
@@ -9,7 +10,19 @@ import {
 import { errors } from '../domain/errors';
 import { toSafeInteger } from '../domain/integers';
 import type { Queryable, Sql } from '../db/client';
-import { findEntryByKey, lockAccountBalance, recordMovement, type LedgerEntry } from './ledger';
+import { endpointsWant } from '../db/outbound-webhooks/events';
+import { watchBalance } from './balance-watch';
+import { applyDraws, live, liveCredits, readLiveGrants, readSpendingFacts } from './draw-down';
+import { recordLedgerEvent } from './follow-ups';
+import { keepHoldsCovered } from './holds';
+import {
+  appendMovements,
+  findEntryByKey,
+  lockAccountBalance,
+  moveBalances,
+  recordMovement,
+  type LedgerEntry,
+} from './ledger';
 
 /**
  * Credit grants: every credit that enters an account is a grant, and every movement that takes
@@ -88,11 +101,6 @@ function toGrant(row: GrantRow): Grant {
     createdAt: row.created_at,
   };
 }
-
-// A grant is live, so credits can be drawn from it, from effective_at until expires_at (the
-// expiry's ledger row follows within a sweep interval; nothing is drawn in between).
-const live = (p = '') =>
-  `${p}closed_at IS NULL AND ${p}remaining > 0 AND ${p}effective_at <= now() AND (${p}expires_at IS NULL OR ${p}expires_at > now())`;
 
 export async function findGrant(tx: Queryable, id: number): Promise<Grant | null> {
   const [row] = await tx<GrantRow[]>`SELECT ${tx.unsafe(GRANT_COLUMNS)} FROM credit_grants WHERE id = ${id}`;
@@ -212,21 +220,10 @@ async function drawFromLiveGrants(
   debtorGrantId: number | null = null,
 ): Promise<number> {
   if (amount <= 0) return 0;
-  const grants = await tx<{ id: string; remaining: string }[]>`
-    SELECT id, remaining FROM credit_grants
-    WHERE account_id = ${accountId} AND ${tx.unsafe(live())}
-      ${debtorGrantId === null ? tx`` : tx`AND id <> ${debtorGrantId}`}
-    ORDER BY ${tx.unsafe(DRAW_ORDER_SQL)}
-    FOR UPDATE`;
-  let left = amount;
-  for (const grant of grants) {
-    if (left === 0) break;
-    const take = Math.min(left, count(grant.remaining, 'remaining'));
-    await tx`UPDATE credit_grants SET remaining = remaining - ${take}, drawn = drawn + ${take} WHERE id = ${grant.id}`;
-    await allocate(tx, businessKey, count(grant.id, 'grant id'), take, debtorGrantId);
-    left -= take;
-  }
-  return amount - left;
+  const grants = await readLiveGrants(tx, [accountId], debtorGrantId);
+  const { allocations, drawn } = planDraws(grants.get(accountId) ?? [], [{ key: businessKey, amount }]);
+  await applyDraws(tx, allocations, debtorGrantId);
+  return drawn[0] ?? 0;
 }
 
 /** Repays what grants of the account owe (oldest debt first) from its live credits. */
@@ -269,36 +266,62 @@ export async function summarizeCredits(tx: Queryable, accountId: string): Promis
   return {
     balance: count(row.balance, 'balance'),
     held,
-    available: count(row.live, 'live credits') - debt - held,
+    available: availableCredits({ live: count(row.live, 'live credits'), debt, held }),
     debt,
     byCategory: { paid: count(row.paid, 'paid'), promotional: count(row.promotional, 'promotional') },
   };
 }
 
+/** A movement that spends credits from live grants, once per business key. */
+export interface SpendingMovement {
+  accountId: string;
+  amount: number;
+  businessKey: string;
+  kind: string;
+  reason: string | null;
+}
+
 /**
  * Spends credits from live grants in draw-down order, once per key and never beyond what is
  * available (held credits stay untouched). A key recorded before answers its entry unchanged.
+ * `followUps`: whether the movement recorded work to start after the commit (a notice, a top-up).
+ *
+ * The account is locked first and everything the decision needs is read in the same round trip
+ * (each read is its own statement, so it sees what committed before the lock was granted); the
+ * writes go in a second one. The lock is held for two round trips, whatever the number of grants.
  */
 export async function drawDown(
   tx: Queryable,
-  movement: { accountId: string; amount: number; businessKey: string; kind: string; reason: string | null },
-): Promise<{ entry: LedgerEntry; applied: boolean }> {
-  await lockAccountBalance(tx, movement.accountId);
-  const existing = await findEntryByKey(tx, movement.businessKey);
-  if (existing) return { entry: existing, applied: false };
-  const { available } = await summarizeCredits(tx, movement.accountId);
-  if (available < movement.amount) throw errors.insufficientCredits(Math.max(available, 0), movement.amount);
-  const entry = await recordMovement(tx, {
-    accountId: movement.accountId,
-    delta: -movement.amount,
-    kind: movement.kind,
-    businessKey: movement.businessKey,
-    reason: movement.reason,
-  });
-  if (!entry) throw new Error(`ledger key ${movement.businessKey} appeared under the account lock`);
-  const drawn = await drawFromLiveGrants(tx, movement.accountId, movement.amount, movement.businessKey);
-  if (drawn !== movement.amount) throw new Error(`drew ${drawn} of ${movement.amount} available credits`);
-  return { entry, applied: true };
+  movement: SpendingMovement,
+): Promise<{ entry: LedgerEntry; applied: boolean; followUps: boolean }> {
+  const { accountId, amount, businessKey } = movement;
+  const [locked, existing, grants, facts, announce] = await Promise.all([
+    lockAccountBalance(tx, accountId),
+    findEntryByKey(tx, businessKey),
+    readLiveGrants(tx, [accountId]),
+    readSpendingFacts(tx, [accountId]),
+    endpointsWant(tx, 'credits.debited'),
+  ]);
+  if (existing) return { entry: existing, applied: false, followUps: false };
+  const mine = grants.get(accountId) ?? [];
+  const debt = facts.get(accountId)?.debt ?? 0;
+  const available = availableCredits({ live: liveCredits(mine), debt, held: locked.held });
+  if (available < amount) throw errors.insufficientCredits(Math.max(available, 0), amount);
+  const { allocations, drawn } = planDraws(mine, [{ key: businessKey, amount }]);
+  if (drawn[0] !== amount) throw new Error(`drew ${drawn[0]} of ${amount} available credits`);
+  const [[entry]] = await Promise.all([
+    appendMovements(tx, [
+      { ...movement, delta: -amount, reason: movement.reason, balanceAfter: locked.balance - amount },
+    ]),
+    moveBalances(tx, [{ accountId, delta: -amount, released: 0 }]),
+    applyDraws(tx, allocations),
+  ]);
+  if (!entry) throw new Error(`ledger row ${businessKey} was not written`);
+  // What the movement causes commits with it: its event (when an endpoint asks for debits), and
+  // a crossing's notice or top-up.
+  if (announce) await recordLedgerEvent(tx, entry);
+  const followUps = facts.get(accountId)?.watched ? await watchBalance(tx, accountId, movement.kind) : false;
+  return { entry, applied: true, followUps };
 }
 
 /**
@@ -318,6 +341,7 @@ export async function expireGrantsNow(
     UPDATE credit_grants SET expires_at = LEAST(COALESCE(expires_at, now()), now())
     WHERE account_id = ${accountId} AND closed_at IS NULL AND business_key = ANY (${businessKeys})
     RETURNING id`;
+  if (ended.length > 0) await keepHoldsCovered(tx, [accountId], 'the credits it held ended early');
   return ended.length;
 }
 
@@ -378,6 +402,13 @@ export async function closeGrantIn(
   await tx`
     UPDATE credit_grants SET remaining = 0, ${column}, closed_at = now(), closed_reason = ${close.as}
     WHERE id = ${grantId}`;
+  if (taken > 0) {
+    await keepHoldsCovered(
+      tx,
+      [grant.accountId],
+      `the credits it held ${close.as === 'expired' ? 'expired' : 'were voided'} (grant ${grantId})`,
+    );
+  }
   return { grant: (await findGrant(tx, grantId)) ?? grant, before: grant, entry, closedNow: true };
 }
 
@@ -434,6 +465,7 @@ export async function reviseRevocation(
       WHERE id = ${grantId}`;
     await allocate(tx, businessKey, grantId, fromRemaining);
     if (asDebt > 0) await settleDebts(tx, grant.accountId, businessKey);
+    await keepHoldsCovered(tx, [grant.accountId], `the credits it held were taken back (${movement.kind})`);
     return { delta: -taken, revoked: current + taken, entry };
   }
   if (target >= current) return { delta: 0, revoked: current, entry: null };

@@ -5,9 +5,11 @@
  * transaction. The engine imports only the database client and pure rules (see eslint.config.mjs).
  */
 export { createAccount, createAccounts, findAccount, type Account } from './accounts';
+export { shrinkUncoveredHolds } from './holds';
 export {
   findBalanceDrift,
   findEntryByKey,
+  findOrphanRows,
   listLedgerEntries,
   lockAccountBalance,
   type Allocation,
@@ -63,3 +65,23 @@ export {
   recordExpiryNotice,
   type ExpiryNoticeFacts,
 } from './expiry-notices';
+export {
+  recordUsage,
+  usageFingerprint,
+  usageKey,
+  USAGE_KIND,
+  type UsageBatch,
+  type UsageEventInput,
+  type UsageOutcome,
+  type UsageRefusalCode,
+} from './usage';
+export {
+  balanceAt,
+  forgetUsageProperties,
+  listUsageEvents,
+  quoteUsage,
+  type BalanceAt,
+  type UsageEvent,
+  type UsagePosition,
+  type UsageQuote,
+} from './usage-reads';

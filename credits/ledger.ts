@@ -70,6 +70,26 @@ export async function lockAccountBalance(
   return { balance: toSafeInteger(locked.balance, 'balance'), held: toSafeInteger(locked.held, 'held') };
 }
 
+/**
+ * Locks the balance rows of many accounts, in account ID order (so that two movements locking
+ * overlapping sets never deadlock), and answers those that exist.
+ */
+export async function lockAccountBalances(
+  tx: Queryable,
+  accountIds: readonly string[],
+): Promise<Map<string, { balance: number; held: number }>> {
+  const rows = await tx<{ account_id: string; balance: string; held: string }[]>`
+    SELECT account_id, balance, held FROM credit_balances
+    WHERE account_id = ANY (${accountIds as string[]}::text[])
+    ORDER BY account_id FOR UPDATE`;
+  return new Map(
+    rows.map((row) => [
+      row.account_id,
+      { balance: toSafeInteger(row.balance, 'balance'), held: toSafeInteger(row.held, 'held') },
+    ]),
+  );
+}
+
 export async function findEntryByKey(tx: Queryable, businessKey: string): Promise<LedgerEntry | null> {
   const [row] = await tx<LedgerRow[]>`
     SELECT ${tx.unsafe(LEDGER_COLUMNS)} FROM credit_ledger WHERE business_key = ${businessKey}`;
@@ -102,8 +122,63 @@ export async function recordMovement(tx: Queryable, movement: CreditMovement): P
   const entry = toEntry(inserted);
   // What the movement causes commits with it: its event, and a crossing's notice or top-up.
   await recordLedgerEvent(tx, entry);
-  await watchBalance(tx, movement.accountId);
+  await watchBalance(tx, movement.accountId, movement.kind);
   return entry;
+}
+
+/** A ledger row whose balance the caller computed under the account's lock. */
+export interface PlannedMovement extends CreditMovement {
+  reason: string | null;
+  balanceAfter: number;
+}
+
+/**
+ * Appends ledger rows whose `balance_after` the caller computed from the balance it locked (in
+ * the order given, per account), for movements that spend: one statement for any number of rows.
+ * Balances move in `moveBalances`. A balance past what a JS number holds exactly is refused
+ * before anything is written.
+ */
+export async function appendMovements(
+  tx: Queryable,
+  movements: readonly PlannedMovement[],
+): Promise<LedgerEntry[]> {
+  if (movements.length === 0) return [];
+  const outOfRange = movements.find((movement) => !Number.isSafeInteger(movement.balanceAfter));
+  if (outOfRange) throw errors.balanceOutOfRange(outOfRange.accountId);
+  const rows = await tx<LedgerRow[]>`
+    INSERT INTO credit_ledger (account_id, delta, kind, business_key, reason, balance_after)
+    SELECT * FROM unnest(${movements.map((m) => m.accountId)}::text[], ${movements.map((m) => m.delta)}::bigint[],
+                         ${movements.map((m) => m.kind)}::text[], ${movements.map((m) => m.businessKey)}::text[],
+                         ${movements.map((m) => m.reason)}::text[], ${movements.map((m) => m.balanceAfter)}::bigint[])
+    RETURNING ${tx.unsafe(LEDGER_COLUMNS)}`;
+  return rows.map(toEntry);
+}
+
+/** What a spending movement does to an account's balance row: its ledger deltas, and holds it freed. */
+export interface BalanceChange {
+  accountId: string;
+  delta: number;
+  /** Credits no longer held (a hold settled by the movement); 0 when none. */
+  released: number;
+  /** Usage meters the movement moved, by feature (credits/usage.ts); merged into the row's. */
+  meters?: Record<string, unknown> | null;
+}
+
+/** Moves the balance (and held, and usage meters) of each account, in one statement. */
+export async function moveBalances(tx: Queryable, changes: readonly BalanceChange[]): Promise<void> {
+  const moving = changes.filter((change) => change.delta !== 0 || change.released !== 0 || change.meters);
+  if (moving.length === 0) return;
+  await tx`
+    UPDATE credit_balances b
+    SET balance = b.balance + c.delta, held = b.held - c.released,
+        usage_meters = CASE WHEN c.meters IS NULL THEN b.usage_meters ELSE b.usage_meters || c.meters::jsonb END,
+        updated_at = now()
+    FROM unnest(${moving.map((c) => c.accountId)}::text[], ${moving.map((c) => c.delta)}::bigint[],
+                ${moving.map((c) => c.released)}::bigint[],
+                -- As text: postgres.js would send each element of a jsonb[] as a JSON string.
+                ${moving.map((c) => (c.meters ? JSON.stringify(c.meters) : null))}::text[])
+         AS c(account_id, delta, released, meters)
+    WHERE b.account_id = c.account_id`;
 }
 
 export type LedgerEntryWithAllocations = LedgerEntry & { allocations: Allocation[] };
@@ -153,4 +228,38 @@ export async function findBalanceDrift(sql: Sql): Promise<LedgerDrift[]> {
                FROM credit_grants GROUP BY account_id) g
       ON g.account_id = b.account_id
     WHERE b.balance <> COALESCE(l.total, 0) OR b.balance <> COALESCE(g.total, 0)`;
+}
+
+export interface OrphanRows {
+  /** Ledger rows of an account with no balance row. */
+  ledgerRows: number;
+  /** Allocations naming a grant (or debtor grant) that does not exist. */
+  allocations: number;
+  /** Usage ledger rows whose events did not burn exactly their credits. */
+  usageRows: number;
+}
+
+/**
+ * What the foreign keys of the ledger and the allocations used to check, and what the usage
+ * ledger rows promise: no row names an account or grant that does not exist, and each usage row's
+ * credits are exactly what its events burned. Should be none, ever.
+ */
+export async function findOrphanRows(sql: Sql): Promise<OrphanRows> {
+  const [row] = await sql<{ ledger_rows: string; allocations: string; usage_rows: string }[]>`
+    SELECT
+      (SELECT count(*) FROM credit_ledger l
+       WHERE NOT EXISTS (SELECT 1 FROM credit_balances b WHERE b.account_id = l.account_id))::text AS ledger_rows,
+      (SELECT count(*) FROM credit_allocations a
+       WHERE NOT EXISTS (SELECT 1 FROM credit_grants g WHERE g.id = a.grant_id)
+          OR (a.debtor_grant_id IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM credit_grants g WHERE g.id = a.debtor_grant_id)))::text AS allocations,
+      (SELECT count(*) FROM credit_ledger l
+       LEFT JOIN (SELECT ledger_entry_id, SUM(credits) AS credits FROM usage_events
+                  WHERE ledger_entry_id IS NOT NULL GROUP BY ledger_entry_id) e ON e.ledger_entry_id = l.id
+       WHERE l.kind = 'usage' AND COALESCE(e.credits, 0) <> -l.delta)::text AS usage_rows`;
+  return {
+    ledgerRows: toSafeInteger(row?.ledger_rows ?? '0', 'count'),
+    allocations: toSafeInteger(row?.allocations ?? '0', 'count'),
+    usageRows: toSafeInteger(row?.usage_rows ?? '0', 'count'),
+  };
 }

@@ -3,13 +3,15 @@ import { errors } from '../domain/errors';
 import { toSafeInteger } from '../domain/integers';
 import type { Queryable, Sql } from '../db/client';
 import { dbNow, drawDown, summarizeCredits } from './grants';
+import { keepHoldsCovered } from './holds';
 import { lockAccountBalance, type LedgerEntry } from './ledger';
 
 /**
  * Reservations hold credits for work not finished yet: `available = balance − held` never goes
  * below zero across concurrent holds and debits (both take the account's lock). A hold is
  * captured (all or part) into a debit drawn from grants like any other, released, or released
- * when its time is up.
+ * when its time is up. When credits it held go (they expire, are voided or taken back), it
+ * shrinks to what is left (credits/holds.ts): `amount − shrunk` is what it holds.
  */
 
 export type ReservationStatus = 'held' | 'captured' | 'released' | 'expired';
@@ -20,6 +22,11 @@ export interface Reservation {
   amount: number;
   status: ReservationStatus;
   captured: number | null;
+  /** Credits it no longer holds because the credits behind it went, and why. */
+  shrunk: number;
+  shrinkReason: string | null;
+  /** What it holds now: `amount − shrunk` while held, 0 once settled. */
+  holding: number;
   idempotencyKey: string;
   expiresAt: Date;
   createdAt: Date;
@@ -32,6 +39,8 @@ interface ReservationRow {
   amount: string;
   status: ReservationStatus;
   captured: string | null;
+  shrunk: string;
+  shrink_reason: string | null;
   idempotency_key: string;
   expires_at: Date;
   created_at: Date;
@@ -39,15 +48,20 @@ interface ReservationRow {
 }
 
 const COLUMNS =
-  'id, account_id, amount, status, captured, idempotency_key, expires_at, created_at, settled_at';
+  'id, account_id, amount, status, captured, shrunk, shrink_reason, idempotency_key, expires_at, created_at, settled_at';
 
 function toReservation(row: ReservationRow): Reservation {
+  const amount = toSafeInteger(row.amount, 'reservation amount');
+  const shrunk = toSafeInteger(row.shrunk, 'shrunk');
   return {
     id: row.id,
     accountId: row.account_id,
-    amount: toSafeInteger(row.amount, 'reservation amount'),
+    amount,
     status: row.status,
     captured: row.captured === null ? null : toSafeInteger(row.captured, 'captured'),
+    shrunk,
+    shrinkReason: row.shrink_reason,
+    holding: row.status === 'held' ? amount - shrunk : 0,
     idempotencyKey: row.idempotency_key,
     expiresAt: row.expires_at,
     createdAt: row.created_at,
@@ -117,17 +131,20 @@ export async function holdCredits(
 }
 
 /**
- * Turns a hold into a debit of `amount` (all of it by default) and frees the rest. Capturing
+ * Turns a hold into a debit of `amount` (all it holds by default) and frees the rest. Capturing
  * again with the same amount answers the same debit; anything else after settlement is refused.
  */
 export async function captureReservation(
   sql: Sql,
   request: { accountId: string; reservationId: string; amount?: number; reason: string },
-): Promise<{ reservation: Reservation; entry: LedgerEntry; replayed: boolean }> {
+): Promise<{ reservation: Reservation; entry: LedgerEntry; replayed: boolean; followUps: boolean }> {
   return sql.begin(async (tx) => {
     await lockAccountBalance(tx, request.accountId);
+    // Credits that expired since (their grant not closed by the sweep yet) are not held any more.
+    await keepHoldsCovered(tx, [request.accountId], 'the credits it held expired');
     const reservation = await lockReservation(tx, request.accountId, request.reservationId);
-    const amount = request.amount ?? reservation.amount;
+    const amount =
+      request.amount ?? (reservation.status === 'held' ? reservation.holding : (reservation.captured ?? 0));
     const debit = () =>
       drawDown(tx, {
         accountId: request.accountId,
@@ -137,20 +154,20 @@ export async function captureReservation(
         reason: request.reason,
       });
     if (reservation.status === 'captured' && reservation.captured === amount) {
-      return { reservation, entry: (await debit()).entry, replayed: true };
+      return { reservation, entry: (await debit()).entry, replayed: true, followUps: false };
     }
     if (reservation.status !== 'held') throw errors.reservationSettled(reservation.id, reservation.status);
     // Past its TTL a hold is over, whether or not its timer has released it yet.
     if (reservation.expiresAt <= (await dbNow(tx)))
       throw errors.reservationSettled(reservation.id, 'expired');
-    if (amount > reservation.amount) throw errors.captureExceedsHold(reservation.amount, amount);
+    if (amount > reservation.holding) throw errors.captureExceedsHold(reservation.holding, amount);
     // Free the hold first, so the debit may draw the credits it held.
-    await tx`UPDATE credit_balances SET held = held - ${reservation.amount} WHERE account_id = ${request.accountId}`;
-    const { entry } = await debit();
+    await tx`UPDATE credit_balances SET held = held - ${reservation.holding} WHERE account_id = ${request.accountId}`;
+    const { entry, followUps } = await debit();
     const [row] = await tx<ReservationRow[]>`
       UPDATE credit_reservations SET status = 'captured', captured = ${amount}, settled_at = now()
       WHERE id = ${reservation.id} RETURNING ${tx.unsafe(COLUMNS)}`;
-    return { reservation: row ? toReservation(row) : reservation, entry, replayed: false };
+    return { reservation: row ? toReservation(row) : reservation, entry, replayed: false, followUps };
   });
 }
 
@@ -170,7 +187,7 @@ export async function releaseReservation(
       const [due] = await tx`SELECT 1 WHERE ${reservation.expiresAt} <= now()`;
       if (!due) return reservation;
     }
-    await tx`UPDATE credit_balances SET held = held - ${reservation.amount} WHERE account_id = ${request.accountId}`;
+    await tx`UPDATE credit_balances SET held = held - ${reservation.holding} WHERE account_id = ${request.accountId}`;
     const [row] = await tx<ReservationRow[]>`
       UPDATE credit_reservations SET status = ${request.as}, settled_at = now()
       WHERE id = ${reservation.id} RETURNING ${tx.unsafe(COLUMNS)}`;

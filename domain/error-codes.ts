@@ -44,6 +44,10 @@ export const ERROR_CATALOGUE = {
   capture_exceeds_hold: { status: 422 },
   idempotency_key_reused: { status: 409 },
   redirect_url_not_allowed: { status: 422 },
+  // Usage
+  feature_not_found: { status: 404 },
+  /** A usage event ID recorded before with another body. */
+  event_id_reused: { status: 409 },
   // Automatic top-ups and low-balance notices
   low_balance_not_set: { status: 404 },
   auto_topup_not_set: { status: 404 },

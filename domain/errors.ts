@@ -109,6 +109,8 @@ export const errors = {
   accountNotFound: (id: string) => new BillingError('account_not_found', `Account ${id} was not found.`),
   packNotFound: (id: string) => new BillingError('pack_not_found', `Pack ${id} is not for sale.`),
   purchaseNotFound: (id: string) => new BillingError('purchase_not_found', `Purchase ${id} was not found.`),
+  featureNotFound: (key: string) =>
+    new BillingError('feature_not_found', `Feature ${key} is not in the active catalogue.`),
   invalidValue: (path: string, message: string) =>
     new BillingError('invalid_request', `${path}: ${message}`, [{ path, message }]),
   balanceOutOfRange: (accountId: string) =>

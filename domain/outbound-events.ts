@@ -281,7 +281,7 @@ export function endpointUrlProblem(value: string, production: boolean): string |
 /** The event a ledger movement is reported as: what it did to the balance, and why. */
 export function ledgerEventType(delta: number, kind: string): OutboundEventType {
   if (delta > 0) return 'credits.granted';
-  if (kind === 'debit') return 'credits.debited';
+  if (kind === 'debit' || kind === 'usage') return 'credits.debited';
   if (kind === 'expiry') return 'credits.expired';
   return 'credits.revoked';
 }

@@ -97,6 +97,8 @@ const GRANT_ORIGINS: Record<GrantSource, string> = {
   promotional: 'promotional',
   manual: 'added to your account',
   migration: 'carried over',
+  // Holds usage's debt, never credits to spend: no notice names it, but the table is total.
+  overdraft: 'owed from usage',
 };
 
 /** An instant as the notice writes it: to the minute, in UTC. */

@@ -1,4 +1,4 @@
-import type { IRouter } from 'express';
+import express, { type IRouter, type RequestHandler } from 'express';
 import type { ApiRole } from '../../config/env';
 import { requireRole } from '../auth';
 import type { AppDependencies } from '../dependencies';
@@ -30,4 +30,24 @@ export function mountRoutes(app: IRouter, routes: readonly Route[], deps: AppDep
       else res.status(status).json(body);
     });
   }
+}
+
+/**
+ * The JSON body parser of the API: the small default limit, or the larger one a route declares
+ * (`bodyLimitBytes`, for a path without parameters), chosen before the body is read.
+ */
+export function jsonBodies(routes: readonly Route[], defaultLimitBytes: number): RequestHandler {
+  const parse = (limit: number) => express.json({ limit, strict: true });
+  const fallback = parse(defaultLimitBytes);
+  const larger = new Map<string, RequestHandler>();
+  for (const route of routes) {
+    if (route.bodyLimitBytes === undefined) continue;
+    if (route.path.includes(':'))
+      throw new Error(`${route.path}: a larger body limit needs a path without parameters`);
+    larger.set(`${route.method.toUpperCase()} ${route.path}`, parse(route.bodyLimitBytes));
+  }
+  return (req, res, next) => {
+    const parser = larger.get(`${req.method} ${req.baseUrl}${req.path}`) ?? fallback;
+    parser(req, res, next);
+  };
 }

@@ -72,6 +72,8 @@ export interface Route extends OperationDescription {
    * `Idempotent-Replayed` header; only such a route may answer `replayed`.
    */
   replays?: string;
+  /** A JSON body up to this size instead of the API's small default (a batch of events). */
+  bodyLimitBytes?: number;
   /** Parses params, query, body and headers (400 `invalid_request`), then runs the handler. */
   serve(request: RawRequest, caller: Caller, deps: AppDependencies): Promise<RouteResult>;
 }
@@ -93,6 +95,7 @@ export interface RouteSpec<P, Q, B, H, S extends number> extends Omit<
 > {
   role: ApiRole;
   replays?: string;
+  bodyLimitBytes?: number;
   params?: P;
   query?: Q;
   body?: B;

@@ -124,16 +124,20 @@ async function ledgerPage(sql: Sql, id: string, page: { limit: number; cursor?: 
   return pageOf(rows, page.limit);
 }
 
-/** Spends credits once per idempotency key, then starts what the new balance asks for. */
+/**
+ * Spends credits once per idempotency key, then starts what the new balance asks for. A debit
+ * that recorded no follow-up starts nothing; one left unstarted by a crash is started by the
+ * maintenance schedule.
+ */
 async function spendCredits(
   deps: BalanceFollowUpDependencies,
   id: string,
   debit: { amount: number; idempotencyKey: string; reason: string },
 ): Promise<{ entry: LedgerEntry; applied: boolean }> {
-  await requireAccount(deps.sql, id);
-  const debited = await debitCredits(deps.sql, { accountId: id, ...debit });
-  await startBalanceFollowUps(deps, id);
-  return debited;
+  // The debit's lock finds the account (404 when there is none); follow-ups only when it recorded some.
+  const { entry, applied, followUps } = await debitCredits(deps.sql, { accountId: id, ...debit });
+  if (followUps) await startBalanceFollowUps(deps, id);
+  return { entry, applied };
 }
 
 // --- presenting ---------------------------------------------------------------------------

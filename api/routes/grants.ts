@@ -60,7 +60,7 @@ const voidGrantBody = z
 const grantResponse = z
   .object({
     id: z.number().int(),
-    source: z.enum(['purchase', 'subscription', 'promotional', 'manual', 'migration']),
+    source: z.enum(['purchase', 'subscription', 'promotional', 'manual', 'migration', 'overdraft']),
     category: z.enum(['paid', 'promotional']),
     priority: z.number().int(),
     amount: z.number().int(),

@@ -13,6 +13,7 @@ import { rejectedEventRoutes } from './rejected-events';
 import { reservationRoutes } from './reservations';
 import { reviewRoutes } from './reviews';
 import { topupRoutes } from './topups';
+import { usageRoutes } from './usage';
 
 /** Every route behind an API key, room by room: api/app.ts mounts them, /openapi.json describes them. */
 export const API_ROUTES: readonly Route[] = [
@@ -20,6 +21,7 @@ export const API_ROUTES: readonly Route[] = [
   ...accountRoutes,
   ...grantRoutes,
   ...reservationRoutes,
+  ...usageRoutes,
   ...purchaseRoutes,
   ...topupRoutes,
   ...noticeRoutes,

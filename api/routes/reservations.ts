@@ -49,17 +49,26 @@ const captureReservationBody = z
   .strictObject({
     amount: positiveCount
       .optional()
-      .meta({ description: 'Credits to spend (at most the hold); all by default.' }),
+      .meta({ description: 'Credits to spend (at most what the hold holds); all it holds by default.' }),
     reason: humanText(500).meta({ example: 'video render' }),
   })
   .meta({ id: 'CaptureReservation' });
 
-const reservationResponse = z
+export const reservationResponse = z
   .object({
     id: z.string(),
-    amount: z.number().int(),
+    amount: z.number().int().meta({ description: 'Credits the hold was made for.' }),
     status: z.enum(['held', 'captured', 'released', 'expired']),
+    held: z
+      .number()
+      .int()
+      .meta({ description: 'What it holds now: `amount − shrunk` while held, 0 once settled.' }),
     captured: z.number().int().nullable(),
+    shrunk: z.number().int().meta({
+      description:
+        'Credits it no longer holds because the credits behind it went (expired, voided, taken back, or spent as debt); the newest holds shrink first.',
+    }),
+    shrinkReason: z.string().nullable(),
     expiresAt: z.iso.datetime(),
     createdAt: z.iso.datetime(),
   })
@@ -93,7 +102,7 @@ async function startTimer(deps: AppDependencies, reservation: Reservation): Prom
 }
 
 /** Holds credits once per idempotency key, and starts the hold's timer. */
-async function reserveCredits(
+export async function reserveCredits(
   deps: AppDependencies,
   id: string,
   request: { amount: number; ttlSeconds: number; idempotencyKey: string },
@@ -122,7 +131,7 @@ async function captureHold(
     reason: capture.reason,
     ...(capture.amount === undefined ? {} : { amount: capture.amount }),
   });
-  await startBalanceFollowUps(deps, ids.id);
+  if (captured.followUps) await startBalanceFollowUps(deps, ids.id);
   return captured;
 }
 
@@ -133,14 +142,20 @@ const asMade = (reservation: Reservation): Reservation => ({
   ...reservation,
   status: 'held',
   captured: null,
+  shrunk: 0,
+  shrinkReason: null,
+  holding: reservation.amount,
   settledAt: null,
 });
 
-const present = (reservation: Reservation) => ({
+export const presentReservation = (reservation: Reservation) => ({
   id: reservation.id,
   amount: reservation.amount,
   status: reservation.status,
+  held: reservation.holding,
   captured: reservation.captured,
+  shrunk: reservation.shrunk,
+  shrinkReason: reservation.shrinkReason,
   expiresAt: reservation.expiresAt.toISOString(),
   createdAt: reservation.createdAt.toISOString(),
 });
@@ -167,7 +182,11 @@ export const reservationRoutes = [
     },
     handler: async ({ params, body, deps }) => {
       const { reservation, created } = await reserveCredits(deps, params.id, body);
-      return { status: 201, body: present(created ? reservation : asMade(reservation)), replayed: !created };
+      return {
+        status: 201,
+        body: presentReservation(created ? reservation : asMade(reservation)),
+        replayed: !created,
+      };
     },
   }),
 
@@ -181,7 +200,7 @@ export const reservationRoutes = [
     errors: { 404: '`reservation_not_found`.' },
     handler: async ({ params, deps }) => ({
       status: 200,
-      body: present(await readReservation(deps, params.id, params.reservationId)),
+      body: presentReservation(await readReservation(deps, params.id, params.reservationId)),
     }),
   }),
 
@@ -206,7 +225,7 @@ export const reservationRoutes = [
       const { reservation, entry, replayed } = await captureHold(deps, params, body);
       return {
         status: 201,
-        body: { ...present(reservation), entryId: entry.id, balance: entry.balanceAfter },
+        body: { ...presentReservation(reservation), entryId: entry.id, balance: entry.balanceAfter },
         replayed,
       };
     },
@@ -227,7 +246,7 @@ export const reservationRoutes = [
         reservationId,
         as: 'released',
       });
-      return { status: 200, body: present(reservation) };
+      return { status: 200, body: presentReservation(reservation) };
     },
   }),
 ];

@@ -6,6 +6,7 @@ import { errors } from '../../domain/errors';
 import { toSafeInteger } from '../../domain/integers';
 import type { PackPrice } from '../../domain/purchase-rules';
 import type { Sql } from '../client';
+import { syncFeatureCatalog } from './features';
 import { syncPlanCatalog } from './plans';
 
 export const DEFAULT_PACK_CATALOG = path.join(__dirname, '..', '..', 'config', 'catalog', 'packs.json');
@@ -93,14 +94,16 @@ function toPack(row: PackRow): Pack {
   };
 }
 
-/** Applies the shipped catalogs, packs and plans: what every start-up and test set-up does. */
+/** Applies the shipped catalogs, packs, plans and features: what every start-up and test set-up does. */
 export async function syncCatalogs(sql: Sql): Promise<{
   packs: Awaited<ReturnType<typeof syncPackCatalog>>;
   plans: Awaited<ReturnType<typeof syncPlanCatalog>>;
+  features: Awaited<ReturnType<typeof syncFeatureCatalog>>;
 }> {
   const packs = await syncPackCatalog(sql, loadPackCatalog());
   const plans = await syncPlanCatalog(sql);
-  return { packs, plans };
+  const features = await syncFeatureCatalog(sql);
+  return { packs, plans, features };
 }
 
 export async function listActivePacks(sql: Sql): Promise<Pack[]> {

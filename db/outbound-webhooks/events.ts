@@ -63,3 +63,13 @@ export async function queueOutboundEvent(tx: Queryable, event: OutboundEvent): P
     await tx`SELECT pg_notify(${OUTBOUND_NOTIFY_CHANNEL}, ${ids.length <= 4000 ? ids : ''})`;
   }
 }
+
+/**
+ * Whether any enabled endpoint receives events of this type: a movement on the busiest paths asks
+ * once, alongside its other reads, and skips queuing an opt-in event nobody wants.
+ */
+export async function endpointsWant(tx: Queryable, type: OutboundEventType): Promise<boolean> {
+  const [row] = await tx<{ wanted: boolean }[]>`
+    SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE enabled AND ${type} = ANY (event_types)) AS wanted`;
+  return row?.wanted ?? false;
+}

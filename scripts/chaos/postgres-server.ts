@@ -68,6 +68,10 @@ export class PostgresServer {
     database: string;
     log: LogSink;
     onUnexpectedExit: (record: ExitRecord) => void;
+    /** Flush to disk at each commit, as `npm run dev`'s server does (default: off, see below). */
+    fsync?: boolean;
+    /** More server settings, `name=value` each. */
+    settings?: string[];
   }): Promise<PostgresServer> {
     const { dataDir, port, log } = options;
     const ids = postgresUserIds();
@@ -105,8 +109,8 @@ export class PostgresServer {
           '-c',
           'unix_socket_directories=',
           // Safe for a crash of the server (the chaos here), not of the machine; much faster.
-          '-c',
-          'fsync=off',
+          ...(options.fsync ? [] : ['-c', 'fsync=off']),
+          ...(options.settings ?? []).flatMap((setting) => ['-c', setting]),
         ],
         spawnOptions: { ...(ids ?? {}), env: { ...process.env, LC_MESSAGES: 'C' } },
         log,

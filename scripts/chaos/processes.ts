@@ -166,6 +166,11 @@ export class Supervised {
     }
   }
 
+  /** The running process's ID, if one runs. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   /** The run is ending: an exit from now on is expected, and nothing is restarted. */
   markStopping(): void {
     this.stopped = true;

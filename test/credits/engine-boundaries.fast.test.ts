@@ -14,7 +14,15 @@ const ENGINE_TABLES = [
   'credit_allocations',
   'credit_reservations',
   'balance_follow_ups',
+  'usage_events',
+  'usage_retention',
 ];
+/**
+ * Files outside the engine that write its tables, and why. The benchmark's growth run stores
+ * millions of past events and ledger rows in one statement each (as a test stages an old
+ * database); through the engine that would take hours.
+ */
+const STAGING = ['scripts/bench/usage/workload.ts'];
 /** Source outside the engine. Tests may write anything (they stage crashes and old databases). */
 const FOLDERS = [
   'activities',
@@ -55,6 +63,7 @@ describe('the credit engine has no side doors', () => {
     const files = FOLDERS.flatMap((folder) => sourceFiles(path.join(ROOT, folder)));
     expect(files.length).toBeGreaterThan(50);
     const found = files.flatMap((file) => {
+      if (STAGING.includes(path.relative(ROOT, file))) return [];
       const text = readFileSync(file, 'utf8');
       return [...text.matchAll(WRITES), ...text.matchAll(LOCKS)].map(
         (match) => `${path.relative(ROOT, file)}: ${match[0].replace(/\s+/g, ' ').slice(0, 80)}`,

@@ -73,4 +73,12 @@ export class ServiceProcess {
   stop(): Promise<void> {
     return stopProcess(this.child);
   }
+
+  /** SIGKILL: the process ends where it stands, nothing of its own shutdown runs. */
+  async kill(): Promise<void> {
+    if (this.exit) return;
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    this.child.kill('SIGKILL');
+    await exited;
+  }
 }
