@@ -407,7 +407,7 @@ function report(figures: readonly Figure[], options: Options, load: string): str
       `PostgreSQL ${options.databaseUrl ? 'given by URL' : `own, fsync ${options.fsync ? 'on' : 'off'}`}`,
   );
   const find = (pattern: RegExp, grown: boolean) =>
-    figures.find((f) => pattern.test(f.name.replace(', grown', '')) && f.name.endsWith(', grown') === grown);
+    figures.find((f) => pattern.test(f.name.replace(', grown', '')) && f.name.includes(', grown') === grown);
   for (const figure of figures) {
     const value =
       figure.unit === 'ms'
