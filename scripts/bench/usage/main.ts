@@ -54,6 +54,7 @@ the service again. Everything is thrown away at the end unless --keep.
   --database-url URL    measure on this PostgreSQL (e.g. npm run dev's) instead of starting one
   --fsync on|off        the started PostgreSQL flushes at each commit (on, as npm run dev) or not
                         (default on)
+  --no-per-event        leave out the per-event floor (the slowest part: minutes per scenario)
   --direct              also call the credit engine in this process, without HTTP (recordUsage,
                         debitCredits): what the engine's transactions cost apart from the API's
   --seed N              the workload's seed (default 1)
@@ -80,6 +81,7 @@ interface Options {
   fsync: boolean;
   seed: number;
   direct: boolean;
+  perEvent: boolean;
   profile: boolean;
   keep: boolean;
   jsonFile: string | null;
@@ -115,6 +117,7 @@ function parseOptions(argv: string[]): Options | null {
       fsync: { type: 'string', default: 'on' },
       seed: { type: 'string' },
       direct: { type: 'boolean', default: false },
+      'no-per-event': { type: 'boolean', default: false },
       profile: { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
       'json-file': { type: 'string' },
@@ -146,6 +149,7 @@ function parseOptions(argv: string[]): Options | null {
     fsync: values.fsync === 'on',
     seed: count(values.seed, 'seed', 1, 0),
     direct: values.direct,
+    perEvent: !values['no-per-event'],
     profile: values.profile,
     keep: values.keep,
     jsonFile: values['json-file'] ?? null,
@@ -289,6 +293,7 @@ async function usagePhase(run: Run, accounts: string[], scenario: string, floors
   await measure(run, `usage ${scenario}: floor set-based`, sumOf(setBased), 'events/s', () =>
     closedLoop(setBased, options.clients, (batch) => setBasedFloor(stack.sql, batch)),
   );
+  if (!options.perEvent) return;
   const perEvent = build(`one-${scenario}`);
   await measure(run, `usage ${scenario}: floor per-event`, sumOf(perEvent), 'events/s', () =>
     closedLoop(perEvent, options.clients, (batch) => perEventFloor(stack.sql, batch)),
