@@ -7,7 +7,7 @@ import { debitCredits, recordUsage } from '../../../credits/index';
 import { Random } from '../../chaos/random';
 import { ProcessSampler, type ProcessUsage } from '../measure';
 import { call, closedLoop, openLoop, type Measured } from './drivers';
-import { debitFloor, perEventFloor, prepareFloors, setBasedFloor } from './floors';
+import { debitFloor, perEventFloor, pipelinedDebitFloor, prepareFloors, setBasedFloor } from './floors';
 import { BENCH_API_KEY, UsageBenchStack } from './stack';
 import {
   buildBatches,
@@ -56,7 +56,8 @@ the service again. Everything is thrown away at the end unless --keep.
                         (default on)
   --no-per-event        leave out the per-event floor (the slowest part: minutes per scenario)
   --direct              also call the credit engine in this process, without HTTP (recordUsage,
-                        debitCredits): what the engine's transactions cost apart from the API's
+                        debitCredits): what the engine's transactions cost apart from the API's;
+                        and a debit floor with BEGIN and COMMIT pipelined (two round trips)
   --seed N              the workload's seed (default 1)
   --profile             write a V8 CPU profile of the API process into the run's directory
   --keep                keep the run's directory (logs, data, profiles)
@@ -336,6 +337,13 @@ async function debitPhase(run: Run, accounts: string[], scenario: string, floors
   await measure(run, `debits ${scenario}: floor (one transaction each)`, keys.length, 'debits/s', () =>
     closedLoop(keys, options.debitClients, (key, client) => debitFloor(stack.sql, accountOf(client), key)),
   );
+  if (options.direct) {
+    await measure(run, `debits ${scenario}: floor pipelined (2 round trips)`, keys.length, 'debits/s', () =>
+      closedLoop(keys, options.debitClients, (key, client) =>
+        pipelinedDebitFloor(stack.sql, accountOf(client), `p-${key}`),
+      ),
+    );
+  }
 }
 
 async function checkPhase(run: Run, accounts: string[], scenario: string): Promise<void> {
