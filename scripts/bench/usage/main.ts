@@ -447,7 +447,7 @@ function report(figures: readonly Figure[], options: Options, load: string): str
       const growth = base
         ? figure.unit === 'ms'
           ? ` (p99 ${((figure.p99Ms ?? 0) / (base.p99Ms ?? 1)).toFixed(2)}× the first run)`
-          : ` (${(base.value / figure.value).toFixed(2)}× slower than the first run; target ≤ 1.25×)`
+          : ` (${(base.value / figure.value).toFixed(2)}× the first run's time per unit; target ≤ 1.25×)`
         : '';
       const shown =
         figure.unit === 'ms'
