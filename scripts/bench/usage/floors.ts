@@ -10,7 +10,9 @@ import type { BenchEvent } from './workload';
  *   order, so that concurrent batches cannot deadlock);
  * - set-based: the accounts' balance rows locked in ID order, one multi-row INSERT of the events,
  *   one UPDATE of every account's balance;
- * - a debit: one transaction of a conditional UPDATE and one INSERT under a UNIQUE key.
+ * - a debit: one transaction of a conditional UPDATE and one INSERT under a UNIQUE key;
+ * - the same debit pipelined (with --direct): BEGIN sent with the UPDATE, the INSERT with the
+ *   COMMIT, on a reserved connection: two round trips instead of four, the lock held across one.
  */
 
 export async function prepareFloors(sql: Sql, accounts: readonly string[], credits: number): Promise<void> {
@@ -78,4 +80,30 @@ export async function debitFloor(sql: Sql, accountId: string, key: string): Prom
       INSERT INTO bench_floor.debits (account_id, key, amount, balance_after)
       VALUES (${accountId}, ${key}, 1, ${row.balance})`;
   });
+}
+
+export async function pipelinedDebitFloor(sql: Sql, accountId: string, key: string): Promise<void> {
+  const tx = await sql.reserve();
+  try {
+    const [, [row]] = await Promise.all([
+      tx`BEGIN`,
+      tx<{ balance: string }[]>`
+        UPDATE bench_floor.balances SET balance = balance - 1
+        WHERE account_id = ${accountId} AND balance >= 1 RETURNING balance`,
+    ]);
+    if (!row) throw new Error(`floor account ${accountId} ran out`);
+    const [, commit] = await Promise.all([
+      tx`
+        INSERT INTO bench_floor.debits (account_id, key, amount, balance_after)
+        VALUES (${accountId}, ${key}, 1, ${row.balance})`,
+      tx`COMMIT`,
+    ]);
+    // A COMMIT after a failed statement ends the transaction as a rollback.
+    if (commit.command !== 'COMMIT') throw new Error(`debit ${key} rolled back`);
+  } catch (error) {
+    await tx`ROLLBACK`.catch(() => {});
+    throw error;
+  } finally {
+    tx.release();
+  }
 }

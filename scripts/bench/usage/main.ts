@@ -3,14 +3,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { isUsageMistake, UsageError } from '../../../cli/usage-error';
+import { debitCredits, recordUsage } from '../../../credits/index';
 import { Random } from '../../chaos/random';
 import { ProcessSampler, type ProcessUsage } from '../measure';
 import { call, closedLoop, openLoop, type Measured } from './drivers';
-import { debitFloor, perEventFloor, prepareFloors, setBasedFloor } from './floors';
+import { debitFloor, perEventFloor, pipelinedDebitFloor, prepareFloors, setBasedFloor } from './floors';
 import { BENCH_API_KEY, UsageBenchStack } from './stack';
 import {
   buildBatches,
   BENCH_FEATURE,
+  engineEvents,
   seedAccounts,
   storeHistory,
   usageBody,
@@ -52,6 +54,10 @@ the service again. Everything is thrown away at the end unless --keep.
   --database-url URL    measure on this PostgreSQL (e.g. npm run dev's) instead of starting one
   --fsync on|off        the started PostgreSQL flushes at each commit (on, as npm run dev) or not
                         (default on)
+  --no-per-event        leave out the per-event floor (the slowest part: minutes per scenario)
+  --direct              also call the credit engine in this process, without HTTP (recordUsage,
+                        debitCredits): what the engine's transactions cost apart from the API's;
+                        and a debit floor with BEGIN and COMMIT pipelined (two round trips)
   --seed N              the workload's seed (default 1)
   --profile             write a V8 CPU profile of the API process into the run's directory
   --keep                keep the run's directory (logs, data, profiles)
@@ -75,6 +81,8 @@ interface Options {
   databaseUrl: string | null;
   fsync: boolean;
   seed: number;
+  direct: boolean;
+  perEvent: boolean;
   profile: boolean;
   keep: boolean;
   jsonFile: string | null;
@@ -109,6 +117,8 @@ function parseOptions(argv: string[]): Options | null {
       'database-url': { type: 'string' },
       fsync: { type: 'string', default: 'on' },
       seed: { type: 'string' },
+      direct: { type: 'boolean', default: false },
+      'no-per-event': { type: 'boolean', default: false },
       profile: { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
       'json-file': { type: 'string' },
@@ -139,6 +149,8 @@ function parseOptions(argv: string[]): Options | null {
     databaseUrl: values['database-url'] ?? null,
     fsync: values.fsync === 'on',
     seed: count(values.seed, 'seed', 1, 0),
+    direct: values.direct,
+    perEvent: !values['no-per-event'],
     profile: values.profile,
     keep: values.keep,
     jsonFile: values['json-file'] ?? null,
@@ -185,8 +197,31 @@ async function topStatements(run: Run): Promise<Figure['statements']> {
   }
 }
 
-/** Runs one measured phase of the service with CPU sampled and statement statistics reset. */
-async function measureService(
+/**
+ * Runs `go` with the CPU of the API process, PostgreSQL and the benchmark itself sampled (the
+ * benchmark without its children: the API process and PostgreSQL are its children, and the
+ * sampler counts a process with its children).
+ */
+async function sampled(run: Run, go: () => Promise<Measured>) {
+  const sampler = new ProcessSampler(run.stack.pids());
+  const ownCpu = process.cpuUsage();
+  const ownStarted = performance.now();
+  sampler.start();
+  const measured = await go();
+  const cpu = sampler.stop();
+  const own = process.cpuUsage(ownCpu);
+  cpu.bench = {
+    cpuPercent: Math.round(((own.user + own.system) / 1000 / (performance.now() - ownStarted)) * 1000) / 10,
+    rssMaxMb: Math.round(process.memoryUsage().rss / 1024 / 1024),
+  };
+  return { measured, cpu };
+}
+
+/**
+ * Runs one measured phase, the service's or a floor's, with CPU sampled and statement statistics
+ * reset before and read after (the profile the report prints).
+ */
+async function measure(
   run: Run,
   name: string,
   units: number,
@@ -194,10 +229,7 @@ async function measureService(
   go: () => Promise<Measured>,
 ) {
   await run.stack.sql`SELECT pg_stat_statements_reset()`.catch(() => {});
-  const sampler = new ProcessSampler({ ...run.stack.pids(), bench: () => process.pid });
-  sampler.start();
-  const measured = await go();
-  const cpu = sampler.stop();
+  const { measured, cpu } = await sampled(run, go);
   const figure: Figure = {
     name,
     unit,
@@ -209,28 +241,11 @@ async function measureService(
     statements: await topStatements(run),
   };
   run.figures.push(figure);
-  run.progress(`${name}: ${figure.value} ${unit} (p99 ${figure.p99Ms} ms)`);
-  return figure;
-}
-
-async function measureFloor(
-  run: Run,
-  name: string,
-  units: number,
-  unit: Figure['unit'],
-  go: () => Promise<Measured>,
-) {
-  const measured = await go();
-  const figure: Figure = {
-    name,
-    unit,
-    value: perSecond(measured, units),
-    p50Ms: measured.latency.p50,
-    p99Ms: measured.latency.p99,
-    errors: measured.errors,
-  };
-  run.figures.push(figure);
-  run.progress(`${name}: ${figure.value} ${unit}`);
+  run.progress(
+    unit === 'ms'
+      ? `${name}: p50 ${figure.p50Ms} ms, p99 ${figure.p99Ms} ms`
+      : `${name}: ${figure.value} ${unit} (p99 ${figure.p99Ms} ms)`,
+  );
   return figure;
 }
 
@@ -255,7 +270,7 @@ async function usagePhase(run: Run, accounts: string[], scenario: string, floors
   await closedLoop(warm.map(usageBody), options.clients, async (body) => {
     await call(stack.apiUrl, BENCH_API_KEY, 'POST', '/v1/usage', body, 200);
   });
-  await measureService(run, `usage ${scenario}: service (HTTP)`, units, 'events/s', () =>
+  await measure(run, `usage ${scenario}: service (HTTP)`, units, 'events/s', () =>
     closedLoop(bodies, options.clients, async (body) => {
       const answer = (await call(stack.apiUrl, BENCH_API_KEY, 'POST', '/v1/usage', body, 200)) as {
         accepted: number;
@@ -264,13 +279,24 @@ async function usagePhase(run: Run, accounts: string[], scenario: string, floors
       if (answer.accepted !== answer.results.length) throw new Error('an event was not accepted');
     }),
   );
+  if (options.direct) {
+    const direct = build(`eng-${scenario}-${Date.now()}`);
+    await measure(run, `usage ${scenario}: engine in-process`, sumOf(direct), 'events/s', () =>
+      closedLoop(direct, options.clients, async (batch) => {
+        const { outcomes } = await recordUsage(stack.sql, engineEvents(batch));
+        if (outcomes.some((outcome) => outcome.status !== 'accepted'))
+          throw new Error('an event was not accepted');
+      }),
+    );
+  }
   if (!floors) return;
   const setBased = build(`set-${scenario}`);
-  await measureFloor(run, `usage ${scenario}: floor set-based`, sumOf(setBased), 'events/s', () =>
+  await measure(run, `usage ${scenario}: floor set-based`, sumOf(setBased), 'events/s', () =>
     closedLoop(setBased, options.clients, (batch) => setBasedFloor(stack.sql, batch)),
   );
+  if (!options.perEvent) return;
   const perEvent = build(`one-${scenario}`);
-  await measureFloor(run, `usage ${scenario}: floor per-event`, sumOf(perEvent), 'events/s', () =>
+  await measure(run, `usage ${scenario}: floor per-event`, sumOf(perEvent), 'events/s', () =>
     closedLoop(perEvent, options.clients, (batch) => perEventFloor(stack.sql, batch)),
   );
 }
@@ -283,7 +309,7 @@ async function debitPhase(run: Run, accounts: string[], scenario: string, floors
     (_, i) => `${scenario.replaceAll(' ', '-')}-${stamp}-${i}`,
   );
   const accountOf = (client: number) => accounts[client % accounts.length] ?? '';
-  await measureService(run, `debits ${scenario}: service (HTTP)`, keys.length, 'debits/s', () =>
+  await measure(run, `debits ${scenario}: service (HTTP)`, keys.length, 'debits/s', () =>
     closedLoop(keys, options.debitClients, async (key, client) => {
       await call(
         stack.apiUrl,
@@ -295,10 +321,29 @@ async function debitPhase(run: Run, accounts: string[], scenario: string, floors
       );
     }),
   );
+  if (options.direct) {
+    await measure(run, `debits ${scenario}: engine in-process`, keys.length, 'debits/s', () =>
+      closedLoop(keys, options.debitClients, async (key, client) => {
+        await debitCredits(stack.sql, {
+          accountId: accountOf(client),
+          amount: 1,
+          idempotencyKey: `direct-${key}`,
+          reason: 'benchmark',
+        });
+      }),
+    );
+  }
   if (!floors) return;
-  await measureFloor(run, `debits ${scenario}: floor (one transaction each)`, keys.length, 'debits/s', () =>
+  await measure(run, `debits ${scenario}: floor (one transaction each)`, keys.length, 'debits/s', () =>
     closedLoop(keys, options.debitClients, (key, client) => debitFloor(stack.sql, accountOf(client), key)),
   );
+  if (options.direct) {
+    await measure(run, `debits ${scenario}: floor pipelined (2 round trips)`, keys.length, 'debits/s', () =>
+      closedLoop(keys, options.debitClients, (key, client) =>
+        pipelinedDebitFloor(stack.sql, accountOf(client), `p-${key}`),
+      ),
+    );
+  }
 }
 
 async function checkPhase(run: Run, accounts: string[], scenario: string): Promise<void> {
@@ -310,7 +355,7 @@ async function checkPhase(run: Run, accounts: string[], scenario: string): Promi
       quantity: run.random.int(1, 4000),
     }),
   );
-  await measureService(
+  await measure(
     run,
     `check ${scenario}: service (HTTP), open loop ${options.checkRate}/s`,
     bodies.length,
@@ -375,7 +420,7 @@ function report(figures: readonly Figure[], options: Options, load: string): str
       `PostgreSQL ${options.databaseUrl ? 'given by URL' : `own, fsync ${options.fsync ? 'on' : 'off'}`}`,
   );
   const find = (pattern: RegExp, grown: boolean) =>
-    figures.find((f) => pattern.test(f.name.replace(', grown', '')) && f.name.endsWith(', grown') === grown);
+    figures.find((f) => pattern.test(f.name.replace(', grown', '')) && f.name.includes(', grown') === grown);
   for (const figure of figures) {
     const value =
       figure.unit === 'ms'
@@ -402,7 +447,7 @@ function report(figures: readonly Figure[], options: Options, load: string): str
       const growth = base
         ? figure.unit === 'ms'
           ? ` (p99 ${((figure.p99Ms ?? 0) / (base.p99Ms ?? 1)).toFixed(2)}× the first run)`
-          : ` (${(base.value / figure.value).toFixed(2)}× slower than the first run; target ≤ 1.25×)`
+          : ` (${(base.value / figure.value).toFixed(2)}× the first run's time per unit; target ≤ 1.25×)`
         : '';
       const shown =
         figure.unit === 'ms'
@@ -476,7 +521,7 @@ async function main(argv: string[]): Promise<number> {
     if (options.grown) {
       await storeHistory(
         stack.sql,
-        [...sets.spread, ...sets.hot],
+        all,
         { events: options.grownEvents, ledgerRows: options.grownLedger },
         progress,
       );
