@@ -1329,6 +1329,384 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/usage': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Record usage events and burn their credits, up to 1,000 per request
+     * @description Each event counts once per (account, event ID), forever: a replay answers `duplicate` with what it burned the first time. The answer comes once every accepted event has burned its credits. A request is not all-or-nothing across events: each is accepted, a duplicate, a conflict, or refused with a stable code (`account_not_found`, `feature_not_found`, `insufficient_credits`, `invalid_event`, `reservation_not_found`, `reservation_settled`, `balance_out_of_range`), and each is applied whole or not at all. The body holds at most 1024 KiB.
+     *
+     *     Needs an API key with the `write` role (or above).
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': components['schemas']['UsageBatch'];
+        };
+      };
+      responses: {
+        /** @description One result per event. */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['UsageAnswer'];
+          };
+        };
+        /** @description Not a batch of 1 to 1,000 events, or an event ID twice for one account (`invalid_request`): nothing applied. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Missing or invalid API key (`unauthorized`). */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description The key's role is below `write` (`insufficient_role`). */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description The body is over the limit (`payload_too_large`): nothing applied. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description The database is unavailable (`database_unavailable`): nothing applied; send it again. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/check': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * May this account use this much of a feature now? Optionally hold the credits
+     * @description Without `reserve`: one read, nothing written. With it, and allowed: a hold of the credits (a reservation with a TTL) that a usage event settles by naming it (`reservationId`).
+     *
+     *     Needs an API key with the `write` role (or above).
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': components['schemas']['Check'];
+        };
+      };
+      responses: {
+        /** @description The answer (and the hold, when one was made). */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['CheckAnswer'];
+          };
+        };
+        /** @description `invalid_request`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Missing or invalid API key (`unauthorized`). */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description The key's role is below `write` (`insufficient_role`). */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description `account_not_found`, `feature_not_found`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description The reservation key was used with another amount or TTL (`idempotency_key_reused`). */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/features': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * List the features usage may name, with their prices
+     * @description Needs an API key with the `read` role (or above).
+     */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The active catalogue. */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['FeatureList'];
+          };
+        };
+        /** @description Missing or invalid API key (`unauthorized`). */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/accounts/{id}/usage': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Page through an account's usage events, newest first (or those of one ledger row)
+     * @description Needs an API key with the `read` role (or above).
+     */
+    get: {
+      parameters: {
+        query?: {
+          /** @description Events per page (1–100). */
+          limit?: number;
+          /** @description The `nextCursor` of the previous page. */
+          cursor?: string;
+          /** @description Only the events whose credits this ledger row burned. */
+          ledgerEntryId?: number;
+        };
+        header?: never;
+        path: {
+          /** @description The client's own account ID. */
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description One page; `nextCursor` is null on the last. */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['UsagePage'];
+          };
+        };
+        /** @description Bad limit, cursor or ledger entry. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Missing or invalid API key (`unauthorized`). */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description `account_not_found`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/accounts/{id}/balance': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The balance and available credits as they were at a past moment
+     * @description From the ledger: the balance the last ledger row at or before `at` left, the credits held by holds open at that moment, and what was available (the balance less what was held; below zero only by debt).
+     *
+     *     Needs an API key with the `read` role (or above).
+     */
+    get: {
+      parameters: {
+        query: {
+          /** @description The moment, ISO 8601. */
+          at: string;
+        };
+        header?: never;
+        path: {
+          /** @description The client's own account ID. */
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The balance then. */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['BalanceAt'];
+          };
+        };
+        /** @description `at` missing, unparsable or in the future (`invalid_request`). */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Missing or invalid API key (`unauthorized`). */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description `account_not_found`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/checkout/sessions': {
     parameters: {
       query?: never;
@@ -2938,10 +3316,70 @@ export interface components {
       idempotencyKey: string;
     };
     CaptureReservation: {
-      /** @description Credits to spend (at most the hold); all by default. */
+      /** @description Credits to spend (at most what the hold holds); all it holds by default. */
       amount?: number;
       /** @example video render */
       reason: string;
+    };
+    UsageBatch: {
+      events: {
+        /**
+         * @description The client's ID of the event: it counts once per account, forever.
+         * @example req-8812
+         */
+        id: string;
+        /**
+         * @description The client's own account ID.
+         * @example acct_42
+         */
+        accountId: string;
+        /** @example llm-tokens */
+        feature: string;
+        /**
+         * @description Units used (tokens, images, calls…).
+         * @example 1200
+         */
+        quantity: number;
+        /**
+         * Format: date-time
+         * @description When it happened (default: when received).
+         * @example 2026-12-01T10:00:00Z
+         */
+        timestamp?: string;
+        /**
+         * @description Anything the client wants kept with the event (at most 4096 bytes of JSON, 5 levels); cleared after USAGE_EVENT_RETENTION.
+         * @example {
+         *       "model": "small",
+         *       "requestId": "r-1"
+         *     }
+         */
+        properties?: {
+          [key: string]: unknown;
+        };
+        /** @description A hold made by POST /v1/check with `reserve`, settled by this event. */
+        reservationId?: string;
+      }[];
+    };
+    Check: {
+      /**
+       * @description The client's own account ID.
+       * @example acct_42
+       */
+      accountId: string;
+      /** @example llm-tokens */
+      feature: string;
+      /** @example 1200 */
+      quantity: number;
+      /** @description Hold the credits until a usage event names the hold, or the TTL passes. */
+      reserve?: {
+        /** @example 600 */
+        ttlSeconds: number;
+        /**
+         * @description Chosen by the client; the same key replays the same result.
+         * @example order-7731
+         */
+        idempotencyKey: string;
+      };
     };
     CreateCheckoutSession: {
       /**
@@ -3149,6 +3587,8 @@ export interface components {
           | 'capture_exceeds_hold'
           | 'idempotency_key_reused'
           | 'redirect_url_not_allowed'
+          | 'feature_not_found'
+          | 'event_id_reused'
           | 'low_balance_not_set'
           | 'auto_topup_not_set'
           | 'webhook_endpoint_not_found'
@@ -3240,7 +3680,7 @@ export interface components {
     Grant: {
       id: number;
       /** @enum {string} */
-      source: 'purchase' | 'subscription' | 'promotional' | 'manual' | 'migration';
+      source: 'purchase' | 'subscription' | 'promotional' | 'manual' | 'migration' | 'overdraft';
       /** @enum {string} */
       category: 'paid' | 'promotional';
       priority: number;
@@ -3263,10 +3703,16 @@ export interface components {
     };
     Reservation: {
       id: string;
+      /** @description Credits the hold was made for. */
       amount: number;
       /** @enum {string} */
       status: 'held' | 'captured' | 'released' | 'expired';
+      /** @description What it holds now: `amount − shrunk` while held, 0 once settled. */
+      held: number;
       captured: number | null;
+      /** @description Credits it no longer holds because the credits behind it went (expired, voided, taken back, or spent as debt); the newest holds shrink first. */
+      shrunk: number;
+      shrinkReason: string | null;
       /** Format: date-time */
       expiresAt: string;
       /** Format: date-time */
@@ -3274,16 +3720,101 @@ export interface components {
     };
     ReservationCapture: {
       id: string;
+      /** @description Credits the hold was made for. */
       amount: number;
       /** @enum {string} */
       status: 'held' | 'captured' | 'released' | 'expired';
+      /** @description What it holds now: `amount − shrunk` while held, 0 once settled. */
+      held: number;
       captured: number | null;
+      /** @description Credits it no longer holds because the credits behind it went (expired, voided, taken back, or spent as debt); the newest holds shrink first. */
+      shrunk: number;
+      shrinkReason: string | null;
       /** Format: date-time */
       expiresAt: string;
       /** Format: date-time */
       createdAt: string;
       entryId: number;
       balance: number;
+    };
+    UsageAnswer: {
+      /** @description One per event, in the order sent. */
+      results: components['schemas']['UsageResult'][];
+      accepted: number;
+      duplicates: number;
+      conflicts: number;
+      refused: number;
+      /** @description Credits the accepted events burned. */
+      credits: number;
+    };
+    UsageResult: {
+      /** @description The event ID as sent. */
+      id: unknown;
+      accountId: unknown;
+      /**
+       * @description `accepted`: its credits are burned. `duplicate`: recorded before (what it burned then). `conflict`: the ID was recorded with another body (`event_id_reused`). `refused`: nothing applied.
+       * @enum {string}
+       */
+      status: 'accepted' | 'duplicate' | 'conflict' | 'refused';
+      credits?: number;
+      /** @description The ledger row that burned its credits (null until they make a whole credit). */
+      ledgerEntryId?: number | null;
+      error?: {
+        code: string;
+        message: string;
+      };
+    };
+    CheckAnswer: {
+      /** @description Whether usage of that quantity would be accepted now. */
+      allowed: boolean;
+      /** @description What it would burn now (fractions accrue). */
+      credits: number;
+      available: number;
+      balance: number;
+      reservation: components['schemas']['Reservation'] | null;
+    };
+    FeatureList: {
+      features: components['schemas']['Feature'][];
+    };
+    Feature: {
+      key: string;
+      name: string;
+      credits: number;
+      /** @description The price is `credits` per `units` units. */
+      units: number;
+      /**
+       * @description `refuse`: usage beyond the available credits is refused. `allow`: it is owed as debt.
+       * @enum {string}
+       */
+      overdraft: 'refuse' | 'allow';
+    };
+    UsagePage: {
+      events: components['schemas']['StoredUsageEvent'][];
+      nextCursor: string | null;
+    };
+    StoredUsageEvent: {
+      id: string;
+      feature: string;
+      quantity: number;
+      /** Format: date-time */
+      timestamp: string;
+      /** Format: date-time */
+      receivedAt: string;
+      properties: {
+        [key: string]: unknown;
+      } | null;
+      credits: number;
+      ledgerEntryId: number | null;
+      reservationId: string | null;
+    };
+    BalanceAt: {
+      /** Format: date-time */
+      at: string;
+      balance: number;
+      held: number;
+      available: number;
+      /** @description The last ledger row at or before `at` (null before the first). */
+      ledgerEntryId: number | null;
     };
     CheckoutSession: {
       id: string;

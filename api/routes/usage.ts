@@ -111,19 +111,18 @@ const timestamp = z.iso
 const reservationId = z.string().regex(/^rsv_[0-9a-f]{32}$/, 'a reservation ID (rsv_…)');
 
 /** One usage event, as each is checked: a bad one is refused on its own (`invalid_event`). */
-export const usageEventSchema = z
-  .strictObject({
-    id: eventId,
-    accountId,
-    feature: featureKey,
-    quantity: positiveCount.meta({ description: 'Units used (tokens, images, calls…).', example: 1200 }),
-    timestamp: timestamp.optional(),
-    properties: properties.optional(),
-    reservationId: reservationId
-      .optional()
-      .meta({ description: 'A hold made by POST /v1/check with `reserve`, settled by this event.' }),
-  })
-  .meta({ id: 'UsageEvent' });
+const usageEventFields = z.strictObject({
+  id: eventId,
+  accountId,
+  feature: featureKey,
+  quantity: positiveCount.meta({ description: 'Units used (tokens, images, calls…).', example: 1200 }),
+  timestamp: timestamp.optional(),
+  properties: properties.optional(),
+  reservationId: reservationId
+    .optional()
+    .meta({ description: 'A hold made by POST /v1/check with `reserve`, settled by this event.' }),
+});
+export const usageEventSchema = usageEventFields.meta({ id: 'UsageEvent' });
 
 // The envelope is validated whole (400, nothing applied); each event on its own. The document
 // shows each event's schema.
@@ -132,7 +131,8 @@ const usageBody = z
     events: z
       .array(
         z.unknown().meta({
-          override: z.toJSONSchema(usageEventSchema, { io: 'input', unrepresentable: 'any' }),
+          // Written out in place: a named schema here would be a $ref into a document of its own.
+          override: z.toJSONSchema(usageEventFields, { io: 'input', unrepresentable: 'any' }),
         }),
       )
       .min(1)
