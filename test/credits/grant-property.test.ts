@@ -68,7 +68,8 @@ describe('credit grants under any interleaving', () => {
            AND (remaining + drawn + expired + voided + revoked_remaining <> amount OR remaining > amount)) AS overdrawn,
         (SELECT count(*) FROM credit_grants WHERE account_id = b.account_id
            AND revoked_remaining + owed + repaid > remaining + drawn + revoked_remaining) AS over_revoked,
-        (SELECT COALESCE(SUM(amount), 0) FROM credit_reservations WHERE account_id = b.account_id AND status = 'held') AS open_holds,
+        -- What each open hold holds now: a hold shrinks when the credits behind it go.
+        (SELECT COALESCE(SUM(amount - shrunk), 0) FROM credit_reservations WHERE account_id = b.account_id AND status = 'held') AS open_holds,
         (SELECT count(*) - count(DISTINCT business_key) FROM credit_ledger WHERE account_id = b.account_id) AS duplicate_keys
       FROM credit_balances b WHERE b.account_id = ${accountId}`;
     if (!row) throw new Error('no balance row');
