@@ -223,6 +223,9 @@ const workerSchema = baseSchema.extend({
   RETENTION_OUTBOUND_EVENTS: retentionDuration.default('90 days'),
   RETENTION_EMAIL_OUTBOX: retentionDuration.default('180 days'),
   RETENTION_REJECTED_EVENTS: retentionDuration.default('90 days'),
+  // Usage events are kept forever (each counts once per account and ID, forever); their
+  // `properties` are cleared after this.
+  RETENTION_USAGE_PROPERTIES: retentionDuration.default('90 days'),
   RETENTION_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(1000),
 });
 
@@ -415,6 +418,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env) {
       outboundEventsMs: msToNumber(parsed.RETENTION_OUTBOUND_EVENTS),
       emailOutboxMs: msToNumber(parsed.RETENTION_EMAIL_OUTBOX),
       rejectedEventsMs: msToNumber(parsed.RETENTION_REJECTED_EVENTS),
+      usagePropertiesMs: msToNumber(parsed.RETENTION_USAGE_PROPERTIES),
       batchSize: parsed.RETENTION_BATCH_SIZE,
     },
     reconcile: {

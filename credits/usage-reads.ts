@@ -217,18 +217,18 @@ export async function forgetUsageProperties(
   limit: number,
 ): Promise<number> {
   return sql.begin(async (tx) => {
-    const [state] = await tx<{ swept_before: Date; cutoff: Date }[]>`
-      SELECT swept_before, now() - make_interval(secs => ${retentionSeconds}) AS cutoff
-      FROM usage_retention FOR UPDATE`;
+    // The watermark may be -infinity (nothing swept yet), which has no Date: it stays in SQL.
+    const [state] = await tx`SELECT 1 FROM usage_retention FOR UPDATE`;
     if (!state) throw new Error('usage_retention has no row');
+    const cutoff = tx`now() - make_interval(secs => ${retentionSeconds})`;
     const cleared = await tx`
       UPDATE usage_events SET properties = NULL
       WHERE ctid = ANY (ARRAY(
-        SELECT ctid FROM usage_events
-        WHERE received_at >= ${state.swept_before} AND received_at < ${state.cutoff} AND properties IS NOT NULL
+        SELECT e.ctid FROM usage_events e, usage_retention r
+        WHERE e.received_at >= r.swept_before AND e.received_at < ${cutoff} AND e.properties IS NOT NULL
         LIMIT ${limit}))`;
     if (cleared.count < limit) {
-      await tx`UPDATE usage_retention SET swept_before = ${state.cutoff}, swept_at = now()`;
+      await tx`UPDATE usage_retention SET swept_before = ${cutoff}, swept_at = now()`;
     }
     return cleared.count;
   });

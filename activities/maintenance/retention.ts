@@ -4,6 +4,7 @@ import {
   deleteExpiredOutboundEvents,
   deleteExpiredRejectedEvents,
 } from '../../db/maintenance/retention';
+import { forgetUsageProperties } from '../../credits';
 import type { ActivityDependencies } from '../dependencies';
 
 /** How long finished records are kept (RETENTION_* in the worker's configuration), and how they are deleted. */
@@ -11,6 +12,8 @@ export interface RetentionSettings {
   outboundEventsMs: number;
   emailOutboxMs: number;
   rejectedEventsMs: number;
+  /** After this a usage event's properties are cleared; the event stays. */
+  usagePropertiesMs: number;
   /** Rows deleted per statement (each its own transaction). */
   batchSize: number;
   /** Batches per table per run: a run stays short; the next one goes on where it stopped. */
@@ -23,6 +26,7 @@ export const DEFAULT_RETENTION_SETTINGS: RetentionSettings = {
   outboundEventsMs: 90 * DAY_MS,
   emailOutboxMs: 180 * DAY_MS,
   rejectedEventsMs: 90 * DAY_MS,
+  usagePropertiesMs: 90 * DAY_MS,
   batchSize: 1000,
   maxBatchesPerRun: 20,
 };
@@ -32,6 +36,8 @@ export interface RetentionResult {
   outboundEvents: number;
   emails: number;
   rejectedEvents: number;
+  /** Usage events whose properties were cleared (absent from runs before usage). */
+  usageProperties?: number;
 }
 
 /** What the retention sweep uses: the database and its settings (the defaults when absent). */
@@ -68,7 +74,8 @@ export function createRetentionActivities<D extends RetentionActivityDependencie
   return {
     /**
      * Deletes outbound events, emails and rejected events older than their retention, never one
-     * still pending delivery or sending. Idempotent: a retry deletes what is left.
+     * still pending delivery or sending, and clears the properties of usage events past theirs.
+     * Idempotent: a retry deletes what is left.
      */
     async deleteExpiredRecords(): Promise<RetentionResult> {
       const { batchSize } = settings;
@@ -81,6 +88,9 @@ export function createRetentionActivities<D extends RetentionActivityDependencie
         ),
         rejectedEvents: await drain('rejected_events', () =>
           deleteExpiredRejectedEvents(sql, settings.rejectedEventsMs, batchSize),
+        ),
+        usageProperties: await drain('usage_events', () =>
+          forgetUsageProperties(sql, Math.floor(settings.usagePropertiesMs / 1000), batchSize),
         ),
       };
     },

@@ -96,7 +96,7 @@ const properties = z
     }
   })
   .meta({
-    description: `Anything the client wants kept with the event (at most ${MAX_PROPERTIES_BYTES} bytes of JSON, ${MAX_PROPERTIES_DEPTH} levels); cleared after USAGE_EVENT_RETENTION.`,
+    description: `Anything the client wants kept with the event (at most ${MAX_PROPERTIES_BYTES} bytes of JSON, ${MAX_PROPERTIES_DEPTH} levels); cleared after RETENTION_USAGE_PROPERTIES (the event itself is kept: a replay stays a duplicate).`,
     example: { model: 'small', requestId: 'r-1' },
   });
 

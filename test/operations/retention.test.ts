@@ -144,4 +144,26 @@ describe('retention of outbound events, emails and rejected events', () => {
     expect(second.rejectedEvents).toBe(1);
     expect(await left()).toBe(0);
   });
+
+  it('when usage events are older than RETENTION_USAGE_PROPERTIES, then their properties are cleared and the events kept', async () => {
+    // Received two days ago against a retention of one: events other files write now stay out of reach.
+    const account = await h.newAccount();
+    const usageEvent = async (id: string, receivedDaysAgo: number) => {
+      await h.sql`
+        INSERT INTO usage_events (account_id, event_id, feature, quantity, occurred_at, received_at,
+                                  properties, fingerprint, credits)
+        VALUES (${account.id}, ${id}, 'llm-tokens', 10, now(), now() - ${receivedDaysAgo} * interval '1 day',
+                ${h.sql.json({ model: 'large' })}, '\\x00', 0)`;
+    };
+    await usageEvent('old', 2);
+    await usageEvent('recent', 0);
+    const result = await sweep({ usagePropertiesMs: DAY });
+    expect(result.usageProperties).toBeGreaterThanOrEqual(1);
+    const rows = await h.sql<{ event_id: string; properties: unknown }[]>`
+      SELECT event_id, properties FROM usage_events WHERE account_id = ${account.id} ORDER BY event_id`;
+    expect(rows).toEqual([
+      { event_id: 'old', properties: null },
+      { event_id: 'recent', properties: { model: 'large' } },
+    ]);
+  });
 });

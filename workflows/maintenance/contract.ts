@@ -31,7 +31,13 @@ export interface MaintenanceResult {
   /** Expiry notices the run recorded (each grant's once, whichever run that is). */
   expiryNotices?: number;
   /** Rows past their retention the run deleted (absent from runs recorded before the sweep). */
-  recordsDeleted?: { outboundEvents: number; emails: number; rejectedEvents: number };
+  recordsDeleted?: {
+    outboundEvents: number;
+    emails: number;
+    rejectedEvents: number;
+    /** Usage events whose properties were cleared (absent before usage). */
+    usageProperties?: number;
+  };
 }
 
 /** The TTL timer of one hold; the workflow ID is `reservation:<id>`. */
