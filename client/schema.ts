@@ -3347,7 +3347,7 @@ export interface components {
          */
         timestamp?: string;
         /**
-         * @description Anything the client wants kept with the event (at most 4096 bytes of JSON, 5 levels); cleared after USAGE_EVENT_RETENTION.
+         * @description Anything the client wants kept with the event (at most 4096 bytes of JSON, 5 levels); cleared after RETENTION_USAGE_PROPERTIES (the event itself is kept: a replay stays a duplicate).
          * @example {
          *       "model": "small",
          *       "requestId": "r-1"
