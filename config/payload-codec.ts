@@ -18,7 +18,7 @@ import { inspect } from 'node:util';
  * every key decrypts, and each payload names its key in its metadata. A rotation is therefore a
  * configuration change with no downtime: add the new key, then put it first, and keep the old
  * ones for as long as any history encrypted with them is kept (histories are immutable; nothing is
- * re-encrypted). The README's "Data privacy" says how, step by step.
+ * re-encrypted). docs/privacy.md says how, step by step.
  *
  * Payloads are not compressed: they are a few hundred bytes of JSON (an event summary, an
  * activity's answer), where deflate saves a third at best and costs about as much CPU as the

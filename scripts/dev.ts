@@ -365,7 +365,10 @@ async function prepareTemporal(
   const external = env('TEMPORAL_ADDRESS');
   if (external) {
     const names = SEARCH_ATTRIBUTES.map(({ name }) => name).join(', ');
-    say('dev', `TEMPORAL_ADDRESS is set: its namespace needs the search attributes ${names} (see README)`);
+    say(
+      'dev',
+      `TEMPORAL_ADDRESS is set: its namespace needs the search attributes ${names} (see docs/production.md)`,
+    );
     return { address: external, uiUrl: null };
   }
   const temporal = await startTemporalDevServer({

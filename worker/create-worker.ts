@@ -6,7 +6,7 @@ import { activityInterceptors } from './billing-error-interceptor';
 export const WORKFLOWS_PATH = require.resolve('../workflows');
 
 /**
- * Pollers, task slots and the sticky cache, chosen by measurement (`npm run bench`, README
+ * Pollers, task slots and the sticky cache, chosen by measurement (`npm run bench`, docs/performance.md
  * "Performance"). The benchmark's bare-Temporal worker runs with the same values.
  */
 export const WORKER_TUNING = {} satisfies Partial<WorkerOptions>;

@@ -1,4 +1,4 @@
-// Every workflow type the worker registers. Deterministic code only: see README, "Workflows".
+// Every workflow type the worker registers. Deterministic code only: see docs/layout.md.
 export { purchaseWorkflow } from './purchases/purchase';
 export { subscriptionWorkflow } from './subscriptions/subscription';
 export { invoiceWorkflow } from './subscriptions/invoice';

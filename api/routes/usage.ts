@@ -29,7 +29,7 @@ import { presentReservation, reservationResponse, reserveCredits } from './reser
  * Usage: events ingested by the thousand and burned from grants at once (POST /v1/usage), the
  * check before spending (POST /v1/check), the feature catalogue, an account's events, and its
  * balance at a past moment. The burn runs here, in the API process, in one PostgreSQL
- * transaction per request: a usage event is worth less than a workflow costs (README, "Usage").
+ * transaction per request: a usage event is worth less than a workflow costs (docs/usage.md).
  */
 
 // --- limits -------------------------------------------------------------------------------

@@ -15,8 +15,8 @@ import { isUsageMistake, UsageError } from '../../cli/usage-error';
 
 /**
  * `npm run bench`: the service beside a bare-Temporal baseline and a direct handler, on the same
- * Temporal server in one run, so that every figure is a ratio measured together. See the
- * README's "Performance".
+ * Temporal server in one run, so that every figure is a ratio measured together. See
+ * docs/performance.md.
  */
 
 const USAGE = `usage: npm run bench -- [options]

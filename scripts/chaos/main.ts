@@ -20,7 +20,7 @@ import { PayloadKeyRing, temporalDataConverter } from '../../config/payload-code
 
 /**
  * `npm run chaos`: the whole service as separate processes, under load and under faults, then
- * checked. See options.ts for the command line and the README's "Chaos test" for what it does.
+ * checked. See options.ts for the command line and docs/chaos.md for what it does.
  *
  *   npm run chaos -- --events 1500 --seed 1
  */

@@ -21,14 +21,14 @@ import { startHarness, TEST_OUTBOX_AGES, type Harness } from '../support/harness
 import { waitUntil } from '../support/wait';
 
 /**
- * The verification snippet the README gives clients, run as they would run it: with the
+ * The verification snippet the documentation gives clients (docs/outbound-webhooks.md), run as they would run it: with the
  * `standardwebhooks` package from npm, none of this project's code. True when it verifies.
  */
 function documentedVerifier(): Verifier {
-  const readme = readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8');
+  const readme = readFileSync(path.join(__dirname, '..', '..', 'docs', 'outbound-webhooks.md'), 'utf8');
   const block = /```js\n([\s\S]*?function verifyBillingWebhook[\s\S]*?)```/.exec(readme)?.[1];
-  if (!block) throw new Error('README has no verifyBillingWebhook snippet');
-  // eslint-disable-next-line @typescript-eslint/no-implied-eval, @typescript-eslint/no-unsafe-call -- the README's own code, verbatim
+  if (!block) throw new Error('docs/outbound-webhooks.md has no verifyBillingWebhook snippet');
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval, @typescript-eslint/no-unsafe-call -- the documentation's own code, verbatim
   const verifyBillingWebhook = new Function('require', `${block}\nreturn verifyBillingWebhook;`)(require) as (
     rawBody: string,
     headers: Record<string, string>,

@@ -3,7 +3,7 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 /**
  * Custom search attributes every billing workflow sets, so an operator can find any unfinished
  * purchase in the Temporal UI. A server must know them before workflows use them: the dev stack
- * and the tests register them, and the README shows the command for a production namespace.
+ * and the tests register them, and docs/production.md shows the command for a production namespace.
  */
 export const AccountId = defineSearchAttributeKey('AccountId', SearchAttributeType.KEYWORD);
 export const PurchaseStatus = defineSearchAttributeKey('PurchaseStatus', SearchAttributeType.KEYWORD);

@@ -23,8 +23,8 @@ import {
  * `npm run bench:usage`: the usage path (POST /v1/usage), single debits and the check, each
  * through the service's API process beside the raw floors through postgres.js, in one run on one
  * PostgreSQL, so that every ratio is measured together. A benchmark, never a test: it prints
- * figures and the targets beside them, and fails only when a request failed. See the README's
- * "Usage" for what it measured here.
+ * figures and the targets beside them, and fails only when a request failed. See
+ * docs/benchmarks/usage.md for what it measured here.
  */
 
 const USAGE = `usage: npm run bench:usage -- [options]
