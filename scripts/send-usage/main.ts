@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { devStackFile, readDevStack } from '../../cli/dev-stack';
+import { createCreditsClient, type CreditsClient } from '../../client/index';
 
 /**
  * Sends usage events (or a check) to a running API, to try usage by hand: a batch of events of
@@ -56,20 +57,10 @@ function target(url: string | undefined, key: string | undefined): { url: string
   return { url: fromEnv.url || found.stack.api.url, key: fromEnv.key || found.stack.api.key };
 }
 
-async function post(api: { url: string; key: string }, route: string, body: unknown): Promise<void> {
-  const response = await fetch(`${api.url.replace(/\/$/, '')}${route}`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${api.key}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  const text = await response.text();
-  let shown = text;
-  try {
-    shown = JSON.stringify(JSON.parse(text), null, 2);
-  } catch {
-    // not JSON: shown as it came
-  }
-  process.stdout.write(`POST ${route} → ${response.status}\n${shown}\n`);
+/** Prints an answer as it came: the status and the body. */
+function show(route: string, answer: { response: Response; data?: unknown; error?: unknown }): void {
+  const body = answer.data ?? answer.error;
+  process.stdout.write(`POST ${route} → ${answer.response.status}\n${JSON.stringify(body, null, 2)}\n`);
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -104,13 +95,20 @@ async function main(argv: string[]): Promise<number> {
   }
   try {
     const quantity = positive(values.quantity, 'quantity', 1000);
-    const api = target(values.url, values.key);
+    const { url, key } = target(values.url, values.key);
+    const api: CreditsClient = createCreditsClient({ baseUrl: url, apiKey: key });
     if (values.check) {
       const reserve =
         values.reserve === undefined
           ? undefined
           : { ttlSeconds: positive(values.reserve, 'reserve', 600), idempotencyKey: `check-${randomUUID()}` };
-      await post(api, '/v1/check', { accountId: values.account, feature: values.feature, quantity, reserve });
+      const body = {
+        accountId: values.account,
+        feature: values.feature,
+        quantity,
+        ...(reserve ? { reserve } : {}),
+      };
+      show('/v1/check', await api.POST('/v1/check', { body }));
       return 0;
     }
     const count = positive(values.count, 'count', 1, 1000);
@@ -122,7 +120,7 @@ async function main(argv: string[]): Promise<number> {
       quantity,
       ...(values.reservation === undefined ? {} : { reservationId: values.reservation }),
     }));
-    for (let i = 0; i < repeat; i++) await post(api, '/v1/usage', { events });
+    for (let i = 0; i < repeat; i++) show('/v1/usage', await api.POST('/v1/usage', { body: { events } }));
     return 0;
   } catch (error) {
     if (error instanceof UsageError) {
