@@ -2,7 +2,13 @@ import { createHash } from 'node:crypto';
 import { availableCredits, planDraws, type PlannedAllocation } from '../domain/credit-grant-rules';
 import type { ErrorCode } from '../domain/errors';
 import { toSafeInteger } from '../domain/integers';
-import { accruesFractions, creditsForEvent, type Feature } from '../domain/usage-pricing';
+import {
+  accruesFractions,
+  creditsForEvent,
+  featureFromRow,
+  type Feature,
+  type FeatureRow,
+} from '../domain/usage-pricing';
 import type { Queryable, Sql } from '../db/client';
 import { endpointsWant } from '../db/outbound-webhooks/events';
 import { watchBalances } from './balance-watch';
@@ -149,28 +155,10 @@ async function readRecordedEvents(
   );
 }
 
-interface FeatureRow {
-  key: string;
-  name: string;
-  credits: string;
-  units: string;
-  overdraft: Feature['overdraft'];
-  active: boolean;
-}
-
-const toFeature = (row: FeatureRow): Feature => ({
-  key: row.key,
-  name: row.name,
-  credits: toSafeInteger(row.credits, 'feature credits'),
-  units: toSafeInteger(row.units, 'feature units'),
-  overdraft: row.overdraft,
-  active: row.active,
-});
-
 async function readFeatures(tx: Queryable, keys: readonly string[]): Promise<Map<string, Feature>> {
   const rows = await tx<FeatureRow[]>`
     SELECT key, name, credits, units, overdraft, active FROM features WHERE key = ANY (${keys as string[]}::text[])`;
-  return new Map(rows.map((row) => [row.key, toFeature(row)]));
+  return new Map(rows.map((row) => [row.key, featureFromRow(row)]));
 }
 
 /** An account's fractional accrual of one feature (credit_balances.usage_meters). */

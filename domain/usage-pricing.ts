@@ -1,3 +1,4 @@
+import { toSafeInteger } from './integers';
 /**
  * What usage costs. A feature's price is `credits` per `units` (1 credit per 1,000 tokens, 5
  * credits per image), and fractions are never rounded per event: each (account, feature, price)
@@ -42,3 +43,23 @@ export function creditsForUnits(units: bigint, price: FeaturePrice): bigint {
 export function creditsForEvent(accrued: bigint, quantity: bigint, price: FeaturePrice): bigint {
   return creditsForUnits(accrued + quantity, price) - creditsForUnits(accrued, price);
 }
+
+/** A feature as the `features` table stores it (bigint columns as text). */
+export interface FeatureRow {
+  key: string;
+  name: string;
+  credits: string;
+  units: string;
+  overdraft: Feature['overdraft'];
+  active: boolean;
+}
+
+/** A stored feature, its bigint columns checked to be safe integers. */
+export const featureFromRow = (row: FeatureRow): Feature => ({
+  key: row.key,
+  name: row.name,
+  credits: toSafeInteger(row.credits, 'feature credits'),
+  units: toSafeInteger(row.units, 'feature units'),
+  overdraft: row.overdraft,
+  active: row.active,
+});

@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { toSafeInteger } from '../../domain/integers';
-import type { Feature } from '../../domain/usage-pricing';
+import { featureFromRow, type Feature, type FeatureRow } from '../../domain/usage-pricing';
 import type { Sql } from '../client';
 
 /**
@@ -70,27 +69,9 @@ export async function syncFeatureCatalog(
   });
 }
 
-interface FeatureRow {
-  key: string;
-  name: string;
-  credits: string;
-  units: string;
-  overdraft: Feature['overdraft'];
-  active: boolean;
-}
-
-const toFeature = (row: FeatureRow): Feature => ({
-  key: row.key,
-  name: row.name,
-  credits: toSafeInteger(row.credits, 'feature credits'),
-  units: toSafeInteger(row.units, 'feature units'),
-  overdraft: row.overdraft,
-  active: row.active,
-});
-
 /** The features usage may name now, by key. */
 export async function listActiveFeatures(sql: Sql): Promise<Feature[]> {
   const rows = await sql<FeatureRow[]>`
     SELECT key, name, credits, units, overdraft, active FROM features WHERE active ORDER BY key`;
-  return rows.map(toFeature);
+  return rows.map(featureFromRow);
 }
