@@ -21,7 +21,8 @@ export interface LedgerEntry {
   createdAt: Date;
 }
 
-interface LedgerRow {
+/** A ledger row as PostgreSQL answers it (bigint columns as text). */
+export interface LedgerRow {
   id: string;
   account_id: string;
   delta: string;
@@ -32,9 +33,9 @@ interface LedgerRow {
   created_at: Date;
 }
 
-const LEDGER_COLUMNS = 'id, account_id, delta, kind, business_key, reason, balance_after, created_at';
+export const LEDGER_COLUMNS = 'id, account_id, delta, kind, business_key, reason, balance_after, created_at';
 
-function toEntry(row: LedgerRow): LedgerEntry {
+export function toEntry(row: LedgerRow): LedgerEntry {
   return {
     id: toSafeInteger(row.id, 'ledger id'),
     accountId: row.account_id,

@@ -16,7 +16,14 @@ import { accountScopedKey } from './debits';
 import { applyDraws, liveCredits, readLiveGrants, readSpendingFacts } from './draw-down';
 import { recordLedgerEvent } from './follow-ups';
 import { keepHoldsCovered } from './holds';
-import { moveBalances, type BalanceChange, type LedgerEntry } from './ledger';
+import {
+  LEDGER_COLUMNS,
+  moveBalances,
+  toEntry,
+  type BalanceChange,
+  type LedgerEntry,
+  type LedgerRow,
+} from './ledger';
 
 /**
  * Usage: credits spent where the client's product spends them, many events at a time. A request
@@ -460,8 +467,6 @@ export async function recordUsage(sql: Sql, events: readonly UsageEventInput[]):
 
 // --- writes of phase 3 --------------------------------------------------------------------------
 
-const LEDGER_COLUMNS = 'id, account_id, delta, kind, business_key, reason, balance_after, created_at';
-
 /**
  * The ledger rows and the accepted events in one statement: each event names the row that burned
  * its credits (none when its charge burned no whole credit yet).
@@ -485,18 +490,7 @@ async function writeChargesAndEvents(
     key: charge.credits > 0 ? charge.key : null,
     credits,
   }));
-  const rows = await tx<
-    {
-      id: string;
-      account_id: string;
-      delta: string;
-      kind: string;
-      business_key: string;
-      reason: string | null;
-      balance_after: string;
-      created_at: Date;
-    }[]
-  >`
+  const rows = await tx<LedgerRow[]>`
     WITH ledger AS (
       INSERT INTO credit_ledger (account_id, delta, kind, business_key, reason, balance_after)
       SELECT account_id, delta, ${USAGE_KIND}, business_key, reason, balance_after
@@ -523,16 +517,7 @@ async function writeChargesAndEvents(
       RETURNING 1
     )
     SELECT ${tx.unsafe(LEDGER_COLUMNS)} FROM ledger ORDER BY id`;
-  return rows.map((row) => ({
-    id: toSafeInteger(row.id, 'ledger id'),
-    accountId: row.account_id,
-    delta: toSafeInteger(row.delta, 'ledger delta'),
-    kind: row.kind,
-    businessKey: row.business_key,
-    reason: row.reason,
-    balanceAfter: toSafeInteger(row.balance_after, 'balance'),
-    createdAt: row.created_at,
-  }));
+  return rows.map(toEntry);
 }
 
 /**
