@@ -15,9 +15,11 @@ import type { Queryable } from '../db/client';
 /**
  * A grant is live, so credits can be drawn from it, from effective_at until expires_at (the
  * expiry's ledger row follows within a sweep interval; nothing is drawn in between).
+ * `has_credits` is `remaining > 0`, kept by PostgreSQL: the draw-down index selects on it, so
+ * that a draw, which changes `remaining`, is an in-place update (see its migration).
  */
 export const live = (p = '') =>
-  `${p}closed_at IS NULL AND ${p}remaining > 0 AND ${p}effective_at <= now() AND (${p}expires_at IS NULL OR ${p}expires_at > now())`;
+  `${p}closed_at IS NULL AND ${p}has_credits AND ${p}effective_at <= now() AND (${p}expires_at IS NULL OR ${p}expires_at > now())`;
 
 /** The live grants of each account, in draw-down order (an account with none is absent). */
 export async function readLiveGrants(

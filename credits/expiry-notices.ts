@@ -32,7 +32,7 @@ export const expiryNoticeKey = (grantId: number) => `expiry-notice:grant:${grant
 // Due: open, credits left, not noticed yet, and expiring within the notice window but not yet.
 // A grant spent to zero, voided or expired (or past its time, awaiting the expiry sweep) is not.
 const due = (q: Queryable, aheadSeconds: number) => q`
-  closed_at IS NULL AND expiry_notice_at IS NULL AND remaining > 0
+  closed_at IS NULL AND expiry_notice_at IS NULL AND has_credits
   AND expires_at > now() AND expires_at <= now() + make_interval(secs => ${aheadSeconds})`;
 
 /**
