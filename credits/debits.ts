@@ -1,7 +1,6 @@
 import { errors } from '../domain/errors';
-import type { Sql } from '../db/client';
-import { drawDown } from './grants';
-import type { LedgerEntry } from './ledger';
+import { transactionCommittingWith, type Sql } from '../db/client';
+import { drawDownThenCommit, type Spend } from './grants';
 
 export interface DebitRequest {
   accountId: string;
@@ -27,12 +26,9 @@ export const debitKey = (accountId: string, idempotencyKey: string) =>
  * key with another amount, reason or account is a conflict. `followUps`: whether the debit
  * recorded work to start once it committed (a low-balance notice, a top-up).
  */
-export async function debitCredits(
-  sql: Sql,
-  request: DebitRequest,
-): Promise<{ entry: LedgerEntry; applied: boolean; followUps: boolean }> {
-  const result = await sql.begin((tx) =>
-    drawDown(tx, {
+export async function debitCredits(sql: Sql, request: DebitRequest): Promise<Spend> {
+  const result = await transactionCommittingWith(sql, (tx) =>
+    drawDownThenCommit(tx, {
       accountId: request.accountId,
       amount: request.amount,
       businessKey: debitKey(request.accountId, request.idempotencyKey),

@@ -9,7 +9,7 @@ import {
 } from '../domain/credit-grant-rules';
 import { errors } from '../domain/errors';
 import { toSafeInteger } from '../domain/integers';
-import type { Queryable, Sql } from '../db/client';
+import { SentWithCommit, type Queryable, type Sql } from '../db/client';
 import { endpointsWant } from '../db/outbound-webhooks/events';
 import { watchBalance } from './balance-watch';
 import { applyDraws, live, liveCredits, readLiveGrants, readSpendingFacts } from './draw-down';
@@ -281,19 +281,38 @@ export interface SpendingMovement {
   reason: string | null;
 }
 
+/** What a spending movement answers. */
+export interface Spend {
+  entry: LedgerEntry;
+  /** False: the key was recorded before, and `entry` is what it recorded. */
+  applied: boolean;
+  /** Whether the movement recorded work to start after the commit (a notice, a top-up). */
+  followUps: boolean;
+}
+
 /**
  * Spends credits from live grants in draw-down order, once per key and never beyond what is
  * available (held credits stay untouched). A key recorded before answers its entry unchanged.
- * `followUps`: whether the movement recorded work to start after the commit (a notice, a top-up).
  *
  * The account is locked first and everything the decision needs is read in the same round trip
  * (each read is its own statement, so it sees what committed before the lock was granted); the
- * writes go in a second one. The lock is held for two round trips, whatever the number of grants.
+ * writes go in a second one, whatever the number of grants.
  */
-export async function drawDown(
+export async function drawDown(tx: Queryable, movement: SpendingMovement): Promise<Spend> {
+  const spend = await drawDownThenCommit(tx, movement);
+  return spend instanceof SentWithCommit ? spend.pending : spend;
+}
+
+/**
+ * `drawDown` as the last work of its transaction: when the spend causes nothing more (no
+ * endpoint asks for its event, no threshold watches the account), its writes are answered as
+ * sent, to go out with the COMMIT (transactionCommittingWith), and the account's lock is held for
+ * one round trip to the database and back.
+ */
+export async function drawDownThenCommit(
   tx: Queryable,
   movement: SpendingMovement,
-): Promise<{ entry: LedgerEntry; applied: boolean; followUps: boolean }> {
+): Promise<Spend | SentWithCommit<Spend>> {
   const { accountId, amount, businessKey } = movement;
   const [locked, existing, grants, facts, announce] = await Promise.all([
     lockAccountBalance(tx, accountId),
@@ -309,18 +328,25 @@ export async function drawDown(
   if (available < amount) throw errors.insufficientCredits(Math.max(available, 0), amount);
   const { allocations, drawn } = planDraws(mine, [{ key: businessKey, amount }]);
   if (drawn[0] !== amount) throw new Error(`drew ${drawn[0]} of ${amount} available credits`);
-  const [[entry]] = await Promise.all([
+  const written = Promise.all([
     appendMovements(tx, [
       { ...movement, delta: -amount, reason: movement.reason, balanceAfter: locked.balance - amount },
     ]),
     moveBalances(tx, [{ accountId, delta: -amount, released: 0 }]),
     applyDraws(tx, allocations),
-  ]);
-  if (!entry) throw new Error(`ledger row ${businessKey} was not written`);
+  ]).then(([[entry]]) => {
+    if (!entry) throw new Error(`ledger row ${businessKey} was not written`);
+    return entry;
+  });
+  const watched = facts.get(accountId)?.watched ?? false;
+  if (!announce && !watched) {
+    return new SentWithCommit(written.then((entry) => ({ entry, applied: true, followUps: false })));
+  }
+  const entry = await written;
   // What the movement causes commits with it: its event (when an endpoint asks for debits), and
   // a crossing's notice or top-up.
   if (announce) await recordLedgerEvent(tx, entry);
-  const followUps = facts.get(accountId)?.watched ? await watchBalance(tx, accountId, movement.kind) : false;
+  const followUps = watched ? await watchBalance(tx, accountId, movement.kind) : false;
   return { entry, applied: true, followUps };
 }
 

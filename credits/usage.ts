@@ -9,7 +9,7 @@ import {
   type Feature,
   type FeatureRow,
 } from '../domain/usage-pricing';
-import type { Queryable, Sql } from '../db/client';
+import { SentWithCommit, transactionCommittingWith, type Queryable, type Sql } from '../db/client';
 import { endpointsWant } from '../db/outbound-webhooks/events';
 import { watchBalances } from './balance-watch';
 import { accountScopedKey } from './debits';
@@ -36,8 +36,9 @@ import {
  *   2. in memory: each event decided in request order (duplicate, conflict, refused, accepted)
  *      and priced on its meter, the burn summed per account and feature;
  *   3. one round trip: the ledger rows (one per account and feature) with their events, the
- *      balances, the draw-down from grants, the meters (and, when needed, debt and holds);
- *   4. only when something asks for it: outbound events, the balance watch.
+ *      balances, the draw-down from grants, the meters (and, when needed, debt and holds), and
+ *      the COMMIT with them when nothing follows, so that the locks are held for one round trip;
+ *   4. only when something asks for it: outbound events, the balance watch, then the COMMIT.
  *
  * Every event counts once per (account, event ID): requests for one account serialize on its
  * balance lock, taken before the recorded events are read, so of two requests carrying the
@@ -284,7 +285,7 @@ export async function recordUsage(sql: Sql, events: readonly UsageEventInput[]):
   const featureKeys = [...new Set(events.map((e) => e.feature))];
   const holdIds = [...new Set(events.flatMap((e) => (e.reservationId === null ? [] : [e.reservationId])))];
 
-  return sql.begin(async (tx) => {
+  return transactionCommittingWith(sql, async (tx): Promise<UsageBatch | SentWithCommit<UsageBatch>> => {
     // 1. The locks, then everything the decisions need, in one round trip.
     const [locked, recorded, features, grants, facts, announce, holds] = await Promise.all([
       lockAccounts(tx, accountIds),
@@ -436,26 +437,32 @@ export async function recordUsage(sql: Sql, events: readonly UsageEventInput[]):
     }
     const owing = burns.filter((charge) => charge.owed > 0);
 
-    // 3. The writes, in one round trip.
-    const [entries] = await Promise.all([
+    // 3. The writes, in one round trip: with the COMMIT, when nothing follows them.
+    const written = Promise.all([
       writeChargesAndEvents(tx, movements, events, fingerprints, accepted),
       moveBalances(tx, balanceChanges(accounts, charges)),
       applyDraws(tx, allocations),
       owing.length > 0 ? runUpDebt(tx, owing) : null,
       settled.size > 0 ? settleNamedHolds(tx, settled) : null,
-    ]);
-    const ledgerIds = new Map(entries.map((entry) => [entry.businessKey, entry.id]));
-    for (const { index, charge, credits } of accepted) {
-      outcomes[index] = { status: 'accepted', credits, ledgerEntryId: ledgerIds.get(charge.key) ?? null };
-    }
+    ]).then(([entries]) => {
+      const ledgerIds = new Map(entries.map((entry) => [entry.businessKey, entry.id]));
+      for (const { index, charge, credits } of accepted) {
+        outcomes[index] = { status: 'accepted', credits, ledgerEntryId: ledgerIds.get(charge.key) ?? null };
+      }
+      return entries;
+    });
 
     // 4. What the burn causes, when anything asks for it.
     const indebted = [...new Set(owing.map((charge) => charge.accountId))];
-    if (indebted.length > 0) await keepHoldsCovered(tx, indebted, 'usage ran the account into debt');
-    if (announce) await Promise.all(entries.map((entry) => recordLedgerEvent(tx, entry)));
     const watched = [...accounts].filter(
       ([, account]) => account.watched && account.burned + account.released > 0,
     );
+    if (indebted.length === 0 && !announce && watched.length === 0) {
+      return new SentWithCommit(written.then(() => ({ outcomes, followUps: [] })));
+    }
+    const entries = await written;
+    if (indebted.length > 0) await keepHoldsCovered(tx, indebted, 'usage ran the account into debt');
+    if (announce) await Promise.all(entries.map((entry) => recordLedgerEvent(tx, entry)));
     const followUps = await watchBalances(
       tx,
       watched.map(([accountId]) => accountId),

@@ -57,3 +57,33 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' && UNAVAILABLE.has(code);
 }
+
+/**
+ * Statements a transaction's work has sent and not awaited, to go out with its COMMIT: see
+ * `transactionCommittingWith`.
+ */
+export class SentWithCommit<T> {
+  constructor(readonly pending: Promise<T>) {
+    // Observed after the COMMIT; until then a failure must not count as unhandled.
+    pending.catch(() => {});
+  }
+}
+
+/**
+ * `sql.begin`, for work whose last statements may travel with the COMMIT in one round trip: the
+ * work reads and decides, sends its writes and answers `new SentWithCommit(writes)` instead of
+ * awaiting them. The locks it took are then released one round trip sooner, which is what a
+ * movement on a busy account waits for. Work that answers a plain value commits as `sql.begin`
+ * does.
+ *
+ * After a failed statement PostgreSQL answers COMMIT by rolling back, without an error: so the
+ * writes are awaited once the COMMIT is answered, and their failure is this call's. Either
+ * everything committed and the writes succeeded, or nothing committed and this throws.
+ */
+export async function transactionCommittingWith<T>(
+  sql: Sql,
+  work: (tx: postgres.TransactionSql) => Promise<T | SentWithCommit<T>>,
+): Promise<T> {
+  const { answer } = await sql.begin(async (tx) => ({ answer: await work(tx) }));
+  return answer instanceof SentWithCommit ? await answer.pending : answer;
+}
