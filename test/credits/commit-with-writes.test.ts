@@ -94,7 +94,7 @@ describe('writes sent with the COMMIT', () => {
     expect(applied).toHaveLength(50);
     expect(refused.length + applied.length).toBeLessThanOrEqual(60);
     for (const failure of refused) {
-      expect((failure as PromiseRejectedResult).reason).toMatchObject({ code: 'insufficient_credits' });
+      expect(failure.reason).toMatchObject({ code: 'insufficient_credits' });
     }
     expect(await balanceOf(sql, accountId)).toBe(0);
     expect(await driftedAccounts(sql, [accountId])).toEqual([]);
