@@ -328,10 +328,11 @@ export async function drawDownThenCommit(
   if (available < amount) throw errors.insufficientCredits(Math.max(available, 0), amount);
   const { allocations, drawn } = planDraws(mine, [{ key: businessKey, amount }]);
   if (drawn[0] !== amount) throw new Error(`drew ${drawn[0]} of ${amount} available credits`);
+  // Refused here, before any write is sent (they may go out with the COMMIT).
+  const balanceAfter = locked.balance - amount;
+  if (!Number.isSafeInteger(balanceAfter)) throw errors.balanceOutOfRange(accountId);
   const written = Promise.all([
-    appendMovements(tx, [
-      { ...movement, delta: -amount, reason: movement.reason, balanceAfter: locked.balance - amount },
-    ]),
+    appendMovements(tx, [{ ...movement, delta: -amount, reason: movement.reason, balanceAfter }]),
     moveBalances(tx, [{ accountId, delta: -amount, released: 0 }]),
     applyDraws(tx, allocations),
   ]).then(([[entry]]) => {

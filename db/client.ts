@@ -60,7 +60,9 @@ export function isDatabaseUnavailable(error: unknown): boolean {
 
 /**
  * Statements a transaction's work has sent and not awaited, to go out with its COMMIT: see
- * `transactionCommittingWith`.
+ * `transactionCommittingWith`. Every statement of `pending` must already be on its way: a write
+ * refused in JavaScript before it was sent would let those sent beside it commit without it. So
+ * the work decides, and refuses, before it sends any of them.
  */
 export class SentWithCommit<T> {
   constructor(readonly pending: Promise<T>) {
