@@ -1,6 +1,6 @@
 import { DRAW_ORDER_SQL, type DrawableGrant, type PlannedAllocation } from '../domain/credit-grant-rules';
 import { toSafeInteger } from '../domain/integers';
-import type { Queryable } from '../db/client';
+import type { Queryable, Statement } from '../db/client';
 
 /**
  * The draw-down, written once for every movement that spends credits: which grants are live,
@@ -84,9 +84,21 @@ export async function applyDraws(
   debtorGrantId: number | null = null,
 ): Promise<void> {
   if (allocations.length === 0) return;
+  await Promise.all(drawStatements(tx, allocations, debtorGrantId));
+}
+
+/**
+ * The two statements of `applyDraws` (allocations must not be empty), unsent: to be sent as they
+ * are or written into a statement that does more (postgres.js nests them as fragments).
+ */
+export function drawStatements(
+  tx: Queryable,
+  allocations: readonly PlannedAllocation[],
+  debtorGrantId: number | null = null,
+): [Statement, Statement] {
   const perGrant = new Map<number, number>();
   for (const { grantId, amount } of allocations) perGrant.set(grantId, (perGrant.get(grantId) ?? 0) + amount);
-  await Promise.all([
+  return [
     tx`
       UPDATE credit_grants g SET remaining = g.remaining - d.take, drawn = g.drawn + d.take
       FROM unnest(${[...perGrant.keys()]}::bigint[], ${[...perGrant.values()]}::bigint[]) AS d(id, take)
@@ -96,5 +108,5 @@ export async function applyDraws(
       SELECT key, grant_id, amount, ${debtorGrantId}::bigint
       FROM unnest(${allocations.map((a) => a.key)}::text[], ${allocations.map((a) => a.grantId)}::bigint[],
                   ${allocations.map((a) => a.amount)}::bigint[]) AS d(key, grant_id, amount)`,
-  ]);
+  ];
 }

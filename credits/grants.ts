@@ -12,16 +12,25 @@ import { toSafeInteger } from '../domain/integers';
 import { SentWithCommit, type Queryable, type Sql } from '../db/client';
 import { endpointsWant } from '../db/outbound-webhooks/events';
 import { watchBalance } from './balance-watch';
-import { applyDraws, live, liveCredits, readLiveGrants, readSpendingFacts } from './draw-down';
+import {
+  applyDraws,
+  drawStatements,
+  live,
+  liveCredits,
+  readLiveGrants,
+  readSpendingFacts,
+} from './draw-down';
 import { recordLedgerEvent } from './follow-ups';
 import { keepHoldsCovered } from './holds';
 import {
-  appendMovements,
   findEntryByKey,
+  insertMovements,
   lockAccountBalance,
-  moveBalances,
   recordMovement,
+  toEntry,
+  updateBalances,
   type LedgerEntry,
+  type LedgerRow,
 } from './ledger';
 
 /**
@@ -331,14 +340,19 @@ export async function drawDownThenCommit(
   // Refused here, before any write is sent (they may go out with the COMMIT).
   const balanceAfter = locked.balance - amount;
   if (!Number.isSafeInteger(balanceAfter)) throw errors.balanceOutOfRange(accountId);
-  const written = Promise.all([
-    appendMovements(tx, [{ ...movement, delta: -amount, reason: movement.reason, balanceAfter }]),
-    moveBalances(tx, [{ accountId, delta: -amount, released: 0 }]),
-    applyDraws(tx, allocations),
-  ]).then(([[entry]]) => {
-    if (!entry) throw new Error(`ledger row ${businessKey} was not written`);
-    return entry;
-  });
+  // The ledger row, the balance, the grants and the allocations in one statement: a debit is
+  // then five exchanges with the database (BEGIN, the lock, the reads, this, COMMIT).
+  const [drawGrants, allocate] = drawStatements(tx, allocations);
+  const moveBalance = updateBalances(tx, [{ accountId, delta: -amount, released: 0 }]);
+  if (!moveBalance) throw new Error(`a debit of ${amount} moved no balance`);
+  const written = tx<LedgerRow[]>`
+    WITH balance AS (${moveBalance}), grants AS (${drawGrants}), allocations AS (${allocate})
+    ${insertMovements(tx, [{ ...movement, delta: -amount, reason: movement.reason, balanceAfter }])}`
+    .execute()
+    .then(([row]) => {
+      if (!row) throw new Error(`ledger row ${businessKey} was not written`);
+      return toEntry(row);
+    });
   const watched = facts.get(accountId)?.watched ?? false;
   if (!announce && !watched) {
     return new SentWithCommit(written.then((entry) => ({ entry, applied: true, followUps: false })));

@@ -1,6 +1,6 @@
 import { errors } from '../domain/errors';
 import { toSafeInteger } from '../domain/integers';
-import type { Queryable, Sql } from '../db/client';
+import type { Queryable, Sql, Statement } from '../db/client';
 import { watchBalance } from './balance-watch';
 import { recordLedgerEvent } from './follow-ups';
 
@@ -134,25 +134,23 @@ export interface PlannedMovement extends CreditMovement {
 }
 
 /**
- * Appends ledger rows whose `balance_after` the caller computed from the balance it locked (in
- * the order given, per account), for movements that spend: one statement for any number of rows.
- * Balances move in `moveBalances`. A balance past what a JS number holds exactly is refused
- * before anything is written.
+ * The INSERT of ledger rows whose `balance_after` the caller computed from the balance it locked
+ * (in the order given, per account), for movements that spend: one statement for any number of
+ * rows (not none), unsent (see drawStatements). Balances move in `moveBalances`. A balance past
+ * what a JS number holds exactly is refused before anything is built.
  */
-export async function appendMovements(
+export function insertMovements(
   tx: Queryable,
   movements: readonly PlannedMovement[],
-): Promise<LedgerEntry[]> {
-  if (movements.length === 0) return [];
+): Statement<LedgerRow[]> {
   const outOfRange = movements.find((movement) => !Number.isSafeInteger(movement.balanceAfter));
   if (outOfRange) throw errors.balanceOutOfRange(outOfRange.accountId);
-  const rows = await tx<LedgerRow[]>`
+  return tx<LedgerRow[]>`
     INSERT INTO credit_ledger (account_id, delta, kind, business_key, reason, balance_after)
     SELECT * FROM unnest(${movements.map((m) => m.accountId)}::text[], ${movements.map((m) => m.delta)}::bigint[],
                          ${movements.map((m) => m.kind)}::text[], ${movements.map((m) => m.businessKey)}::text[],
                          ${movements.map((m) => m.reason)}::text[], ${movements.map((m) => m.balanceAfter)}::bigint[])
     RETURNING ${tx.unsafe(LEDGER_COLUMNS)}`;
-  return rows.map(toEntry);
 }
 
 /** What a spending movement does to an account's balance row: its ledger deltas, and holds it freed. */
@@ -167,9 +165,15 @@ export interface BalanceChange {
 
 /** Moves the balance (and held, and usage meters) of each account, in one statement. */
 export async function moveBalances(tx: Queryable, changes: readonly BalanceChange[]): Promise<void> {
+  const statement = updateBalances(tx, changes);
+  if (statement) await statement;
+}
+
+/** The statement of `moveBalances`, unsent (see drawStatements); null when no balance moves. */
+export function updateBalances(tx: Queryable, changes: readonly BalanceChange[]): Statement | null {
   const moving = changes.filter((change) => change.delta !== 0 || change.released !== 0 || change.meters);
-  if (moving.length === 0) return;
-  await tx`
+  if (moving.length === 0) return null;
+  return tx`
     UPDATE credit_balances b
     SET balance = b.balance + c.delta, held = b.held - c.released,
         usage_meters = CASE WHEN c.meters IS NULL THEN b.usage_meters ELSE b.usage_meters || c.meters::jsonb END,

@@ -3,6 +3,11 @@ import postgres from 'postgres';
 export type Sql = postgres.Sql;
 /** The pool or an open transaction: query helpers accept either and join the caller's transaction. */
 export type Queryable = postgres.Sql | postgres.TransactionSql;
+/**
+ * A statement built and not sent yet: awaited, it runs on its own; written into another
+ * statement (`tx\`WITH a AS (${statement}) …\``), postgres.js nests it there with its parameters.
+ */
+export type Statement<T extends readonly object[] = postgres.Row[]> = postgres.PendingQuery<T>;
 
 /**
  * Seconds a connection waits before it reconnects, after `attempt` failed connections in a row
