@@ -42,7 +42,8 @@ export function appEnv(settings: AppSettings): NodeJS.ProcessEnv {
     HOST: '127.0.0.1',
     PORT: String(settings.apiPort),
     STRIPE_WEBHOOK_SECRET: settings.webhookSecret,
-    BILLING_API_KEYS: settings.apiKey,
+    // An admin key: the run grants the usage accounts their credits through the API.
+    BILLING_API_KEYS: `chaos:admin:${settings.apiKey}`,
     // The worker's metrics on a port the OS picks: a dev stack on this machine has 9464.
     WORKER_METRICS_PORT: '0',
   };

@@ -7,12 +7,16 @@ import type { FaultRecord } from './faults';
 import type { AcceptedMail } from './mail-sink';
 import type { ExitRecord } from './processes';
 import type { SendResult } from './sender';
+import { checkUsage, type UsageCheckResult } from './usage-checks';
+import type { UsageSendResult } from './usage-sender';
+import type { UsagePlan } from './usage-workload';
 import type { Plan } from './workload';
 
 /**
  * What must hold after the run, whatever was killed when: every sale granted exactly once and
- * for what was sold, every balance equal to its ledger and to what was sold, one receipt per
- * grant, an empty outbox, and no workflow that failed, was terminated or timed out.
+ * for what was sold, every balance equal to its ledger and to what was sold (and granted to the
+ * usage accounts) less what usage burned, one receipt per grant, an empty outbox, and no workflow
+ * that failed, was terminated or timed out. The usage stream's own checks are usage-checks.ts.
  *
  * A receipt may arrive twice in one case the design accepts: the SMTP server accepted it, and
  * the worker or PostgreSQL crashed before the outbox row was marked sent, so the retry sends it
@@ -67,6 +71,8 @@ export interface CheckResult {
     unexpectedStage: number;
   };
   webhook: { undeliveredEvents: number; startedTwice: number };
+  /** Null when the run sent no usage. */
+  usage: Omit<UsageCheckResult, 'violations'> | null;
   violations: Violation[];
 }
 
@@ -86,6 +92,7 @@ function group<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
 export async function checkRun(input: {
   plan: Plan;
   send: SendResult;
+  usage: { plan: UsagePlan; send: UsageSendResult } | null;
   accepted: AcceptedMail[];
   faults: FaultRecord[];
   unexpectedExits: ExitRecord[];
@@ -98,9 +105,14 @@ export async function checkRun(input: {
     if (count > 0) violations.push({ check, count, examples: examples.slice(0, EXAMPLES) });
   };
 
+  // --- usage: every event once, as answered, priced once (usage-checks.ts) ----------------------
+  const usage = input.usage ? await checkUsage({ ...input.usage, sql }) : null;
+  for (const violation of usage?.result.violations ?? []) flag(violation.check, violation.examples);
+  const usageAccounts = new Set(usage?.accounts ?? []);
+
   // --- the ledger: one row per sale, for what was sold, to whom it was sold -------------------
-  const ledger = await sql<{ business_key: string; account_id: string; delta: string }[]>`
-    SELECT business_key, account_id, delta::text AS delta FROM credit_ledger`;
+  const ledger = await sql<{ business_key: string; account_id: string; delta: string; kind: string }[]>`
+    SELECT business_key, account_id, delta::text AS delta, kind FROM credit_ledger`;
   const rowsByKey = group(ledger, (row) => row.business_key);
   const sessionIds = new Set(plan.sales.map((sale) => sale.sessionId));
   const lost: string[] = [];
@@ -118,7 +130,13 @@ export async function checkRun(input: {
       }
     }
   }
-  const unexpected = ledger.filter((row) => !sessionIds.has(row.business_key));
+  // Usage rows and the usage accounts' grants are usage-checks.ts's to check.
+  const unexpected = ledger.filter(
+    (row) =>
+      !sessionIds.has(row.business_key) &&
+      !(usage && row.kind === 'usage') &&
+      !(usageAccounts.has(row.account_id) && row.kind === 'promotional_grant'),
+  );
   flag('sale never granted (lost)', lost);
   flag('sale granted more than once', doubled);
   flag('grant differs from what was sold', wrong);
@@ -138,10 +156,17 @@ export async function checkRun(input: {
     ...unrecorded.map((id) => `${id}: no purchase row`),
   ]);
 
-  // --- balances: stored = Σ ledger = what was sold; and the grants agree (verify:ledger) --------
-  const expected = new Map(plan.accounts.map((account) => [account.id, 0]));
+  // --- balances: stored = Σ ledger = what was sold (and granted) less what usage burned; and the
+  // grants agree (verify:ledger) ------------------------------------------------------------------
+  const expected = new Map(
+    [...plan.accounts.map((account) => account.id), ...usageAccounts].map((id) => [id, 0]),
+  );
   for (const sale of plan.sales)
     expected.set(sale.accountId, (expected.get(sale.accountId) ?? 0) + sale.credits);
+  for (const [accountId, credits] of usage?.granted ?? [])
+    expected.set(accountId, (expected.get(accountId) ?? 0) + credits);
+  for (const [accountId, credits] of usage?.burned ?? [])
+    expected.set(accountId, (expected.get(accountId) ?? 0) - credits);
   const ledgerSum = new Map<string, number>();
   for (const row of ledger)
     ledgerSum.set(row.account_id, (ledgerSum.get(row.account_id) ?? 0) + Number(row.delta));
@@ -149,14 +174,17 @@ export async function checkRun(input: {
     SELECT account_id, balance::text AS balance FROM credit_balances`;
   const balanceOf = new Map(balances.map((row) => [row.account_id, Number(row.balance)]));
   const mismatches: string[] = [];
-  for (const [accountId, sold] of expected) {
+  for (const [accountId, due] of expected) {
     const balance = balanceOf.get(accountId);
     const sum = ledgerSum.get(accountId) ?? 0;
-    if (balance !== sold || sum !== sold) {
-      mismatches.push(`${accountId}: balance ${String(balance)}, Σ ledger ${sum}, sold ${sold}`);
+    if (balance !== due || sum !== due) {
+      const spent = usage?.burned.get(accountId) ?? 0;
+      mismatches.push(
+        `${accountId}: balance ${String(balance)}, Σ ledger ${sum}, sold and granted ${due + spent} less burned ${spent}`,
+      );
     }
   }
-  flag('balance differs from Σ ledger or from what was sold', mismatches);
+  flag('balance differs from Σ ledger or from what was sold less what usage burned', mismatches);
   const drift = await findBalanceDrift(sql);
   flag(
     'books disagree (balance, Σ ledger, Σ grants)',
@@ -306,7 +334,7 @@ export async function checkRun(input: {
     wrongGrant: wrong.length,
     unexpectedLedgerRows: unexpected.length,
     purchasesNotCompleted: notCompleted.length + unrecorded.length,
-    accounts: plan.accounts.length,
+    accounts: expected.size,
     balanceMismatches: mismatches.length,
     booksDrift: drift.length,
     receipts: {
@@ -334,6 +362,7 @@ export async function checkRun(input: {
       unexpectedStage,
     },
     webhook: { undeliveredEvents: undelivered.length, startedTwice: startedTwice.length },
+    usage: usage ? (({ violations: _violations, ...figures }) => figures)(usage.result) : null,
     violations,
   };
 }

@@ -97,6 +97,8 @@ export async function runFaults(options: {
   origin: number;
   stopped: () => boolean;
   progress: (line: string) => void;
+  /** Told of each fault just before it is carried out; the fault waits for what it returns. */
+  beforeFault?: (fault: PlannedFault) => Promise<void> | void;
 }): Promise<FaultRecord[]> {
   const { stack, origin } = options;
   const records: FaultRecord[] = [];
@@ -105,10 +107,11 @@ export async function runFaults(options: {
     const due = origin + fault.atMs;
     if (due > Date.now()) await sleep(due - Date.now());
     if (options.stopped()) return;
-    const startedAt = Date.now();
     options.progress(
       `fault: ${FAULT_LABELS[fault.kind]}${fault.kind === 'smtp_refusal' ? ` for ${fault.pauseMs / 1000} s` : ''}`,
     );
+    await options.beforeFault?.(fault);
+    const startedAt = Date.now();
     let error: string | null = null;
     let goneAt: number | null = null;
     try {

@@ -2,18 +2,23 @@ import { Client, Connection } from '@temporalio/client';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createCreditsClient } from '../../client/index';
+import { createCreditsClient, type CreditsClient } from '../../client/index';
+import { loadFeatureCatalog } from '../../db/catalog/features';
 import { loadPackCatalog } from '../../db/catalog/packs';
 import { saveCheckoutSnapshot } from '../../db/purchases/checkout-sessions';
 import { runPool } from '../bench-support';
 import { checkRun } from './checks';
 import { drain } from './drain';
-import { planFaults, runFaults } from './faults';
+import { planFaults, runFaults, type FaultKind, type PlannedFault } from './faults';
 import { parseChaosOptions, UsageError, USAGE, type ChaosOptions } from './options';
 import type { ChaosReport } from './report';
 import { formatReport } from './report';
 import { sendPlan } from './sender';
 import { ChaosStack } from './stack';
+import { sleep } from './processes';
+import { Random } from './random';
+import { UsageSender, type UsageSendResult } from './usage-sender';
+import { buildUsagePlan, USAGE_GRANT_REASON, type UsagePlan } from './usage-workload';
 import { buildPlan, type Plan } from './workload';
 import { DEVELOPMENT_PAYLOAD_KEYS } from '../../config/env';
 import { PayloadKeyRing, temporalDataConverter } from '../../config/payload-codec';
@@ -25,17 +30,37 @@ import { PayloadKeyRing, temporalDataConverter } from '../../config/payload-code
  *   npm run chaos -- --events 1500 --seed 1
  */
 
-async function createAccounts(stack: ChaosStack, plan: Plan): Promise<void> {
-  const api = createCreditsClient({
-    baseUrl: `http://127.0.0.1:${stack.settings.apiPort}`,
-    apiKey: stack.settings.apiKey,
-  });
-  await runPool(plan.accounts.length, 8, async (index) => {
-    const account = plan.accounts[index];
+async function createAccounts(
+  stack: ChaosStack,
+  api: CreditsClient,
+  plan: Plan,
+  usage: UsagePlan | null,
+): Promise<void> {
+  const accounts = [...plan.accounts, ...(usage?.accounts ?? [])];
+  await runPool(accounts.length, 8, async (index) => {
+    const account = accounts[index];
     if (!account) return;
     const { error, response } = await api.POST('/v1/accounts', { body: account });
     if (response.status !== 201) {
       throw new Error(`POST /v1/accounts answered ${response.status} ${JSON.stringify(error)}`);
+    }
+  });
+  // The usage accounts' credits, before any usage is sent: afterwards they only go down.
+  const grants = usage?.grants ?? [];
+  await runPool(grants.length, 4, async (index) => {
+    const grant = grants[index];
+    if (!grant) return;
+    const { error, response } = await api.POST('/v1/accounts/{id}/grants', {
+      params: { path: { id: grant.accountId } },
+      body: {
+        amount: grant.amount,
+        category: 'promotional',
+        reason: USAGE_GRANT_REASON,
+        idempotencyKey: grant.idempotencyKey,
+      },
+    });
+    if (response.status !== 201) {
+      throw new Error(`POST /v1/accounts/{id}/grants answered ${response.status} ${JSON.stringify(error)}`);
     }
   });
   // What POST /v1/checkout/sessions stores when it creates the Stripe session (Stripe is not
@@ -46,6 +71,26 @@ async function createAccounts(stack: ChaosStack, plan: Plan): Promise<void> {
     if (snapshot) await saveCheckoutSnapshot(stack.sql, snapshot);
   });
 }
+
+function usageFigures(plan: UsagePlan, send: UsageSendResult): NonNullable<ChaosReport['usage']> {
+  const { perEvent: _perEvent, ...figures } = send;
+  return {
+    events: plan.events.length,
+    accounts: new Set(plan.events.map((event) => event.accountId)).size,
+    usageAccounts: plan.accounts.length,
+    features: plan.features.map((feature) => feature.key),
+    batches: plan.batches.length,
+    deliveries: plan.events.length + plan.duplicateDeliveries,
+    duplicateDeliveries: plan.duplicateDeliveries,
+    resentEvents: plan.resentEvents,
+    concurrentBatches: plan.concurrentBatches,
+    send: figures,
+  };
+}
+
+/** The faults that cut usage requests off mid-way, and how many batches go out just before them. */
+const USAGE_CUT_OFF_BY: ReadonlySet<FaultKind> = new Set(['api_kill', 'postgres_restart']);
+const USAGE_BATCHES_BEFORE_KILL = 4;
 
 async function run(
   options: ChaosOptions,
@@ -59,11 +104,33 @@ async function run(
     `plan: ${plan.events.length} events for ${plan.sales.length} sessions of ${plan.accounts.length} accounts; ` +
       `${deliveries} deliveries (${plan.duplicateDeliveries} duplicates) in ${plan.slots.length} slots`,
   );
+  const usage =
+    options.usageEvents > 0
+      ? buildUsagePlan({
+          events: options.usageEvents,
+          seed: options.seed,
+          catalog: loadFeatureCatalog(),
+          purchaseAccounts: plan.accounts,
+        })
+      : null;
+  if (usage) {
+    progress(
+      `usage plan: ${usage.events.length} events of ${usage.features.length} features in ${usage.batches.length} batches, ` +
+        `${usage.accounts.length} usage accounts (granted ${usage.grants.reduce((total, grant) => total + grant.amount, 0)} credits) ` +
+        `and the purchase accounts; ${usage.duplicateDeliveries} duplicate deliveries`,
+    );
+  }
 
   await stack.start();
-  await createAccounts(stack, plan);
+  const api = createCreditsClient({
+    baseUrl: `http://127.0.0.1:${stack.settings.apiPort}`,
+    apiKey: stack.settings.apiKey,
+  });
+  await createAccounts(stack, api, plan, usage);
   progress(
-    `${plan.accounts.length} accounts created, ${plan.sales.filter((sale) => sale.snapshot).length} checkout snapshots stored`,
+    `${plan.accounts.length + (usage?.accounts.length ?? 0)} accounts created, ` +
+      `${plan.sales.filter((sale) => sale.snapshot).length} checkout snapshots stored` +
+      (usage ? `, ${usage.grants.length} usage accounts granted their credits` : ''),
   );
 
   const sendMs = (plan.slots.length * 1000) / options.rate;
@@ -73,7 +140,35 @@ async function run(
   );
   const origin = Date.now();
   const stopped = () => stopping;
-  const [send, faultRecords] = await Promise.all([
+  const begun = new Set<PlannedFault>();
+  let faultsOver = false;
+  const usageSender = usage
+    ? new UsageSender({
+        plan: usage,
+        api,
+        seed: options.seed,
+        // Over the same time as the purchase events, in step with the faults.
+        spreadMs: sendMs,
+        faultsCaughtUp: (atMs) =>
+          faultsOver || faults.every((fault) => fault.atMs > atMs || begun.has(fault)),
+        deadline: origin + sendMs + options.drainTimeoutMs,
+        stopped,
+        progress,
+      })
+    : null;
+  // A few usage requests on their way when the API is killed or PostgreSQL stopped: a moment for
+  // them to get inside the process or the transaction, then the fault.
+  const cutOffDelay = new Random(options.seed, 'usage-cut-off');
+  const beforeFault = async (fault: PlannedFault) => {
+    begun.add(fault);
+    if (!usageSender || !USAGE_CUT_OFF_BY.has(fault.kind)) return;
+    const sent = usageSender.sendAhead(USAGE_BATCHES_BEFORE_KILL);
+    if (sent > 0) {
+      progress(`usage: ${sent} batches sent just before it`);
+      await sleep(cutOffDelay.int(5, 40));
+    }
+  };
+  const [send, usageSend, faultRecords] = await Promise.all([
     sendPlan({
       plan,
       url: stack.webhookUrl,
@@ -83,14 +178,18 @@ async function run(
       stopped,
       progress,
     }),
-    runFaults({ faults, stack, origin, stopped, progress }),
+    usageSender ? usageSender.run() : null,
+    runFaults({ faults, stack, origin, stopped, progress, beforeFault }).finally(() => {
+      faultsOver = true;
+    }),
   ]);
+  const lastAckAt = Math.max(send.lastAckAt, usageSend?.lastAckAt ?? 0);
   const timeline = {
-    lastAckMs: send.lastAckAt - origin,
+    lastAckMs: lastAckAt - origin,
     faultsOverMs: Math.max(0, ...faultRecords.map((fault) => fault.endedAt - origin)),
   };
   progress(
-    `every delivery acknowledged ${((send.lastAckAt - origin) / 1000).toFixed(1)} s after the first, ` +
+    `every delivery acknowledged ${((lastAckAt - origin) / 1000).toFixed(1)} s after the first, ` +
       `every fault over at ${(timeline.faultsOverMs / 1000).toFixed(1)} s; draining`,
   );
 
@@ -116,6 +215,7 @@ async function run(
     const checks = await checkRun({
       plan,
       send,
+      usage: usage && usageSend ? { plan: usage, send: usageSend } : null,
       accepted: stack.sink.accepted,
       faults: faultRecords,
       unexpectedExits: stack.unexpectedExits,
@@ -136,6 +236,7 @@ async function run(
       passed: checks.violations.length === 0,
       options: {
         events: options.events,
+        usageEvents: options.usageEvents,
         rate: options.rate,
         seed: options.seed,
         drainTimeoutMs: options.drainTimeoutMs,
@@ -150,6 +251,7 @@ async function run(
         duplicatedEvents: plan.duplicatedEvents,
         concurrentBursts: plan.concurrentBursts,
       },
+      usage: usage && usageSend ? usageFigures(usage, usageSend) : null,
       send: sendFigures,
       faults: faultRecords.map(({ startedAt, endedAt: _endedAt, ...fault }) => ({
         ...fault,

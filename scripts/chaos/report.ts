@@ -4,6 +4,7 @@ import { FAULT_LABELS, type FaultKind, type FaultRecord } from './faults';
 import type { ExitRecord } from './processes';
 import { sum, type SendResult } from './sender';
 import type { ChaosOptions } from './options';
+import type { UsageSendResult } from './usage-sender';
 
 /** The run's figures: a table for people, the same as JSON for machines. */
 
@@ -21,6 +22,20 @@ export interface ChaosReport {
     concurrentBursts: number;
   };
   send: Omit<SendResult, 'perEvent'>;
+  /** The usage stream (null with --usage-events 0). */
+  usage: {
+    events: number;
+    /** Accounts the events went to (usage accounts and purchase accounts). */
+    accounts: number;
+    usageAccounts: number;
+    features: string[];
+    batches: number;
+    deliveries: number;
+    duplicateDeliveries: number;
+    resentEvents: number;
+    concurrentBatches: number;
+    send: Omit<UsageSendResult, 'perEvent'>;
+  } | null;
   faults: Array<Omit<FaultRecord, 'startedAt' | 'endedAt'> & { atS: number }>;
   smtpRefusals: Record<string, number>;
   unexpectedExits: ExitRecord[];
@@ -65,6 +80,47 @@ function recoverySummary(faults: ChaosReport['faults']): string {
     .join(', ');
 }
 
+/** The usage stream's figures: what was sent, how it was answered, what the checks found. */
+function usageRows(report: ChaosReport): Array<[string, string]> {
+  const { usage } = report;
+  const checked = report.checks.usage;
+  if (!usage || !checked) return [['usage events', 'none (--usage-events 0)']];
+  const refused = sum(checked.refusedByCode);
+  return [
+    [
+      'usage events (distinct)',
+      `${usage.events}  (${usage.features.join(', ')}; ${usage.accounts} accounts, ${usage.usageAccounts} of them granted credits for usage only)`,
+    ],
+    [
+      'usage deliveries',
+      `${usage.deliveries}  (${usage.duplicateDeliveries} duplicates: ${usage.resentEvents} events re-sent in a later batch, ` +
+        `${usage.concurrentBatches} of ${usage.batches} batches sent as concurrent bursts)`,
+    ],
+    [
+      'usage requests',
+      `${usage.send.requests}, ${usage.send.attempts} attempts  (${sum(usage.send.failures)} failed and retried, ` +
+        `at most ${usage.send.maxAttempts} for one request)`,
+    ],
+    ['usage failed attempts', tally(usage.send.failures)],
+    [
+      'usage answers',
+      `${checked.acceptedAnswers} accepted, ${checked.duplicateAnswers} duplicate, ${refused} refused` +
+        `${refused > 0 ? ` (${tally(checked.refusedByCode)})` : ''}, ${checked.conflicts} conflicts`,
+    ],
+    [
+      'usage stored',
+      `${checked.stored} events, ${checked.creditsBurned} credits burned; ${checked.refusedEvents} events refused on every delivery ` +
+        `(${checked.accountsWithRefusals} of ${checked.accountsUsing} accounts ran short); ` +
+        `${checked.acceptedAnswerLost} accepted whose answer was lost (a retry answered duplicate)`,
+    ],
+    ['usage lost / doubled', `${checked.lost} / ${checked.doubled}`],
+    [
+      'usage mismatches',
+      `${checked.answerMismatches} answers, ${checked.pricingMismatches} (account, feature) prices, ${checked.ledgerMismatches} ledger rows`,
+    ],
+  ];
+}
+
 export function formatReport(report: ChaosReport): string {
   const { plan, send, checks, drain } = report;
   const failedAttempts = sum(send.failures);
@@ -84,6 +140,7 @@ export function formatReport(report: ChaosReport): string {
     ],
     ['failed attempts', tally(send.failures)],
     ['webhook answers', tally(send.answers)],
+    ...usageRows(report),
     ['faults injected', faultSummary(report.faults)],
     ['back up (ready) after', outages || 'none'],
     ['SMTP refusals', tally(report.smtpRefusals)],
@@ -120,6 +177,7 @@ export function formatReport(report: ChaosReport): string {
   const lines = [
     '',
     `Chaos run — seed ${report.options.seed}, ${report.options.events} events at ${report.options.rate} deliveries/s, ` +
+      `${report.options.usageEvents} usage events, ` +
       `${report.machine.cpus} CPUs, node ${report.machine.node}`,
     ...rows.map(([label, value]) => `  ${label.padEnd(width)}  ${value}`),
   ];

@@ -9,11 +9,21 @@ import type { Plan } from './workload';
  * refused while the API restarts, a request that hangs), and each attempt is signed anew.
  */
 
-const REQUEST_TIMEOUT_MS = 20_000;
+export const REQUEST_TIMEOUT_MS = 20_000;
 const FIRST_RETRY_MS = 500;
 const MAX_RETRY_MS = 10_000;
 /** A 4xx cannot be an outage: retried a few times (as Stripe would), then counted as a defect. */
-const MAX_CLIENT_ERRORS = 5;
+export const MAX_CLIENT_ERRORS = 5;
+
+/** The pause before attempt `tries + 1`: doubling from half a second to ten, with jitter. */
+export const retryDelayMs = (tries: number, jitter: Random) =>
+  Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** (tries - 1)) * jitter.between(0.5, 1.5);
+
+/** A request that got no answer, by the network error's code (ECONNREFUSED, …) or its name. */
+export function networkFailure(error: unknown): string {
+  const err = error as Error & { cause?: { code?: string } };
+  return err.cause?.code ?? err.name;
+}
 
 export interface EventDelivery {
   /** 2xx answers by their `status`: started | duplicate | ignored. */
@@ -40,7 +50,7 @@ export interface SendResult {
 export const sum = (counts: Record<string, number>) =>
   Object.values(counts).reduce((total, count) => total + count, 0);
 
-function bump(counts: Record<string, number>, key: string, by = 1): void {
+export function bump(counts: Record<string, number>, key: string, by = 1): void {
   counts[key] = (counts[key] ?? 0) + by;
 }
 
@@ -65,8 +75,7 @@ async function attempt(
     }
     return { outcome: String(response.status), answer };
   } catch (error) {
-    const err = error as Error & { cause?: { code?: string } };
-    return { outcome: err.cause?.code ?? err.name, answer: null };
+    return { outcome: networkFailure(error), answer: null };
   }
 }
 
@@ -125,8 +134,7 @@ export async function sendPlan(options: {
           wasRetrying = true;
           retrying += 1;
         }
-        const backoff = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** (tries - 1));
-        await sleep(backoff * jitter.between(0.5, 1.5));
+        await sleep(retryDelayMs(tries, jitter));
       }
     } finally {
       if (wasRetrying) retrying -= 1;
