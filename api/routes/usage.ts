@@ -65,6 +65,13 @@ const eventId = z
     example: 'req-8812',
   });
 
+/**
+ * JSON may name a key `__proto__`; an object built by assignment cannot keep it as data (zod's
+ * record drops it without a word, a client's Object.assign would take it for a prototype).
+ * Refused wherever it appears, so that what is stored and fingerprinted is what was sent.
+ */
+const PROTO_KEY = '__proto__';
+
 /** Every string and key in a properties object, however deep, and its depth. */
 function propertiesProblem(value: unknown, depth = 1): string | null {
   if (depth > MAX_PROPERTIES_DEPTH) return `nested deeper than ${MAX_PROPERTIES_DEPTH} levels`;
@@ -79,6 +86,7 @@ function propertiesProblem(value: unknown, depth = 1): string | null {
   if (value !== null && typeof value === 'object') {
     for (const [key, item] of Object.entries(value)) {
       if (!storableText(key)) return 'a key with control characters';
+      if (key === PROTO_KEY) return `a key named ${PROTO_KEY}`;
       const problem = propertiesProblem(item, depth + 1);
       if (problem) return problem;
     }
@@ -275,7 +283,12 @@ const balanceAtResponse = z
 type Checked = { event: UsageEventInput } | { problem: string };
 
 /** One event of the request checked on its own: what it asks, or why it is invalid. */
-function checkEvent(raw: unknown): Checked {
+export function checkEvent(raw: unknown): Checked {
+  // Deeper levels reach propertiesProblem as sent; the top level only as the record parsed it.
+  const sent = (raw as { properties?: unknown } | null)?.properties;
+  if (sent !== null && typeof sent === 'object' && Object.hasOwn(sent, PROTO_KEY)) {
+    return { problem: `properties: a key named ${PROTO_KEY}` };
+  }
   const parsed = usageEventSchema.safeParse(raw);
   if (!parsed.success) {
     return {
