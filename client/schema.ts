@@ -3748,9 +3748,10 @@ export interface components {
       credits: number;
     };
     UsageResult: {
-      /** @description The event ID as sent. */
-      id: unknown;
-      accountId: unknown;
+      /** @description The event ID as sent (null when it was not text). */
+      id: string | null;
+      /** @description The account ID as sent (null when it was not text). */
+      accountId: string | null;
       /**
        * @description `accepted`: its credits are burned. `duplicate`: recorded before (what it burned then). `conflict`: the ID was recorded with another body (`event_id_reused`). `refused`: nothing applied.
        * @enum {string}

@@ -370,6 +370,11 @@ export async function recordUsage(sql: Sql, events: readonly UsageEventInput[]):
           `This event costs ${credits} credits; ${Math.max(available, 0)} are available.`,
         );
       }
+      // What the request burns for the account is summed in JS numbers: past 2^53 the sum would
+      // round, and the ledger row would no longer equal its events.
+      if (!Number.isSafeInteger(account.burned + credits)) {
+        return refused('balance_out_of_range', 'This request burns more credits than a balance can hold.');
+      }
       if (!Number.isSafeInteger(account.balance - account.burned - credits)) {
         return refused('balance_out_of_range', 'This event would take the balance past what it can hold.');
       }

@@ -44,6 +44,8 @@ const MAX_PROPERTIES_DEPTH = 5;
 /** How far ahead of the server's clock an event's timestamp may be. */
 const FUTURE_TOLERANCE_MS = 5 * 60_000;
 const EARLIEST_TIMESTAMP = Date.UTC(2000, 0, 1);
+/** The earliest moment a balance may be asked at. */
+const EARLIEST_MOMENT = Date.parse('0001-01-01T00:00:00Z');
 
 // --- schemas ------------------------------------------------------------------------------
 
@@ -65,6 +67,13 @@ const eventId = z
     example: 'req-8812',
   });
 
+/**
+ * JSON may name a key `__proto__`; an object built by assignment cannot keep it as data (zod's
+ * record drops it without a word, a client's Object.assign would take it for a prototype).
+ * Refused wherever it appears, so that what is stored and fingerprinted is what was sent.
+ */
+const PROTO_KEY = '__proto__';
+
 /** Every string and key in a properties object, however deep, and its depth. */
 function propertiesProblem(value: unknown, depth = 1): string | null {
   if (depth > MAX_PROPERTIES_DEPTH) return `nested deeper than ${MAX_PROPERTIES_DEPTH} levels`;
@@ -79,6 +88,7 @@ function propertiesProblem(value: unknown, depth = 1): string | null {
   if (value !== null && typeof value === 'object') {
     for (const [key, item] of Object.entries(value)) {
       if (!storableText(key)) return 'a key with control characters';
+      if (key === PROTO_KEY) return `a key named ${PROTO_KEY}`;
       const problem = propertiesProblem(item, depth + 1);
       if (problem) return problem;
     }
@@ -144,8 +154,11 @@ const eventError = z.object({ code: z.string(), message: z.string() });
 
 const usageResult = z
   .object({
-    id: z.unknown().meta({ description: 'The event ID as sent.' }),
-    accountId: z.unknown(),
+    id: z.string().nullable().meta({ description: 'The event ID as sent (null when it was not text).' }),
+    accountId: z
+      .string()
+      .nullable()
+      .meta({ description: 'The account ID as sent (null when it was not text).' }),
     status: z.enum(['accepted', 'duplicate', 'conflict', 'refused']).meta({
       description:
         '`accepted`: its credits are burned. `duplicate`: recorded before (what it burned then). ' +
@@ -252,7 +265,11 @@ const usagePage = z
 const balanceQuery = z.strictObject({
   at: z.iso
     .datetime({ offset: true })
-    .refine((value) => Date.parse(value) <= Date.now(), 'not in the future')
+    // PostgreSQL has no year 0 (the ISO year 0000 is 1 BC): from year 1 on.
+    .refine((value) => {
+      const at = Date.parse(value);
+      return at >= EARLIEST_MOMENT && at <= Date.now();
+    }, 'a moment from year 1 on, not in the future')
     .meta({ description: 'The moment, ISO 8601.', example: '2026-12-01T00:00:00Z' }),
 });
 
@@ -275,7 +292,12 @@ const balanceAtResponse = z
 type Checked = { event: UsageEventInput } | { problem: string };
 
 /** One event of the request checked on its own: what it asks, or why it is invalid. */
-function checkEvent(raw: unknown): Checked {
+export function checkEvent(raw: unknown): Checked {
+  // Deeper levels reach propertiesProblem as sent; the top level only as the record parsed it.
+  const sent = (raw as { properties?: unknown } | null)?.properties;
+  if (sent !== null && typeof sent === 'object' && Object.hasOwn(sent, PROTO_KEY)) {
+    return { problem: `properties: a key named ${PROTO_KEY}` };
+  }
   const parsed = usageEventSchema.safeParse(raw);
   if (!parsed.success) {
     return {
@@ -304,7 +326,9 @@ function refuseRepeatedIds(events: readonly unknown[]): void {
   events.forEach((raw, index) => {
     const { id, accountId: account } = (raw ?? {}) as { id?: unknown; accountId?: unknown };
     if (typeof id !== 'string' || typeof account !== 'string') return;
-    const key = `${account}\u0000${id}`;
+    // Not joined by a separator: unchecked text may hold any separator (an invalid account
+    // "a\u0000b" with ID "c" is not account "a" with ID "b\u0000c").
+    const key = JSON.stringify([account, id]);
     const first = seen.get(key);
     if (first !== undefined) {
       throw errors.invalidValue(`events.${index}.id`, `repeats events.${first}.id for the same account`);
@@ -352,13 +376,18 @@ async function checkUsage(deps: AppDependencies, request: z.output<typeof checkB
   }
 }
 
+const MAX_BIGINT = 2n ** 63n - 1n;
+
 const encodePosition = (position: UsagePosition) =>
   Buffer.from(`${position.receivedAtMicros}.${position.seq}`).toString('base64url');
 
 function decodePosition(cursor: string | undefined): UsagePosition | null {
   if (cursor === undefined) return null;
   const match = /^(\d{1,19})\.(\d{1,19})$/.exec(Buffer.from(cursor, 'base64url').toString());
-  if (!match?.[1] || !match[2]) throw errors.invalidValue('cursor', 'not a cursor this API returned');
+  // Both are PostgreSQL bigints: nineteen digits may be more than one holds.
+  if (!match?.[1] || !match[2] || BigInt(match[1]) > MAX_BIGINT || BigInt(match[2]) > MAX_BIGINT) {
+    throw errors.invalidValue('cursor', 'not a cursor this API returned');
+  }
   return { receivedAtMicros: match[1], seq: match[2] };
 }
 
@@ -378,12 +407,18 @@ async function usagePageOf(deps: AppDependencies, id: string, query: z.output<ty
 
 // --- presenting ---------------------------------------------------------------------------
 
+/**
+ * The event's ID and account as sent, when they are text: anything else (an object, an array
+ * nested 100,000 deep) is not echoed back, since it is no ID and might not even serialize.
+ */
+const sentText = (value: unknown) => (typeof value === 'string' ? value : null);
+
 function presentResult({ raw, outcome }: { raw: unknown; outcome: UsageOutcome }) {
   const { id, accountId: account } = (raw !== null && typeof raw === 'object' ? raw : {}) as {
     id?: unknown;
     accountId?: unknown;
   };
-  const base = { id: id ?? null, accountId: account ?? null, status: outcome.status };
+  const base = { id: sentText(id), accountId: sentText(account), status: outcome.status };
   switch (outcome.status) {
     case 'accepted':
     case 'duplicate':
