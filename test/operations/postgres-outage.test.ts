@@ -12,7 +12,7 @@ import { freePort } from '../../scripts/local-services';
 import { checkoutSession, deliverEvent, stripeEvent } from '../../stripe/fixtures/index';
 import { balanceOf, driftedAccounts, ledgerRowsFor, outboxRowsFor, purchaseRow } from '../support/db';
 import { RestartablePostgres } from '../support/restartable-postgres';
-import { ServiceProcess } from '../support/service-process';
+import { callApi, ServiceProcess, type ApiAnswer } from '../support/service-process';
 import { SmtpCatcher } from '../support/smtp-catcher';
 import { sleep, waitUntil } from '../support/wait';
 import { DEVELOPMENT_PAYLOAD_KEYS } from '../../config/env';
@@ -133,19 +133,8 @@ describe('when PostgreSQL connections die and the server restarts under load', (
     }
   }
 
-  function call(method: string, route: string, body?: unknown): Promise<{ status: number; body: any }> {
-    return reachApi(async () => {
-      const response = await fetch(`${apiUrl}${route}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${API_KEY}`,
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      const text = await response.text();
-      return { status: response.status, body: text ? JSON.parse(text) : null };
-    });
+  function call(method: string, route: string, body?: unknown): Promise<ApiAnswer> {
+    return reachApi(() => callApi(apiUrl, API_KEY, method, route, body));
   }
 
   function deliver(event: ReturnType<typeof stripeEvent>) {

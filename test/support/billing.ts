@@ -274,6 +274,14 @@ export function grantDirectly(
   );
 }
 
+/** A new account holding `credits` in one paid grant (none when 0); its ID is added to `touched`. */
+export async function fundedAccount(h: Harness, credits: number, touched: string[]): Promise<string> {
+  const account = await h.newAccount();
+  touched.push(account.id);
+  if (credits > 0) await grantDirectly(h.sql, account.id, { key: 'fund', amount: credits });
+  return account.id;
+}
+
 /**
  * A subscription whose first invoice bills a price no plan has: the invoice's workflow, once it
  * waits held for review, with the invoice and its event.

@@ -82,3 +82,30 @@ export class ServiceProcess {
     await exited;
   }
 }
+
+/** What an API process answered: its status and its body, parsed. */
+export interface ApiAnswer {
+  status: number;
+  /** Any: a test reads whichever field it asserts on. */
+  body: any;
+}
+
+/** A JSON request to an API process the test started itself, sent as a client sends it. */
+export async function callApi(
+  apiUrl: string,
+  apiKey: string,
+  method: string,
+  route: string,
+  body?: unknown,
+): Promise<ApiAnswer> {
+  const response = await fetch(`${apiUrl}${route}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${apiKey}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : null };
+}

@@ -3,9 +3,9 @@ import net from 'node:net';
 import { createAccount, findBalanceDrift, findOrphanRows, releaseReservation } from '../../credits/index';
 import { saveLowBalanceSettings } from '../../db/topups/low-balance';
 import { freePort } from '../../scripts/local-services';
-import { checkedBalance, grantDirectly } from '../support/billing';
+import { checkedBalance, grantDirectly, fundedAccount as fundedAccountOf } from '../support/billing';
 import { startHarness, type Harness } from '../support/harness';
-import { ServiceProcess } from '../support/service-process';
+import { callApi, ServiceProcess, type ApiAnswer } from '../support/service-process';
 import { waitUntil } from '../support/wait';
 
 /**
@@ -22,10 +22,7 @@ import { waitUntil } from '../support/wait';
 
 const MAX = Number.MAX_SAFE_INTEGER;
 
-interface Answer {
-  status: number;
-  body: any;
-}
+type Answer = ApiAnswer;
 
 interface Result {
   id: unknown;
@@ -61,12 +58,7 @@ describe('usage against a hostile caller', () => {
     await h?.close();
   });
 
-  async function fundedAccount(credits: number) {
-    const account = await h.newAccount();
-    accounts.push(account.id);
-    if (credits > 0) await grantDirectly(h.sql, account.id, { key: 'fund', amount: credits });
-    return account.id;
-  }
+  const fundedAccount = (credits: number) => fundedAccountOf(h, credits, accounts);
 
   const usage = (events: unknown[]) => h.api('POST', '/v1/usage', { events });
   const usageRaw = (json: string) => h.api('POST', '/v1/usage', json);
@@ -673,18 +665,8 @@ describe('usage when the API process dies after its commit or loses its connecti
     await h?.close();
   });
 
-  async function call(method: string, route: string, body?: unknown): Promise<Answer> {
-    const response = await fetch(`${apiUrl}${route}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${API_KEY}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await response.text();
-    return { status: response.status, body: text ? JSON.parse(text) : null };
-  }
+  const call = (method: string, route: string, body?: unknown) =>
+    callApi(apiUrl, API_KEY, method, route, body);
   const sendUsage = (events: unknown[]) => call('POST', '/v1/usage', { events });
 
   async function fundedAccounts(count: number, credits: number) {

@@ -9,7 +9,7 @@ import { migrate } from '../../db/migrate';
 import { freePort } from '../../scripts/local-services';
 import { grantDirectly } from '../support/billing';
 import { RestartablePostgres } from '../support/restartable-postgres';
-import { ServiceProcess } from '../support/service-process';
+import { callApi, ServiceProcess, type ApiAnswer } from '../support/service-process';
 import { waitUntil } from '../support/wait';
 
 /**
@@ -31,10 +31,7 @@ const FUNDS = 100_000;
 const FEATURE = 'image-generation';
 const PRICE = 5;
 
-interface Answer {
-  status: number;
-  body: any;
-}
+type Answer = ApiAnswer;
 
 describe('usage when PostgreSQL restarts or the API process dies mid-request', () => {
   let dataRoot: string;
@@ -95,18 +92,8 @@ describe('usage when PostgreSQL restarts or the API process dies mid-request', (
     if (dataRoot) rmSync(dataRoot, { recursive: true, force: true });
   });
 
-  async function call(method: string, route: string, body?: unknown): Promise<Answer> {
-    const response = await fetch(`${apiUrl}${route}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${API_KEY}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await response.text();
-    return { status: response.status, body: text ? JSON.parse(text) : null };
-  }
+  const call = (method: string, route: string, body?: unknown) =>
+    callApi(apiUrl, API_KEY, method, route, body);
 
   const sendUsage = (events: unknown[]) => call('POST', '/v1/usage', { events });
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { closeGrant, findBalanceDrift, findOrphanRows } from '../../credits/index';
 import { saveLowBalanceSettings } from '../../db/topups/low-balance';
-import { checkedBalance, grantDirectly } from '../support/billing';
+import { checkedBalance, grantDirectly, fundedAccount as fundedAccountOf } from '../support/billing';
 import { startHarness, type Harness } from '../support/harness';
 
 /**
@@ -24,12 +24,7 @@ describe('usage ingestion', () => {
     await h?.close();
   });
 
-  async function fundedAccount(credits: number) {
-    const account = await h.newAccount();
-    accounts.push(account.id);
-    if (credits > 0) await grantDirectly(h.sql, account.id, { key: 'fund', amount: credits });
-    return account.id;
-  }
+  const fundedAccount = (credits: number) => fundedAccountOf(h, credits, accounts);
 
   const usage = (events: unknown[]) => h.api('POST', '/v1/usage', { events });
   const event = (
