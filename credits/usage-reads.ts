@@ -1,7 +1,13 @@
 import { availableCredits } from '../domain/credit-grant-rules';
 import { errors } from '../domain/errors';
 import { toSafeInteger } from '../domain/integers';
-import { accruesFractions, creditsForEvent, type Feature } from '../domain/usage-pricing';
+import {
+  accruesFractions,
+  creditsForEvent,
+  featureFromRow,
+  type Feature,
+  type FeatureRow,
+} from '../domain/usage-pricing';
 import type { Queryable, Sql } from '../db/client';
 import { live } from './draw-down';
 
@@ -108,19 +114,15 @@ export async function quoteUsage(
   request: { accountId: string; feature: string; quantity: number },
 ): Promise<UsageQuote> {
   const [row] = await sql<
-    {
+    (Omit<FeatureRow, 'key'> & {
+      /** Null: no feature of that key (the join found none). */
+      key: string | null;
       balance: string;
       held: string;
       meter: { credits: number; units: number; quantity: string } | null;
-      key: string | null;
-      name: string;
-      credits: string;
-      units: string;
-      overdraft: Feature['overdraft'];
-      active: boolean;
       live: string;
       debt: string;
-    }[]
+    })[]
   >`
     SELECT b.balance::text, b.held::text, b.usage_meters -> f.key AS meter,
            f.key, f.name, f.credits::text, f.units::text, f.overdraft, f.active,
@@ -132,14 +134,7 @@ export async function quoteUsage(
     WHERE b.account_id = ${request.accountId}`;
   if (!row) throw errors.accountNotFound(request.accountId);
   if (row.key === null || !row.active) throw errors.featureNotFound(request.feature);
-  const feature: Feature = {
-    key: row.key,
-    name: row.name,
-    credits: toSafeInteger(row.credits, 'feature credits'),
-    units: toSafeInteger(row.units, 'feature units'),
-    overdraft: row.overdraft,
-    active: row.active,
-  };
+  const feature = featureFromRow({ ...row, key: row.key });
   const meter = row.meter;
   const accrued =
     accruesFractions(feature) && meter && meter.credits === feature.credits && meter.units === feature.units
