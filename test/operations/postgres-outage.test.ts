@@ -4,14 +4,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createAccount } from '../../credits/accounts';
-import { syncCatalogs } from '../../db/catalog/packs';
 import { createSql, type Sql } from '../../db/client';
-import { migrate } from '../../db/migrate';
 import { maintenanceScheduleId } from '../../workflows/maintenance/contract';
 import { freePort } from '../../scripts/local-services';
 import { checkoutSession, deliverEvent, stripeEvent } from '../../stripe/fixtures/index';
 import { balanceOf, driftedAccounts, ledgerRowsFor, outboxRowsFor, purchaseRow } from '../support/db';
-import { RestartablePostgres } from '../support/restartable-postgres';
+import { migrateForService, RestartablePostgres } from '../support/restartable-postgres';
 import { callApi, ServiceProcess, type ApiAnswer } from '../support/service-process';
 import { SmtpCatcher } from '../support/smtp-catcher';
 import { sleep, waitUntil } from '../support/wait';
@@ -57,12 +55,7 @@ describe('when PostgreSQL connections die and the server restarts under load', (
       dataDir: path.join(dataRoot, 'pg'),
       port: await freePort(),
       database: 'outage',
-      prepare: async (url) => {
-        await migrate(url);
-        const setup = createSql(url, { max: 1 });
-        await syncCatalogs(setup);
-        await setup.end();
-      },
+      prepare: migrateForService,
     });
     sql = createSql(postgres.url, { max: 4 });
     smtp = await SmtpCatcher.start();

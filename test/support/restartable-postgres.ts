@@ -1,6 +1,9 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
+import { syncCatalogs } from '../../db/catalog/packs';
+import { createSql } from '../../db/client';
+import { migrate } from '../../db/migrate';
 import { startPostgres } from '../../scripts/local-services';
 import { logOutputOf, writeTestLog } from './test-log';
 
@@ -12,6 +15,17 @@ function postgresUserIds(): { uid: number; gid: number } | null {
   if (process.getuid?.() !== 0) return null;
   const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
   return { uid: id('-u'), gid: id('-g') };
+}
+
+/** A `prepare` for a database the service runs on: its migrations, then the catalogues. */
+export async function migrateForService(url: string): Promise<void> {
+  await migrate(url);
+  const setup = createSql(url, { max: 1 });
+  try {
+    await syncCatalogs(setup);
+  } finally {
+    await setup.end();
+  }
 }
 
 /**

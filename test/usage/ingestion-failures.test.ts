@@ -3,12 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createAccount, findBalanceDrift, findOrphanRows } from '../../credits/index';
-import { syncCatalogs } from '../../db/catalog/packs';
 import { createSql, type Sql } from '../../db/client';
-import { migrate } from '../../db/migrate';
 import { freePort } from '../../scripts/local-services';
 import { grantDirectly } from '../support/billing';
-import { RestartablePostgres } from '../support/restartable-postgres';
+import { migrateForService, RestartablePostgres } from '../support/restartable-postgres';
 import { callApi, ServiceProcess, type ApiAnswer } from '../support/service-process';
 import { waitUntil } from '../support/wait';
 
@@ -67,12 +65,7 @@ describe('usage when PostgreSQL restarts or the API process dies mid-request', (
       dataDir: path.join(dataRoot, 'pg'),
       port: await freePort(),
       database: 'usage_failures',
-      prepare: async (url) => {
-        await migrate(url);
-        const setup = createSql(url, { max: 1 });
-        await syncCatalogs(setup);
-        await setup.end();
-      },
+      prepare: migrateForService,
     });
     sql = createSql(postgres.url, { max: 4 });
     apiPort = await freePort();
