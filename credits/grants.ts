@@ -337,17 +337,16 @@ export async function drawDownThenCommit(
   if (available < amount) throw errors.insufficientCredits(Math.max(available, 0), amount);
   const { allocations, drawn } = planDraws(mine, [{ key: businessKey, amount }]);
   if (drawn[0] !== amount) throw new Error(`drew ${drawn[0]} of ${amount} available credits`);
-  // Refused here, before any write is sent (they may go out with the COMMIT).
-  const balanceAfter = locked.balance - amount;
-  if (!Number.isSafeInteger(balanceAfter)) throw errors.balanceOutOfRange(accountId);
   // The ledger row, the balance, the grants and the allocations in one statement: a debit is
-  // then five exchanges with the database (BEGIN, the lock, the reads, this, COMMIT).
+  // then five exchanges with the database (BEGIN, the lock, the reads, this, COMMIT). Nothing is
+  // sent before `execute()`, so insertMovements' refusal of a balance out of range (thrown as it
+  // builds) comes before any write, which may go out with the COMMIT.
   const [drawGrants, allocate] = drawStatements(tx, allocations);
   const moveBalance = updateBalances(tx, [{ accountId, delta: -amount, released: 0 }]);
   if (!moveBalance) throw new Error(`a debit of ${amount} moved no balance`);
   const written = tx<LedgerRow[]>`
     WITH balance AS (${moveBalance}), grants AS (${drawGrants}), allocations AS (${allocate})
-    ${insertMovements(tx, [{ ...movement, delta: -amount, reason: movement.reason, balanceAfter }])}`
+    ${insertMovements(tx, [{ ...movement, delta: -amount, reason: movement.reason, balanceAfter: locked.balance - amount }])}`
     .execute()
     .then(([row]) => {
       if (!row) throw new Error(`ledger row ${businessKey} was not written`);
